@@ -1,0 +1,1 @@
+"""Database access: engine and sessions, the embedded Postgres, and the ORM models."""

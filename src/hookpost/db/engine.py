@@ -1,0 +1,56 @@
+"""The async SQLAlchemy engine and session factory on asyncpg, and waiting for the database."""
+
+import logging
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from tenacity import (
+    before_sleep_log,
+    retry,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def async_url(url: str) -> str:
+    """``url`` with the asyncpg driver, whatever driver (or none) it named."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        raise ValueError(f"hookpost needs a postgresql:// URL, got {parsed.drivername}://")
+    return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """An engine on ``url``: asyncpg, a bounded pool, connections checked before use."""
+    return create_async_engine(
+        async_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+    )
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def wait_for_database(engine: AsyncEngine, *, timeout_s: float) -> None:
+    """Return once ``SELECT 1`` succeeds; retry with backoff until ``timeout_s`` has passed."""
+
+    @retry(
+        retry=retry_if_exception_type((OSError, DBAPIError)),
+        wait=wait_exponential(multiplier=0.1, max=2),
+        stop=stop_after_delay(timeout_s),
+        before_sleep=before_sleep_log(logger, logging.WARNING),
+        reraise=True,
+    )
+    async def ping() -> None:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    await ping()

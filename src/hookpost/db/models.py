@@ -1,0 +1,210 @@
+"""The ORM models: the whole data model of DESIGN.md, one class per table.
+
+Alembic owns the schema (``migrations/``); these classes mirror it for queries. There are no
+relationships: every load is an explicit query.
+"""
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSON, JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from hookpost.ids import new_id
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class DeliveryStatus(StrEnum):
+    """Where a delivery is in its life; see DESIGN.md, "Data flow"."""
+
+    PENDING = "pending"
+    IN_FLIGHT = "in_flight"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {  # noqa: RUF012
+        datetime: DateTime(timezone=True),
+        uuid.UUID: UUID(as_uuid=True),
+        dict[str, Any]: JSONB,
+        dict[str, str]: JSONB,
+    }
+
+
+def _id_column() -> Mapped[uuid.UUID]:
+    return mapped_column(primary_key=True, default=new_id)
+
+
+def _created_at() -> Mapped[datetime]:
+    return mapped_column(server_default=func.now())
+
+
+def _updated_at() -> Mapped[datetime]:
+    return mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[uuid.UUID] = _id_column()
+    uid: Mapped[str | None] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[uuid.UUID] = _id_column()
+    tenant_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(255))
+    key_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    key_hint: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = _created_at()
+    last_used_at: Mapped[datetime | None]
+
+
+class EventType(Base):
+    __tablename__ = "event_types"
+
+    id: Mapped[uuid.UUID] = _id_column()
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    schema: Mapped[dict[str, Any] | None]
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+class Endpoint(Base):
+    __tablename__ = "endpoints"
+
+    id: Mapped[uuid.UUID] = _id_column()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text, default="")
+    headers: Mapped[dict[str, str]] = mapped_column(default=dict)
+    rate_limit_per_s: Mapped[int | None]
+    max_in_flight: Mapped[int] = mapped_column(Integer, default=10)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    disabled_at: Mapped[datetime | None]
+    failing_since: Mapped[datetime | None]
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    deleted_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+class EndpointSecret(Base):
+    """A signing secret of an endpoint, encrypted. Live while ``expires_at`` is null or ahead."""
+
+    __tablename__ = "endpoint_secrets"
+
+    id: Mapped[uuid.UUID] = _id_column()
+    endpoint_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("endpoints.id", ondelete="CASCADE"), index=True
+    )
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = _created_at()
+    expires_at: Mapped[datetime | None]
+
+
+class Subscription(Base):
+    __tablename__ = "subscriptions"
+
+    id: Mapped[uuid.UUID] = _id_column()
+    endpoint_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"))
+    event_type: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = _created_at()
+
+
+class Event(Base):
+    """One emitted event. ``body`` is the exact webhook body sent on every attempt."""
+
+    __tablename__ = "events"
+
+    id: Mapped[uuid.UUID] = _id_column()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    event_type: Mapped[str] = mapped_column(String(255))
+    body: Mapped[Any] = mapped_column(JSON(none_as_null=True))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    payload_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = _created_at()
+
+
+class Delivery(Base):
+    """One event to one endpoint: the queue row (see ``delivery/queue.py``)."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[uuid.UUID] = _id_column()
+    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    endpoint_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"))
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    event_type: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    locked_until: Mapped[datetime | None]
+    locked_by: Mapped[str | None] = mapped_column(String(128))
+    last_attempt_at: Mapped[datetime | None]
+    last_status_code: Mapped[int | None]
+    last_error_kind: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = _created_at()
+    finished_at: Mapped[datetime | None]
+
+
+class Attempt(Base):
+    """One HTTP try of a delivery: an immutable log row."""
+
+    __tablename__ = "attempts"
+
+    id: Mapped[uuid.UUID] = _id_column()
+    delivery_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE")
+    )
+    endpoint_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"))
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    attempt_number: Mapped[int] = mapped_column(Integer)
+    trigger: Mapped[str] = mapped_column(String(16), default="scheduled")
+    started_at: Mapped[datetime]
+    duration_ms: Mapped[int] = mapped_column(BigInteger)
+    request_headers: Mapped[dict[str, str]]
+    response_status: Mapped[int | None]
+    response_headers: Mapped[dict[str, str] | None]
+    response_body: Mapped[str | None] = mapped_column(Text)
+    error_kind: Mapped[str | None] = mapped_column(String(32))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    worker_id: Mapped[str] = mapped_column(String(128))

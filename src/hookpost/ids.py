@@ -1,0 +1,58 @@
+"""Time-ordered ids (UUIDv7) and their public form: a type prefix and 26 base32 characters.
+
+The database stores plain UUIDs; the API shows ``evt_01jd...``. Sorting either form sorts by
+creation time, so indexes and cursors follow insertion order.
+"""
+
+import uuid
+from enum import StrEnum
+
+from uuid_utils.compat import uuid7
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
+_DECODE = {c: i for i, c in enumerate(_ALPHABET)}
+_LENGTH = 26  # ceil(128 / 5)
+
+
+class Prefix(StrEnum):
+    """The type prefix of each kind of public id."""
+
+    TENANT = "ten"
+    API_KEY = "key"
+    EVENT_TYPE = "et"
+    ENDPOINT = "ep"
+    SUBSCRIPTION = "sub"
+    EVENT = "evt"
+    DELIVERY = "dlv"
+    ATTEMPT = "att"
+
+
+def new_id() -> uuid.UUID:
+    """A new UUIDv7: unique, and ordered by the millisecond it was made."""
+    return uuid7()
+
+
+def encode(prefix: Prefix, value: uuid.UUID) -> str:
+    """``uuid`` in its public form, such as ``evt_01jd8k2c3w5x7y9z0a1b2c3d4e``."""
+    number = value.int
+    chars = []
+    for _ in range(_LENGTH):
+        chars.append(_ALPHABET[number & 31])
+        number >>= 5
+    return f"{prefix}_{''.join(reversed(chars))}"
+
+
+def decode(prefix: Prefix, text: str) -> uuid.UUID | None:
+    """The UUID behind a public id of kind ``prefix``, or None if ``text`` is not one."""
+    head, sep, body = text.partition("_")
+    if sep != "_" or head != prefix or len(body) != _LENGTH:
+        return None
+    number = 0
+    for char in body.lower():
+        digit = _DECODE.get(char)
+        if digit is None:
+            return None
+        number = (number << 5) | digit
+    if number >> 128:
+        return None
+    return uuid.UUID(int=number)
