@@ -59,7 +59,6 @@ def upgrade() -> None:
         sa.Column("key_hash", sa.LargeBinary, nullable=False, unique=True),
         sa.Column("key_hint", sa.String(16), nullable=False),
         _created_at(),
-        sa.Column("last_used_at", TZ, nullable=True),
     )
     op.create_index("ix_api_keys_tenant_id", "api_keys", ["tenant_id"])
     op.create_table(
@@ -173,7 +172,9 @@ def upgrade() -> None:
     )
     # The delivery log, newest first, by each filter operators use.
     op.create_index("ix_deliveries_event_id", "deliveries", ["event_id"])
-    op.create_index("ix_deliveries_endpoint_id_id", "deliveries", ["endpoint_id", sa.text("id DESC")])
+    op.create_index(
+        "ix_deliveries_endpoint_id_id", "deliveries", ["endpoint_id", sa.text("id DESC")]
+    )
     op.create_index("ix_deliveries_tenant_id_id", "deliveries", ["tenant_id", sa.text("id DESC")])
     op.create_table(
         "attempts",

@@ -89,7 +89,6 @@ class ApiKey(Base):
     key_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
     key_hint: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = _created_at()
-    last_used_at: Mapped[datetime | None]
 
 
 class EventType(Base):
@@ -192,9 +191,7 @@ class Attempt(Base):
     __tablename__ = "attempts"
 
     id: Mapped[uuid.UUID] = _id_column()
-    delivery_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("deliveries.id", ondelete="CASCADE")
-    )
+    delivery_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"))
     endpoint_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"))
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     attempt_number: Mapped[int] = mapped_column(Integer)

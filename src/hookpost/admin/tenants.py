@@ -1,0 +1,59 @@
+"""Tenants: the product's customers, found by id or by their own ``uid``."""
+
+import uuid
+from typing import Any
+
+from sqlalchemy import Select, delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hookpost import ids
+from hookpost.db.models import Tenant
+
+
+class UidTaken(Exception):
+    """Another tenant already has this uid."""
+
+
+async def find(session: AsyncSession, ref: str) -> Tenant | None:
+    """The tenant whose id (``ten_...``) or ``uid`` is ``ref``."""
+    tenant_id = ids.decode(ids.Prefix.TENANT, ref)
+    if tenant_id is not None:
+        return await session.get(Tenant, tenant_id)
+    return await session.scalar(select(Tenant).where(Tenant.uid == ref))
+
+
+async def create(
+    session: AsyncSession, *, name: str, uid: str | None, metadata: dict[str, Any]
+) -> Tenant:
+    tenant = Tenant(name=name, uid=uid, metadata_=metadata)
+    session.add(tenant)
+    await _flush(session, uid)
+    return tenant
+
+
+async def update(session: AsyncSession, tenant: Tenant, changes: dict[str, Any]) -> Tenant:
+    for field, value in changes.items():
+        setattr(tenant, "metadata_" if field == "metadata" else field, value)
+    await _flush(session, changes.get("uid"))
+    await session.refresh(tenant)
+    return tenant
+
+
+async def remove(session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    await session.execute(delete(Tenant).where(Tenant.id == tenant_id))
+
+
+def list_query(only: uuid.UUID | None) -> Select[tuple[Tenant]]:
+    query = select(Tenant)
+    if only is not None:
+        query = query.where(Tenant.id == only)
+    return query
+
+
+async def _flush(session: AsyncSession, uid: str | None) -> None:
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as error:
+        raise UidTaken(uid) from error

@@ -1,0 +1,72 @@
+"""The FastAPI application: built by ``create_app`` around one database engine."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import ORJSONResponse
+
+from hookpost import __version__
+from hookpost.api.deps import AppState
+from hookpost.api.errors import install_error_handlers
+from hookpost.api.routes import api_keys, endpoints, event_types, health, tenants
+from hookpost.db.engine import create_engine, session_factory, wait_for_database
+from hookpost.encryption import load_secret_box
+from hookpost.settings import Settings
+
+DESCRIPTION = """
+hookpost delivers your product's events to your customers' webhook endpoints: signed with the
+[Standard Webhooks](https://www.standardwebhooks.com/) scheme, retried with exponential backoff,
+and with every attempt logged.
+
+**This page is the admin dashboard.** Press **Authorize**, paste an API key (`hp_...`), and
+every route below can be tried from here.
+
+* **tenants**: your customers. Name them by hookpost's id or by your own `uid`.
+* **event types**: the kinds of event you emit, optionally with a JSON Schema.
+* **endpoints**: your customers' URLs, their signing secrets and their subscriptions.
+* **api keys**: admin keys see everything; tenant keys see one tenant.
+"""
+
+TAGS = [
+    {"name": "tenants", "description": "The customers of your product."},
+    {"name": "event types", "description": "The kinds of event, with optional payload schemas."},
+    {"name": "endpoints", "description": "Receivers' URLs, secrets and subscriptions."},
+    {"name": "api keys", "description": "Keys for this API, admin or tenant-scoped."},
+    {"name": "health", "description": "Liveness and readiness probes."},
+]
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The API on the database at ``settings.database_url`` (which must be set)."""
+    if not settings.database_url:
+        raise ValueError("create_app needs settings.database_url")
+    database_url = settings.database_url
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(database_url, pool_size=settings.db_pool_size)
+        await wait_for_database(engine, timeout_s=settings.db_connect_timeout_s)
+        app.state.hookpost = AppState(
+            settings=settings,
+            engine=engine,
+            sessions=session_factory(engine),
+            secret_box=load_secret_box(settings),
+        )
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="hookpost",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+    )
+    install_error_handlers(app)
+    for module in (tenants, event_types, endpoints, api_keys, health):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,153 @@
+"""Errors as ``application/problem+json`` (RFC 9457) with a stable ``code``.
+
+Code anywhere raises ``Problem``; the handlers here also turn FastAPI's validation errors,
+unknown routes and malformed JSON into problems, so no bad input becomes a 500.
+"""
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    """One invalid field of a request."""
+
+    loc: list[str | int] = Field(description="Where the field is: body, query, path or header.")
+    message: str
+    type: str
+
+
+class ProblemBody(BaseModel):
+    """An error answer (RFC 9457)."""
+
+    type: str = Field(examples=["https://hookpost.dev/problems/tenant_not_found"])
+    title: str = Field(examples=["Not Found"])
+    status: int = Field(examples=[404])
+    detail: str = Field(examples=["No tenant ten_01jd8k2c3w5x7y9z0a1b2c3d4e"])
+    code: str = Field(examples=["tenant_not_found"], description="Stable, machine-readable.")
+    errors: list[FieldError] | None = None
+
+
+class Problem(Exception):
+    """An error answered to the caller as problem+json."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers
+
+    def body(self) -> ProblemBody:
+        return ProblemBody(
+            type=f"https://hookpost.dev/problems/{self.code}",
+            title=HTTPStatus(self.status).phrase,
+            status=self.status,
+            detail=self.detail,
+            code=self.code,
+            errors=self.errors,
+        )
+
+
+def not_found(kind: str, ref: str) -> Problem:
+    """The 404 for an object that does not exist or that the caller may not see."""
+    return Problem(404, f"{kind}_not_found", f"No {kind.replace('_', ' ')} {ref!r}")
+
+
+def problem_response(problem: Problem) -> Response:
+    return Response(
+        content=orjson.dumps(problem.body().model_dump(exclude_none=True)),
+        status_code=problem.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=problem.headers,
+    )
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries documenting the problems a route may answer."""
+    return {
+        status: {
+            "model": ProblemBody,
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_MEDIA_TYPE: {}},
+        }
+        for status in statuses
+    }
+
+
+def _field_errors(error: RequestValidationError) -> list[FieldError]:
+    return [
+        FieldError(
+            loc=[part for part in item.get("loc", ()) if isinstance(part, str | int)],
+            message=str(item.get("msg", "invalid")),
+            type=str(item.get("type", "invalid")),
+        )
+        for item in error.errors()
+    ]
+
+
+async def _on_problem(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Problem)
+    return problem_response(exc)
+
+
+async def _on_validation_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = _field_errors(exc)
+    if any(item.type == "json_invalid" for item in errors):
+        return problem_response(
+            Problem(400, "malformed_json", "The request body is not valid JSON", errors=errors)
+        )
+    fields = ", ".join(".".join(str(p) for p in item.loc) for item in errors)
+    return problem_response(
+        Problem(422, "validation_error", f"Invalid request: {fields}", errors=errors)
+    )
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "request_too_large",
+}
+
+
+async def _on_http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    return problem_response(Problem(exc.status_code, code, detail, headers=exc.headers))
+
+
+async def _on_unexpected(_: Request, exc: Exception) -> Response:
+    logger.exception("unhandled error", exc_info=exc)
+    return problem_response(Problem(500, "internal_error", "An unexpected error occurred"))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Problem, _on_problem)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected)

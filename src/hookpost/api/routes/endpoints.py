@@ -1,0 +1,234 @@
+"""``/v1/endpoints``: receivers' URLs, their subscriptions and their signing secrets."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hookpost import ids
+from hookpost.admin import endpoints
+from hookpost.api.deps import AuthDep, PageDep, SessionDep, StateDep
+from hookpost.api.errors import Problem, not_found, problem_responses
+from hookpost.api.pagination import paginate
+from hookpost.api.schemas.common import Page, TenantRef
+from hookpost.api.schemas.endpoints import (
+    EndpointCreate,
+    EndpointOut,
+    EndpointUpdate,
+    SecretOut,
+    SecretRotate,
+    SubscriptionCreate,
+    SubscriptionOut,
+)
+from hookpost.api.scoping import endpoint_for, tenant_for, tenant_id_for
+from hookpost.db.models import Endpoint
+
+router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"], responses=problem_responses(401))
+
+
+def _unknown_types(error: endpoints.UnknownEventTypes) -> Problem:
+    return Problem(
+        422,
+        "event_type_not_found",
+        f"No event type named {', '.join(error.names)}; create it first or use a pattern",
+    )
+
+
+async def _out(session: AsyncSession, rows: list[Endpoint]) -> list[EndpointOut]:
+    patterns = await endpoints.subscribed_types(session, [row.id for row in rows])
+    return [
+        EndpointOut(
+            id=row.id,
+            tenant_id=row.tenant_id,
+            url=row.url,
+            description=row.description,
+            event_types=patterns[row.id],
+            headers=row.headers,
+            rate_limit_per_s=row.rate_limit_per_s,
+            max_in_flight=row.max_in_flight,
+            enabled=row.enabled,
+            disabled_reason=row.disabled_reason,
+            disabled_at=row.disabled_at,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+        for row in rows
+    ]
+
+
+@router.post(
+    "", status_code=201, summary="Create an endpoint", responses=problem_responses(404, 422)
+)
+async def create_endpoint(
+    body: EndpointCreate, session: SessionDep, state: StateDep, principal: AuthDep
+) -> EndpointOut:
+    """Register a URL of a tenant's, with the event types it receives. A signing secret is
+    generated unless `secret` is given; read it with `GET /v1/endpoints/{id}/secret`."""
+    if body.tenant_id is None:
+        if principal.tenant_id is None:
+            raise Problem(422, "validation_error", "tenant_id is required with an admin key")
+        tenant_id = principal.tenant_id
+    else:
+        tenant_id = (await tenant_for(session, principal, body.tenant_id)).id
+    fields = body.model_dump(exclude={"tenant_id", "secret", "event_types"})
+    try:
+        endpoint = await endpoints.create(
+            session,
+            state.secret_box,
+            tenant_id=tenant_id,
+            fields=fields,
+            secret=body.secret,
+            event_types=body.event_types,
+        )
+    except endpoints.UnknownEventTypes as error:
+        raise _unknown_types(error) from None
+    return (await _out(session, [endpoint]))[0]
+
+
+@router.get("", summary="List endpoints", responses=problem_responses(404, 422))
+async def list_endpoints(
+    session: SessionDep,
+    principal: AuthDep,
+    page: PageDep,
+    tenant_id: Annotated[TenantRef | None, Query(description="Only this tenant's.")] = None,
+) -> Page[EndpointOut]:
+    """Endpoints, newest first; a tenant key sees only its own tenant's."""
+    only = await tenant_id_for(session, principal, tenant_id)
+    query = endpoints.list_query(only)
+    rows, cursor = await paginate(session, query, Endpoint.id, ids.Prefix.ENDPOINT, page)
+    return Page(data=await _out(session, list(rows)), next_cursor=cursor)
+
+
+@router.get("/{endpoint_id}", summary="Get an endpoint", responses=problem_responses(404))
+async def get_endpoint(endpoint_id: str, session: SessionDep, principal: AuthDep) -> EndpointOut:
+    """One endpoint with its subscriptions."""
+    endpoint = await endpoint_for(session, principal, endpoint_id)
+    return (await _out(session, [endpoint]))[0]
+
+
+@router.patch("/{endpoint_id}", summary="Update an endpoint", responses=problem_responses(404, 422))
+async def update_endpoint(
+    endpoint_id: str, body: EndpointUpdate, session: SessionDep, principal: AuthDep
+) -> EndpointOut:
+    """Change an endpoint. `enabled: false` disables it (with an optional `disabled_reason`);
+    `enabled: true` enables it again. `event_types` replaces every subscription."""
+    endpoint = await endpoint_for(session, principal, endpoint_id)
+    changes = body.changes()
+    event_types = changes.pop("event_types", None)
+    try:
+        if event_types is not None:
+            await endpoints.replace_subscriptions(session, endpoint.id, event_types)
+    except endpoints.UnknownEventTypes as error:
+        raise _unknown_types(error) from None
+    endpoint = await endpoints.update(session, endpoint, changes)
+    return (await _out(session, [endpoint]))[0]
+
+
+@router.delete(
+    "/{endpoint_id}",
+    status_code=204,
+    summary="Delete an endpoint",
+    responses=problem_responses(404),
+)
+async def delete_endpoint(endpoint_id: str, session: SessionDep, principal: AuthDep) -> Response:
+    """Stop delivering to an endpoint. Its pending deliveries are cancelled; its delivery log
+    stays queryable."""
+    endpoint = await endpoint_for(session, principal, endpoint_id)
+    await endpoints.remove(session, endpoint)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{endpoint_id}/subscriptions",
+    summary="List an endpoint's subscriptions",
+    responses=problem_responses(404),
+)
+async def list_subscriptions(
+    endpoint_id: str, session: SessionDep, principal: AuthDep
+) -> Page[SubscriptionOut]:
+    """The event types the endpoint receives, oldest first (an endpoint has at most a few
+    hundred, so this list has one page)."""
+    endpoint = await endpoint_for(session, principal, endpoint_id)
+    rows = await endpoints.subscriptions(session, endpoint.id)
+    return Page(data=[SubscriptionOut.model_validate(row) for row in rows], next_cursor=None)
+
+
+@router.post(
+    "/{endpoint_id}/subscriptions",
+    status_code=201,
+    summary="Subscribe an endpoint to event types",
+    responses=problem_responses(404, 422),
+)
+async def create_subscription(
+    endpoint_id: str,
+    body: SubscriptionCreate,
+    session: SessionDep,
+    principal: AuthDep,
+    response: Response,
+) -> SubscriptionOut:
+    """Add an exact event type, a prefix pattern (`invoice.*`) or `*`. Subscribing twice to
+    the same pattern answers the existing subscription with 200."""
+    endpoint = await endpoint_for(session, principal, endpoint_id)
+    try:
+        subscription, created = await endpoints.subscribe(session, endpoint.id, body.event_type)
+    except endpoints.UnknownEventTypes as error:
+        raise _unknown_types(error) from None
+    if not created:
+        response.status_code = 200
+    return SubscriptionOut.model_validate(subscription)
+
+
+@router.delete(
+    "/{endpoint_id}/subscriptions/{subscription_id}",
+    status_code=204,
+    summary="Remove a subscription",
+    responses=problem_responses(404),
+)
+async def delete_subscription(
+    endpoint_id: str, subscription_id: str, session: SessionDep, principal: AuthDep
+) -> Response:
+    """The endpoint stops receiving the event types of this subscription."""
+    endpoint = await endpoint_for(session, principal, endpoint_id)
+    sub_id = ids.decode(ids.Prefix.SUBSCRIPTION, subscription_id)
+    if sub_id is None or not await endpoints.unsubscribe(session, endpoint.id, sub_id):
+        raise not_found("subscription", subscription_id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{endpoint_id}/secret",
+    summary="Get an endpoint's signing secret",
+    responses=problem_responses(404),
+)
+async def get_secret(
+    endpoint_id: str, session: SessionDep, state: StateDep, principal: AuthDep
+) -> SecretOut:
+    """The current `whsec_` secret; give it to the receiver to verify signatures."""
+    endpoint = await endpoint_for(session, principal, endpoint_id)
+    return SecretOut(key=await endpoints.current_secret(session, state.secret_box, endpoint.id))
+
+
+@router.post(
+    "/{endpoint_id}/secret/rotate",
+    summary="Rotate an endpoint's signing secret",
+    responses=problem_responses(404, 422),
+)
+async def rotate_secret(
+    endpoint_id: str,
+    body: SecretRotate,
+    session: SessionDep,
+    state: StateDep,
+    principal: AuthDep,
+) -> SecretOut:
+    """Make a new secret current (generated unless `key` is given). For `grace_period_s` the
+    old secrets sign too, so receivers can switch without rejecting a request. At most ten
+    secrets are kept."""
+    endpoint = await endpoint_for(session, principal, endpoint_id)
+    key = await endpoints.rotate_secret(
+        session,
+        state.secret_box,
+        endpoint.id,
+        new_secret=body.key,
+        grace_period_s=body.grace_period_s,
+    )
+    return SecretOut(key=key)

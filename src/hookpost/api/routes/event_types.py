@@ -1,0 +1,110 @@
+"""``/v1/event-types``: the kinds of event the product emits."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hookpost import ids
+from hookpost.admin import event_types
+from hookpost.api.deps import AuthDep, PageDep, SessionDep
+from hookpost.api.errors import Problem, not_found, problem_responses
+from hookpost.api.pagination import paginate
+from hookpost.api.schemas.common import Page
+from hookpost.api.schemas.event_types import (
+    EventTypeCreate,
+    EventTypeOut,
+    EventTypeUpdate,
+)
+from hookpost.db.models import EventType
+
+router = APIRouter(prefix="/v1/event-types", tags=["event types"], responses=problem_responses(401))
+
+NamePath = Annotated[str, Path(max_length=255, examples=["invoice.paid"])]
+
+
+def _check_schema(schema: dict[str, object] | None) -> None:
+    if schema is None:
+        return
+    try:
+        event_types.check_schema(schema)
+    except event_types.SchemaError as error:
+        raise Problem(
+            422, "invalid_schema", f"schema is not a valid JSON Schema: {error.message}"
+        ) from None
+
+
+async def _find(session: AsyncSession, name: str) -> EventType:
+    event_type = await event_types.find(session, name)
+    if event_type is None:
+        raise not_found("event_type", name)
+    return event_type
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Create an event type",
+    responses=problem_responses(403, 409, 422),
+)
+async def create_event_type(
+    body: EventTypeCreate, session: SessionDep, principal: AuthDep
+) -> EventTypeOut:
+    """Declare a kind of event. With a `schema`, every payload emitted for it is validated.
+    Admin keys only."""
+    principal.require_admin()
+    _check_schema(body.schema_)
+    try:
+        event_type = await event_types.create(
+            session, name=body.name, description=body.description, schema=body.schema_
+        )
+    except event_types.NameTaken:
+        raise Problem(409, "event_type_exists", f"Event type {body.name!r} exists") from None
+    return EventTypeOut.model_validate(event_type)
+
+
+@router.get("", summary="List event types", responses=problem_responses(422))
+async def list_event_types(
+    session: SessionDep,
+    principal: AuthDep,
+    page: PageDep,
+    include_archived: Annotated[bool, Query(description="Also list archived types.")] = False,
+) -> Page[EventTypeOut]:
+    """Every event type, newest first."""
+    query = event_types.list_query(include_archived=include_archived)
+    rows, cursor = await paginate(session, query, EventType.id, ids.Prefix.EVENT_TYPE, page)
+    return Page(data=[EventTypeOut.model_validate(row) for row in rows], next_cursor=cursor)
+
+
+@router.get("/{name}", summary="Get an event type", responses=problem_responses(404))
+async def get_event_type(name: NamePath, session: SessionDep, principal: AuthDep) -> EventTypeOut:
+    """One event type by name."""
+    return EventTypeOut.model_validate(await _find(session, name))
+
+
+@router.patch("/{name}", summary="Update an event type", responses=problem_responses(403, 404, 422))
+async def update_event_type(
+    name: NamePath, body: EventTypeUpdate, session: SessionDep, principal: AuthDep
+) -> EventTypeOut:
+    """Change the description or the schema, or archive the type (archived types take no new
+    events). Admin keys only."""
+    principal.require_admin()
+    event_type = await _find(session, name)
+    changes = body.changes()
+    if "schema" in changes:
+        _check_schema(changes["schema"])
+    return EventTypeOut.model_validate(await event_types.update(session, event_type, changes))
+
+
+@router.delete(
+    "/{name}",
+    status_code=204,
+    summary="Delete an event type",
+    responses=problem_responses(403, 404),
+)
+async def delete_event_type(name: NamePath, session: SessionDep, principal: AuthDep) -> Response:
+    """Remove an event type. Events already emitted keep their type name. Prefer archiving
+    (`PATCH` with `archived: true`) to keep the type's description. Admin keys only."""
+    principal.require_admin()
+    await event_types.remove(session, await _find(session, name))
+    return Response(status_code=204)

@@ -1,0 +1,83 @@
+"""``/v1/tenants``: the product's customers."""
+
+from fastapi import APIRouter, Response
+
+from hookpost import ids
+from hookpost.admin import tenants
+from hookpost.api.deps import AuthDep, PageDep, SessionDep
+from hookpost.api.errors import Problem, problem_responses
+from hookpost.api.pagination import paginate
+from hookpost.api.schemas.common import Page
+from hookpost.api.schemas.tenants import TenantCreate, TenantOut, TenantUpdate
+from hookpost.api.scoping import tenant_for
+from hookpost.db.models import Tenant
+
+router = APIRouter(prefix="/v1/tenants", tags=["tenants"], responses=problem_responses(401))
+
+
+def _uid_taken(uid: str | None) -> Problem:
+    return Problem(409, "tenant_uid_taken", f"Another tenant has the uid {uid!r}")
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Create a tenant",
+    responses=problem_responses(403, 409, 422),
+)
+async def create_tenant(body: TenantCreate, session: SessionDep, principal: AuthDep) -> TenantOut:
+    """Register a customer of the product. `uid` is your own id for it, so that events can
+    name the tenant without storing hookpost's id. Admin keys only."""
+    principal.require_admin()
+    try:
+        tenant = await tenants.create(session, name=body.name, uid=body.uid, metadata=body.metadata)
+    except tenants.UidTaken:
+        raise _uid_taken(body.uid) from None
+    return TenantOut.of(tenant)
+
+
+@router.get("", summary="List tenants", responses=problem_responses(422))
+async def list_tenants(session: SessionDep, principal: AuthDep, page: PageDep) -> Page[TenantOut]:
+    """Every tenant, newest first. A tenant key sees only its own tenant."""
+    rows, cursor = await paginate(
+        session, tenants.list_query(principal.tenant_id), Tenant.id, ids.Prefix.TENANT, page
+    )
+    return Page(data=[TenantOut.of(row) for row in rows], next_cursor=cursor)
+
+
+@router.get("/{tenant_id}", summary="Get a tenant", responses=problem_responses(404))
+async def get_tenant(tenant_id: str, session: SessionDep, principal: AuthDep) -> TenantOut:
+    """One tenant, by its id or its `uid`."""
+    return TenantOut.of(await tenant_for(session, principal, tenant_id))
+
+
+@router.patch(
+    "/{tenant_id}", summary="Update a tenant", responses=problem_responses(403, 404, 409, 422)
+)
+async def update_tenant(
+    tenant_id: str, body: TenantUpdate, session: SessionDep, principal: AuthDep
+) -> TenantOut:
+    """Change a tenant's name, uid or metadata; fields left out keep their value. Admin keys
+    only."""
+    principal.require_admin()
+    tenant = await tenant_for(session, principal, tenant_id)
+    try:
+        tenant = await tenants.update(session, tenant, body.changes())
+    except tenants.UidTaken:
+        raise _uid_taken(body.uid) from None
+    return TenantOut.of(tenant)
+
+
+@router.delete(
+    "/{tenant_id}",
+    status_code=204,
+    summary="Delete a tenant",
+    responses=problem_responses(403, 404),
+)
+async def delete_tenant(tenant_id: str, session: SessionDep, principal: AuthDep) -> Response:
+    """Delete a tenant with its endpoints, events, deliveries, attempts and keys. Admin keys
+    only; this cannot be undone."""
+    principal.require_admin()
+    tenant = await tenant_for(session, principal, tenant_id)
+    await tenants.remove(session, tenant.id)
+    return Response(status_code=204)

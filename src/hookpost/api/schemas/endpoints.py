@@ -1,0 +1,190 @@
+"""Endpoint, subscription and secret requests and answers."""
+
+import re
+from datetime import datetime
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from hookpost.api.schemas.common import (
+    EndpointId,
+    PatchSchema,
+    Schema,
+    SubscriptionId,
+    TenantId,
+    TenantRef,
+)
+from hookpost.delivery.signing import secret_bytes
+
+RESERVED_HEADERS = frozenset(
+    {"content-type", "content-length", "host", "user-agent", "transfer-encoding"}
+)
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+_HEADER_VALUE = re.compile(r"^[\t\x20-\x7e\x80-\xff]*$")
+
+
+def _check_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("the URL must start with http:// or https://")
+    if not parts.hostname:
+        raise ValueError("the URL has no host")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("credentials in the URL are not allowed; use a custom header")
+    try:
+        parts.port  # noqa: B018  (raises on a port out of range)
+    except ValueError as error:
+        raise ValueError(f"the URL's port is invalid: {error}") from None
+    if any(char.isspace() for char in url):
+        raise ValueError("the URL contains white space")
+    return url
+
+
+def _check_headers(headers: dict[str, str] | None) -> dict[str, str] | None:
+    if headers is None:
+        return None
+    for name, value in headers.items():
+        lowered = name.lower()
+        if not _HEADER_NAME.match(name):
+            raise ValueError(f"{name!r} is not a valid header name")
+        if lowered in RESERVED_HEADERS or lowered.startswith("webhook-"):
+            raise ValueError(f"the header {name!r} is set by hookpost and cannot be overridden")
+        if not _HEADER_VALUE.match(value):
+            raise ValueError(f"the value of {name!r} contains control characters")
+    return headers
+
+
+def _check_secret(secret: str | None) -> str | None:
+    if secret is not None:
+        secret_bytes(secret)
+    return secret
+
+
+Url = Annotated[
+    str,
+    Field(min_length=1, max_length=2048, examples=["https://example.com/webhooks"]),
+    AfterValidator(_check_url),
+]
+Headers = Annotated[
+    dict[str, Annotated[str, Field(max_length=4096)]],
+    Field(
+        max_length=32,
+        description="Extra headers sent with every request to this endpoint.",
+        examples=[{"x-customer": "acme"}],
+    ),
+    AfterValidator(_check_headers),
+]
+Secret = Annotated[
+    str,
+    Field(
+        description="A Standard Webhooks secret: `whsec_` and the base64 of 24 to 64 bytes.",
+        examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+    ),
+    AfterValidator(_check_secret),
+]
+EventTypePattern = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=255,
+        pattern=r"^(\*|[a-zA-Z0-9_]+(\.[a-zA-Z0-9_]+)*(\.\*)?)$",
+        description="An event type name (`invoice.paid`), a prefix pattern (`invoice.*`), or "
+        "`*` for every type.",
+        examples=["invoice.*"],
+    ),
+]
+RateLimit = Annotated[
+    int | None,
+    Field(ge=1, le=100_000, description="Most requests per second; null for no limit."),
+]
+MaxInFlight = Annotated[
+    int, Field(ge=1, le=1000, description="Most requests under way at once to this endpoint.")
+]
+Description = Annotated[str, Field(max_length=4096)]
+EventTypes = Annotated[
+    list[EventTypePattern],
+    Field(
+        max_length=256,
+        description="The event types this endpoint receives. An endpoint with none receives "
+        'nothing; `["*"]` receives everything.',
+        examples=[["invoice.*", "user.signup"]],
+    ),
+]
+
+
+class EndpointCreate(Schema):
+    tenant_id: TenantRef | None = Field(
+        default=None,
+        description="The owning tenant (id or uid). A tenant key may leave it out: its own.",
+    )
+    url: Url
+    description: Description = ""
+    event_types: EventTypes = Field(default_factory=list)
+    headers: Headers = Field(default_factory=dict)
+    rate_limit_per_s: RateLimit = None
+    max_in_flight: MaxInFlight = 10
+    enabled: bool = True
+    secret: Secret | None = Field(default=None, description="Generated when left out.")
+
+
+class EndpointUpdate(PatchSchema):
+    """Only the fields sent are changed. `event_types` replaces every subscription."""
+
+    nullable_fields = frozenset({"rate_limit_per_s", "disabled_reason"})
+
+    url: Url | None = None
+    description: Description | None = None
+    event_types: EventTypes | None = None
+    headers: Headers | None = None
+    rate_limit_per_s: RateLimit = None
+    max_in_flight: MaxInFlight | None = None
+    enabled: bool | None = Field(
+        default=None, description="false disables the endpoint; true enables it again."
+    )
+    disabled_reason: Annotated[str, Field(max_length=1024)] | None = Field(
+        default=None, description="Why, when disabling."
+    )
+
+
+class EndpointOut(BaseModel):
+    id: EndpointId
+    tenant_id: TenantId
+    url: str
+    description: str
+    event_types: list[str]
+    headers: dict[str, str]
+    rate_limit_per_s: int | None
+    max_in_flight: int
+    enabled: bool
+    disabled_reason: str | None
+    disabled_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class SubscriptionCreate(Schema):
+    event_type: EventTypePattern
+
+
+class SubscriptionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: SubscriptionId
+    endpoint_id: EndpointId
+    event_type: str
+    created_at: datetime
+
+
+class SecretOut(BaseModel):
+    key: str = Field(description="The current signing secret.", examples=["whsec_..."])
+
+
+class SecretRotate(Schema):
+    key: Secret | None = Field(default=None, description="The new secret; generated if absent.")
+    grace_period_s: int = Field(
+        default=86_400,
+        ge=0,
+        le=30 * 86_400,
+        description="How long the secrets in use now keep signing beside the new one.",
+    )

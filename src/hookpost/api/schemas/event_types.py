@@ -1,0 +1,56 @@
+"""Event type requests and answers."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hookpost.admin.event_types import NAME_PATTERN
+from hookpost.api.schemas.common import EventTypeId, PatchSchema, Schema
+
+EventTypeName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=255,
+        pattern=NAME_PATTERN,
+        description="Dot-separated words of letters, digits and underscores.",
+        examples=["invoice.paid"],
+    ),
+]
+Description = Annotated[str, Field(max_length=4096, examples=["An invoice was paid in full."])]
+PayloadSchema = Annotated[
+    dict[str, Any] | None,
+    Field(
+        description="A JSON Schema that every payload of this type must match; null for none.",
+        examples=[{"type": "object", "required": ["invoice_id"]}],
+    ),
+]
+
+
+class EventTypeCreate(Schema):
+    name: EventTypeName
+    description: Description = ""
+    schema_: PayloadSchema = Field(default=None, alias="schema")
+
+
+class EventTypeUpdate(PatchSchema):
+    """Only the fields sent are changed; `schema: null` removes the schema."""
+
+    nullable_fields = frozenset({"schema_"})
+
+    description: Description | None = None
+    schema_: PayloadSchema = Field(default=None, alias="schema")
+    archived: bool | None = Field(default=None, description="Archived types accept no new events.")
+
+
+class EventTypeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True, populate_by_name=True)
+
+    id: EventTypeId
+    name: str
+    description: str
+    schema_: dict[str, Any] | None = Field(alias="schema")
+    archived: bool
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,70 @@
+"""Tenant requests and answers."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, Field
+
+from hookpost.api.schemas.common import PatchSchema, Schema, TenantId
+from hookpost.db.models import Tenant
+
+
+def _check_uid(value: str | None) -> str | None:
+    if value is not None and value.startswith("ten_"):
+        raise ValueError("a uid may not start with 'ten_', which marks hookpost's own ids")
+    return value
+
+
+Uid = Annotated[
+    str | None,
+    Field(
+        min_length=1,
+        max_length=255,
+        pattern=r"^[A-Za-z0-9._:@/+-]+$",
+        description="The product's own id for this customer; unique. Usable wherever a tenant "
+        "is named.",
+        examples=["acme-corp"],
+    ),
+    AfterValidator(_check_uid),
+]
+Name = Annotated[str, Field(min_length=1, max_length=255, examples=["Acme Corp"])]
+Metadata = Annotated[
+    dict[str, Any],
+    Field(description="Free-form JSON kept with the tenant.", examples=[{"plan": "pro"}]),
+]
+
+
+class TenantCreate(Schema):
+    name: Name
+    uid: Uid = None
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class TenantUpdate(PatchSchema):
+    nullable_fields = frozenset({"uid"})
+
+    """Only the fields sent are changed."""
+
+    name: Name | None = None
+    uid: Uid = None
+    metadata: Metadata | None = None
+
+
+class TenantOut(BaseModel):
+    id: TenantId
+    name: str
+    uid: str | None
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, tenant: Tenant) -> "TenantOut":
+        return cls(
+            id=tenant.id,
+            name=tenant.name,
+            uid=tenant.uid,
+            metadata=tenant.metadata_,
+            created_at=tenant.created_at,
+            updated_at=tenant.updated_at,
+        )

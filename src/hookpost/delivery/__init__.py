@@ -1,0 +1,1 @@
+"""Delivery: queue claims, signing, the HTTP sender, the retry policy and the worker loop."""
