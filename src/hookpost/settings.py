@@ -3,7 +3,6 @@
 One pydantic-settings class; the README's settings table lists each field.
 """
 
-from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field, SecretStr
@@ -40,21 +39,7 @@ class Settings(BaseSettings):
     db_connect_timeout_s: float = Field(
         default=30.0, gt=0, description="How long start-up waits for the database."
     )
-    max_payload_bytes: int = Field(
-        default=256 * 1024, ge=1, description="Largest accepted event payload, in bytes."
-    )
-    max_request_bytes: int = Field(
-        default=8 * 1024 * 1024,
-        ge=1,
-        description="Largest accepted request body (a batch of events), in bytes.",
-    )
 
     @property
     def secret_key_file(self) -> Path:
         return self.data_dir / "secret.key"
-
-
-@lru_cache
-def get_settings() -> Settings:
-    """The process-wide settings, read once from the environment."""
-    return Settings()

@@ -4,7 +4,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 
 from hookpost import __version__
 from hookpost.api.deps import AppState
@@ -64,7 +63,6 @@ def create_app(settings: Settings) -> FastAPI:
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
     )
     install_error_handlers(app)
     for module in (tenants, event_types, endpoints, api_keys, health):

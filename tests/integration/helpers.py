@@ -1,0 +1,46 @@
+"""Short ways to set up tenants, keys, event types and endpoints through the API."""
+
+from typing import Any
+
+from httpx import AsyncClient, Response
+
+
+def ok(response: Response, status: int = 200) -> Any:
+    """The JSON of ``response``, after checking its status (the body is shown if it differs)."""
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+def problem(response: Response, status: int, code: str) -> dict[str, Any]:
+    """The problem+json body of ``response``, after checking its status and code."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["code"] == code, body
+    assert body["status"] == status
+    assert body["title"]
+    assert body["detail"]
+    assert body["type"].endswith(code)
+    return body
+
+
+async def create_tenant(admin: AsyncClient, **fields: Any) -> dict[str, Any]:
+    return ok(await admin.post("/v1/tenants", json={"name": "Acme", **fields}), 201)
+
+
+async def tenant_key(admin: AsyncClient, tenant_id: str) -> str:
+    body = ok(await admin.post("/v1/api-keys", json={"name": "t", "tenant_id": tenant_id}), 201)
+    return str(body["key"])
+
+
+async def create_event_type(admin: AsyncClient, name: str, **fields: Any) -> dict[str, Any]:
+    return ok(await admin.post("/v1/event-types", json={"name": name, **fields}), 201)
+
+
+async def create_endpoint(
+    client: AsyncClient, tenant_id: str | None, **fields: Any
+) -> dict[str, Any]:
+    body = {"url": "https://example.com/hook", **fields}
+    if tenant_id is not None:
+        body["tenant_id"] = tenant_id
+    return ok(await client.post("/v1/endpoints", json=body), 201)

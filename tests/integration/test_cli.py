@@ -1,0 +1,118 @@
+"""The hookpost command, run as a real process."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests.conftest import ADMIN_KEY
+
+HOOKPOST = [sys.executable, "-m", "hookpost"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _env(**values: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKPOST_")}
+    return env | values
+
+
+@pytest.mark.parametrize("command", ["run", "api", "migrate", "create-api-key"])
+def test_help(command: str) -> None:
+    result = subprocess.run(
+        [*HOOKPOST, command, "--help"], capture_output=True, text=True, check=True
+    )
+    assert "Usage" in result.stdout
+    assert len(result.stdout) > 200
+
+
+def test_migrate_and_create_api_key(database_url: str, tmp_path: Path) -> None:
+    env = _env(HOOKPOST_DATABASE_URL=database_url, HOOKPOST_DATA_DIR=str(tmp_path))
+    migrated = subprocess.run([*HOOKPOST, "migrate"], env=env, capture_output=True, text=True)
+    assert migrated.returncode == 0, migrated.stderr
+    assert "Database schema at" in migrated.stdout
+    made = subprocess.run(
+        [*HOOKPOST, "create-api-key", "--name", "ci"], env=env, capture_output=True, text=True
+    )
+    assert made.returncode == 0, made.stderr
+    assert re.fullmatch(r"hp_[\w-]{43}\n", made.stdout)
+    missing = subprocess.run(
+        [*HOOKPOST, "create-api-key", "--tenant", "nobody"], env=env, capture_output=True, text=True
+    )
+    assert missing.returncode != 0
+    assert "no tenant" in missing.stderr
+
+
+def _wait_ready(url: str, process: subprocess.Popen[str], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("hookpost run did not become ready")
+
+
+def test_run_on_the_embedded_postgres(tmp_path: Path) -> None:
+    """`hookpost run` with nothing configured: embedded Postgres, migrations, first admin key
+    printed once, /docs served; SIGTERM stops it and its Postgres."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = _env(HOOKPOST_DATA_DIR=str(tmp_path))
+    process = subprocess.Popen(
+        [*HOOKPOST, "run", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        _wait_ready(url, process)
+        assert httpx.get(f"{url}/docs").status_code == 200
+        postgres = [
+            p
+            for p in psutil.process_iter(["cmdline"])
+            if str(tmp_path) in " ".join(p.info["cmdline"] or [])
+        ]
+        assert postgres
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    key = re.search(r"Admin API key \(shown once, store it now\): (hp_[\w-]+)", output)
+    assert key, output
+    assert f"http://127.0.0.1:{port}/docs" in output
+    psutil.wait_procs(postgres, timeout=10)
+    assert not any(p.is_running() for p in postgres)
+
+    # second start: the key exists, so none is printed, and the first key still works
+    process = subprocess.Popen(
+        [*HOOKPOST, "run", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        _wait_ready(url, process)
+        headers = {"authorization": f"Bearer {key.group(1)}"}
+        assert httpx.get(f"{url}/v1/tenants", headers=headers).status_code == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+    assert "Admin API key" not in output
+    assert ADMIN_KEY not in output
