@@ -68,19 +68,23 @@ def _wait_ready(url: str, process: subprocess.Popen[str], seconds: float = 60) -
     raise AssertionError("hookpost run did not become ready")
 
 
-def test_run_on_the_embedded_postgres(tmp_path: Path) -> None:
-    """`hookpost run` with nothing configured: embedded Postgres, migrations, first admin key
-    printed once, /docs served; SIGTERM stops it and its Postgres."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = _env(HOOKPOST_DATA_DIR=str(tmp_path))
-    process = subprocess.Popen(
+def _start_run(port: int, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
         [*HOOKPOST, "run", "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def test_run_on_the_embedded_postgres(tmp_path: Path) -> None:
+    """`hookpost run` with nothing configured: embedded Postgres, migrations, first admin key
+    printed once, /docs served; SIGTERM stops it and its Postgres."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = _env(HOOKPOST_DATA_DIR=str(tmp_path))
+    process = _start_run(port, env)
     try:
         _wait_ready(url, process)
         assert httpx.get(f"{url}/docs").status_code == 200
@@ -100,13 +104,7 @@ def test_run_on_the_embedded_postgres(tmp_path: Path) -> None:
     assert not any(p.is_running() for p in postgres)
 
     # second start: the key exists, so none is printed, and the first key still works
-    process = subprocess.Popen(
-        [*HOOKPOST, "run", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = _start_run(port, env)
     try:
         _wait_ready(url, process)
         headers = {"authorization": f"Bearer {key.group(1)}"}
