@@ -39,6 +39,15 @@ class Settings(BaseSettings):
     db_connect_timeout_s: float = Field(
         default=30.0, gt=0, description="How long start-up waits for the database."
     )
+    max_payload_bytes: int = Field(
+        default=256 * 1024, ge=1, description="Largest accepted event payload, in bytes."
+    )
+    max_request_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1,
+        description="Largest accepted request body (a batch of events), in bytes; larger "
+        "requests are refused before they are read.",
+    )
 
     @property
     def secret_key_file(self) -> Path:

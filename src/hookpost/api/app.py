@@ -8,7 +8,8 @@ from fastapi import FastAPI
 from hookpost import __version__
 from hookpost.api.deps import AppState
 from hookpost.api.errors import install_error_handlers
-from hookpost.api.routes import api_keys, endpoints, event_types, health, tenants
+from hookpost.api.limits import BodySizeLimit
+from hookpost.api.routes import api_keys, endpoints, event_types, events, health, tenants
 from hookpost.db.engine import create_engine, session_factory, wait_for_database
 from hookpost.encryption import load_secret_box
 from hookpost.settings import Settings
@@ -28,6 +29,7 @@ every route below can be tried from here.
 """
 
 TAGS = [
+    {"name": "events", "description": "Emit events; read them back with their deliveries."},
     {"name": "tenants", "description": "The customers of your product."},
     {"name": "event types", "description": "The kinds of event, with optional payload schemas."},
     {"name": "endpoints", "description": "Receivers' URLs, secrets and subscriptions."},
@@ -65,6 +67,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (tenants, event_types, endpoints, api_keys, health):
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    for module in (events, tenants, event_types, endpoints, api_keys, health):
         app.include_router(module.router)
     return app

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hookpost import ids
 from hookpost.admin import endpoints, tenants
 from hookpost.api.deps import Principal
-from hookpost.api.errors import not_found
+from hookpost.api.errors import Problem, not_found
 from hookpost.db.models import Endpoint, Tenant
 
 
@@ -17,6 +17,17 @@ async def tenant_for(session: AsyncSession, principal: Principal, ref: str) -> T
     if tenant is None or not principal.can_see(tenant.id):
         raise not_found("tenant", ref)
     return tenant
+
+
+async def owner_tenant_id(
+    session: AsyncSession, principal: Principal, ref: str | None
+) -> uuid.UUID:
+    """The tenant a new object belongs to: the one named, or a tenant key's own."""
+    if ref is not None:
+        return (await tenant_for(session, principal, ref)).id
+    if principal.tenant_id is None:
+        raise Problem(422, "validation_error", "tenant_id is required with an admin key")
+    return principal.tenant_id
 
 
 async def tenant_id_for(

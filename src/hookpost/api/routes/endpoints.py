@@ -20,7 +20,7 @@ from hookpost.api.schemas.endpoints import (
     SubscriptionCreate,
     SubscriptionOut,
 )
-from hookpost.api.scoping import endpoint_for, tenant_for, tenant_id_for
+from hookpost.api.scoping import endpoint_for, owner_tenant_id, tenant_id_for
 from hookpost.db.models import Endpoint
 
 router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"], responses=problem_responses(401))
@@ -64,12 +64,7 @@ async def create_endpoint(
 ) -> EndpointOut:
     """Register a URL of a tenant's, with the event types it receives. A signing secret is
     generated unless `secret` is given; read it with `GET /v1/endpoints/{id}/secret`."""
-    if body.tenant_id is None:
-        if principal.tenant_id is None:
-            raise Problem(422, "validation_error", "tenant_id is required with an admin key")
-        tenant_id = principal.tenant_id
-    else:
-        tenant_id = (await tenant_for(session, principal, body.tenant_id)).id
+    tenant_id = await owner_tenant_id(session, principal, body.tenant_id)
     fields = body.model_dump(exclude={"tenant_id", "secret", "event_types"})
     try:
         endpoint = await endpoints.create(

@@ -1,0 +1,182 @@
+"""``/v1/events``: product backends emit events here; operators read them back."""
+
+import uuid
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Header, Query, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hookpost import ids
+from hookpost.api.deps import AuthDep, PageDep, Principal, SessionDep, StateDep
+from hookpost.api.errors import FieldError, Problem, not_found, problem_responses
+from hookpost.api.pagination import paginate
+from hookpost.api.schemas.common import Page, TenantRef
+from hookpost.api.schemas.events import (
+    DeliverySummary,
+    Emitted,
+    EmittedBatch,
+    EventBatch,
+    EventCreate,
+    EventOut,
+    IdempotencyKey,
+)
+from hookpost.api.scoping import owner_tenant_id, tenant_id_for
+from hookpost.db.models import Event
+from hookpost.ingest import emit, events
+
+router = APIRouter(prefix="/v1/events", tags=["events"], responses=problem_responses(401))
+
+
+async def _to_event_in(
+    session: AsyncSession,
+    principal: Principal,
+    body: EventCreate,
+    idempotency_key: str | None,
+    tenants: dict[str | None, uuid.UUID],
+) -> emit.EventIn:
+    ref = body.tenant_id
+    if ref not in tenants:
+        tenants[ref] = await owner_tenant_id(session, principal, ref)
+    return emit.EventIn(tenants[ref], body.event_type, body.payload, idempotency_key)
+
+
+def _check_size(body: EventCreate, max_bytes: int, where: str) -> None:
+    size = len(orjson.dumps(body.payload))
+    if size > max_bytes:
+        raise Problem(
+            413,
+            "payload_too_large",
+            f"The payload{where} is {size} bytes; the limit is {max_bytes}",
+        )
+
+
+def _problem(error: emit.EmitError, prefix: list[str | int]) -> Problem:
+    where = f" (event {error.index})" if len(prefix) > 1 else ""
+    if isinstance(error, emit.UnknownEventType):
+        return Problem(422, "event_type_not_found", error.message + where)
+    if isinstance(error, emit.ArchivedEventType):
+        return Problem(422, "event_type_archived", error.message + where)
+    if isinstance(error, emit.InvalidPayload):
+        loc = [*prefix, "payload", *error.path]
+        return Problem(
+            422,
+            "payload_invalid",
+            f"The payload{where} does not match the event type's schema: {error.message}",
+            errors=[FieldError(loc=loc, message=error.message, type="schema")],
+        )
+    return Problem(409, "idempotency_conflict", error.message + where)
+
+
+def _answer(item: emit.Emitted) -> Emitted:
+    return Emitted(
+        id=item.id,
+        tenant_id=item.tenant_id,
+        event_type=item.event_type,
+        idempotency_key=item.idempotency_key,
+        created_at=item.created_at,
+        deliveries=item.deliveries,
+        duplicate=not item.created,
+    )
+
+
+@router.post(
+    "",
+    status_code=202,
+    summary="Emit an event",
+    responses={200: {"model": Emitted, "description": "An idempotent repeat"}}
+    | problem_responses(404, 409, 413, 422),
+)
+async def emit_event(
+    body: EventCreate,
+    session: SessionDep,
+    state: StateDep,
+    principal: AuthDep,
+    response: Response,
+    idempotency_key_header: Annotated[
+        IdempotencyKey | None, Header(alias="Idempotency-Key")
+    ] = None,
+) -> Emitted:
+    """Record an event and queue one delivery to every enabled endpoint of the tenant that
+    subscribes to its type, in one transaction. With an idempotency key (body or
+    `Idempotency-Key` header), a repeat with the same payload answers 200 with the first
+    event; with another payload, 409."""
+    key = body.idempotency_key or idempotency_key_header
+    if idempotency_key_header and body.idempotency_key not in (None, idempotency_key_header):
+        raise Problem(
+            422, "validation_error", "idempotency_key differs from the Idempotency-Key header"
+        )
+    _check_size(body, state.settings.max_payload_bytes, "")
+    event = await _to_event_in(session, principal, body, key, {})
+    try:
+        [emitted] = await emit.emit(session, [event])
+    except emit.EmitError as error:
+        raise _problem(error, ["body"]) from None
+    if not emitted.created:
+        response.status_code = 200
+    return _answer(emitted)
+
+
+@router.post(
+    "/batch",
+    status_code=202,
+    summary="Emit up to 1000 events",
+    responses=problem_responses(404, 409, 413, 422),
+)
+async def emit_batch(
+    body: EventBatch, session: SessionDep, state: StateDep, principal: AuthDep
+) -> EmittedBatch:
+    """Emit many events in one request and one transaction: all are recorded, or none (an
+    error names the event by its index). Each answer says whether it was a repeat."""
+    tenants: dict[str | None, uuid.UUID] = {}
+    batch = []
+    for index, item in enumerate(body.events):
+        _check_size(item, state.settings.max_payload_bytes, f" of event {index}")
+        batch.append(await _to_event_in(session, principal, item, item.idempotency_key, tenants))
+    try:
+        emitted = await emit.emit(session, batch)
+    except emit.EmitError as error:
+        raise _problem(error, ["body", "events", error.index]) from None
+    return EmittedBatch(data=[_answer(item) for item in emitted])
+
+
+async def _event_out(session: AsyncSession, rows: list[Event]) -> list[EventOut]:
+    deliveries = await events.deliveries_of(session, [row.id for row in rows])
+    return [
+        EventOut(
+            id=row.id,
+            tenant_id=row.tenant_id,
+            event_type=row.event_type,
+            payload=row.body["data"],
+            idempotency_key=row.idempotency_key,
+            created_at=row.created_at,
+            deliveries=[
+                DeliverySummary.model_validate(d, from_attributes=True) for d in deliveries[row.id]
+            ],
+        )
+        for row in rows
+    ]
+
+
+@router.get("", summary="List events", responses=problem_responses(404, 422))
+async def list_events(
+    session: SessionDep,
+    principal: AuthDep,
+    page: PageDep,
+    tenant_id: Annotated[TenantRef | None, Query(description="Only this tenant's.")] = None,
+    event_type: Annotated[str | None, Query(max_length=255, description="Only this type.")] = None,
+) -> Page[EventOut]:
+    """Events, newest first, each with the state of its deliveries."""
+    query = events.list_query(await tenant_id_for(session, principal, tenant_id), event_type)
+    rows, cursor = await paginate(session, query, Event.id, ids.Prefix.EVENT, page)
+    return Page(data=await _event_out(session, list(rows)), next_cursor=cursor)
+
+
+@router.get("/{event_id}", summary="Get an event", responses=problem_responses(404))
+async def get_event(event_id: str, session: SessionDep, principal: AuthDep) -> EventOut:
+    """One event, its payload and the state of each of its deliveries."""
+    parsed = ids.decode(ids.Prefix.EVENT, event_id)
+    event = None if parsed is None else await events.get(session, parsed)
+    if event is None or not principal.can_see(event.tenant_id):
+        raise not_found("event", event_id)
+    return (await _event_out(session, [event]))[0]

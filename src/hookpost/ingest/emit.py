@@ -1,0 +1,254 @@
+"""Emitting events: one transaction writes the events, their deliveries (the fan-out) and the
+NOTIFY that wakes the workers. Set-based: one statement per step whatever the batch size."""
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY, BYTEA, TEXT, TIMESTAMP, UUID
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hookpost import ids
+from hookpost.ingest.validation import payload_error
+
+NOTIFY_CHANNEL = "hookpost_deliveries"
+
+
+@dataclass(frozen=True)
+class EventIn:
+    """One event to emit, its tenant already resolved."""
+
+    tenant_id: uuid.UUID
+    event_type: str
+    payload: dict[str, Any]
+    idempotency_key: str | None
+
+
+@dataclass(frozen=True)
+class Emitted:
+    """The stored event for one ``EventIn``; ``created`` is False for an idempotent repeat."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    event_type: str
+    idempotency_key: str | None
+    created_at: datetime
+    deliveries: int
+    created: bool
+
+
+class EmitError(Exception):
+    """An event of the request cannot be emitted; ``index`` is its place in the request."""
+
+    def __init__(self, index: int, message: str) -> None:
+        super().__init__(message)
+        self.index = index
+        self.message = message
+
+
+class UnknownEventType(EmitError):
+    pass
+
+
+class ArchivedEventType(EmitError):
+    pass
+
+
+class InvalidPayload(EmitError):
+    def __init__(self, index: int, path: list[str | int], message: str) -> None:
+        super().__init__(index, message)
+        self.path = path
+
+
+class IdempotencyConflict(EmitError):
+    pass
+
+
+def payload_hash(event_type: str, payload: dict[str, Any]) -> bytes:
+    """What an idempotent repeat must match: the type and the payload, key order aside."""
+    return hashlib.sha256(
+        event_type.encode() + b"\0" + orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+    ).digest()
+
+
+def webhook_body(event_id: uuid.UUID, event_type: str, at: datetime, payload: Any) -> str:
+    """The exact body every attempt of this event sends (see shared/API.md)."""
+    return orjson.dumps(
+        {
+            "id": ids.encode(ids.Prefix.EVENT, event_id),
+            "type": event_type,
+            "timestamp": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "data": payload,
+        }
+    ).decode()
+
+
+_INSERT_EVENTS = text(
+    """
+    INSERT INTO events (id, tenant_id, event_type, body, idempotency_key, payload_hash, created_at)
+    SELECT * FROM unnest(
+        :ids, :tenant_ids, :event_types, CAST(:bodies AS json[]), :keys, :hashes, :created_ats
+    )
+    ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING id
+    """
+).bindparams(
+    bindparam("ids", type_=ARRAY(UUID)),
+    bindparam("tenant_ids", type_=ARRAY(UUID)),
+    bindparam("event_types", type_=ARRAY(TEXT)),
+    bindparam("bodies", type_=ARRAY(TEXT)),
+    bindparam("keys", type_=ARRAY(TEXT)),
+    bindparam("hashes", type_=ARRAY(BYTEA)),
+    bindparam("created_ats", type_=ARRAY(TIMESTAMP(timezone=True))),
+)
+
+# One delivery per (event, enabled endpoint of the event's tenant with a matching
+# subscription): the exact name, `*`, or a prefix pattern `invoice.*`.
+_FAN_OUT = text(
+    """
+    INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, event_type, next_attempt_at)
+    SELECT hookpost_uuid7(), ev.id, ep.id, ep.tenant_id, ev.event_type, now()
+    FROM unnest(:ids, :tenant_ids, :event_types) AS ev(id, tenant_id, event_type)
+    JOIN endpoints ep
+      ON ep.tenant_id = ev.tenant_id AND ep.enabled AND ep.deleted_at IS NULL
+    WHERE EXISTS (
+        SELECT 1 FROM subscriptions s
+        WHERE s.endpoint_id = ep.id
+          AND (
+            s.event_type = ev.event_type
+            OR s.event_type = '*'
+            OR (right(s.event_type, 2) = '.*'
+                AND starts_with(ev.event_type, left(s.event_type, -1)))
+          )
+    )
+    RETURNING event_id
+    """
+).bindparams(
+    bindparam("ids", type_=ARRAY(UUID)),
+    bindparam("tenant_ids", type_=ARRAY(UUID)),
+    bindparam("event_types", type_=ARRAY(TEXT)),
+)
+
+_EXISTING = text(
+    """
+    SELECT e.id, e.tenant_id, e.idempotency_key, e.payload_hash, e.created_at,
+           (SELECT count(*) FROM deliveries d WHERE d.event_id = e.id) AS deliveries
+    FROM events e
+    JOIN unnest(:tenant_ids, :keys) AS k(tenant_id, key)
+      ON e.tenant_id = k.tenant_id AND e.idempotency_key = k.key
+    """
+).bindparams(
+    bindparam("tenant_ids", type_=ARRAY(UUID)),
+    bindparam("keys", type_=ARRAY(TEXT)),
+)
+
+
+async def _check_types(session: AsyncSession, events: Sequence[EventIn]) -> None:
+    names = {event.event_type for event in events}
+    rows = await session.execute(
+        text("SELECT name, archived, schema FROM event_types WHERE name = ANY(:names)").bindparams(
+            bindparam("names", type_=ARRAY(TEXT))
+        ),
+        {"names": list(names)},
+    )
+    found = {row.name: row for row in rows}
+    for index, event in enumerate(events):
+        row = found.get(event.event_type)
+        if row is None:
+            raise UnknownEventType(index, f"No event type named {event.event_type!r}")
+        if row.archived:
+            raise ArchivedEventType(index, f"The event type {event.event_type!r} is archived")
+        if row.schema is not None and (error := payload_error(row.schema, event.payload)):
+            path, message = error
+            raise InvalidPayload(index, path, message)
+
+
+async def emit(session: AsyncSession, events: Sequence[EventIn]) -> list[Emitted]:
+    """Store ``events`` with their deliveries and wake the workers, in the caller's
+    transaction. A repeated idempotency key with the same payload answers the stored event;
+    with another payload it raises ``IdempotencyConflict``."""
+    await _check_types(session, events)
+    now = datetime.now(UTC)
+    new_ids = [ids.new_id() for _ in events]
+    hashes = [payload_hash(event.event_type, event.payload) for event in events]
+    columns = {
+        "ids": new_ids,
+        "tenant_ids": [event.tenant_id for event in events],
+        "event_types": [event.event_type for event in events],
+    }
+    inserted = set(
+        await session.scalars(
+            _INSERT_EVENTS,
+            columns
+            | {
+                "bodies": [
+                    webhook_body(i, e.event_type, now, e.payload)
+                    for i, e in zip(new_ids, events, strict=True)
+                ],
+                "keys": [event.idempotency_key for event in events],
+                "hashes": hashes,
+                "created_ats": [now] * len(events),
+            },
+        )
+    )
+    fresh = [index for index, event_id in enumerate(new_ids) if event_id in inserted]
+    counts: dict[uuid.UUID, int] = dict.fromkeys(inserted, 0)
+    if fresh:
+        fanned = await session.scalars(
+            _FAN_OUT, {name: [values[i] for i in fresh] for name, values in columns.items()}
+        )
+        for event_id in fanned:
+            counts[event_id] += 1
+        if any(counts.values()):
+            await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+
+    repeats = [index for index, event_id in enumerate(new_ids) if event_id not in inserted]
+    existing = {}
+    if repeats:
+        rows = await session.execute(
+            _EXISTING,
+            {
+                "tenant_ids": [events[i].tenant_id for i in repeats],
+                "keys": [events[i].idempotency_key for i in repeats],
+            },
+        )
+        existing = {(row.tenant_id, row.idempotency_key): row for row in rows}
+
+    results = []
+    for index, event in enumerate(events):
+        if new_ids[index] in inserted:
+            results.append(
+                Emitted(
+                    new_ids[index],
+                    event.tenant_id,
+                    event.event_type,
+                    event.idempotency_key,
+                    now,
+                    counts[new_ids[index]],
+                    created=True,
+                )
+            )
+            continue
+        row = existing[(event.tenant_id, event.idempotency_key)]
+        if bytes(row.payload_hash) != hashes[index]:
+            raise IdempotencyConflict(
+                index,
+                f"The idempotency key {event.idempotency_key!r} was used for another event",
+            )
+        results.append(
+            Emitted(
+                row.id,
+                event.tenant_id,
+                event.event_type,
+                event.idempotency_key,
+                row.created_at,
+                row.deliveries,
+                created=False,
+            )
+        )
+    return results

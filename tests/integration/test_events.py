@@ -1,0 +1,345 @@
+"""Event ingestion: emit, validate, deduplicate, fan out; and reading events back."""
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import asyncpg
+import orjson
+from httpx import AsyncClient
+
+from tests.integration.helpers import (
+    create_endpoint,
+    create_event_type,
+    create_tenant,
+    ok,
+    problem,
+    tenant_key,
+)
+
+
+async def _setup(admin: AsyncClient, *types: str) -> dict[str, Any]:
+    tenant = await create_tenant(admin, uid="acme")
+    for name in types or ("invoice.paid",):
+        await create_event_type(admin, name)
+    return tenant
+
+
+async def _emit(client: AsyncClient, event_type: str = "invoice.paid", **fields: Any) -> Any:
+    body = {"tenant_id": "acme", "event_type": event_type, "payload": {"n": 1}} | fields
+    return await client.post("/v1/events", json=body)
+
+
+async def test_fan_out_to_none_one_and_many(admin: AsyncClient, db: asyncpg.Connection) -> None:
+    tenant = await _setup(admin)
+    first = ok(await _emit(admin), 202)
+    assert first["deliveries"] == 0
+    assert first["duplicate"] is False
+    assert first["id"].startswith("evt_")
+    assert first["tenant_id"] == tenant["id"]
+
+    one = await create_endpoint(admin, "acme", event_types=["invoice.paid"])
+    assert ok(await _emit(admin), 202)["deliveries"] == 1
+    for _ in range(4):
+        await create_endpoint(admin, "acme", event_types=["*"])
+    event = ok(await _emit(admin), 202)
+    assert event["deliveries"] == 5
+
+    shown = ok(await admin.get(f"/v1/events/{event['id']}"))
+    assert len(shown["deliveries"]) == 5
+    assert {d["status"] for d in shown["deliveries"]} == {"pending"}
+    assert one["id"] in {d["endpoint_id"] for d in shown["deliveries"]}
+    assert all(d["id"].startswith("dlv_") for d in shown["deliveries"])
+    assert await db.fetchval("SELECT count(*) FROM deliveries") == 6
+
+
+async def test_disabled_deleted_and_other_tenants_endpoints_are_skipped(
+    admin: AsyncClient,
+) -> None:
+    await _setup(admin)
+    other = await create_tenant(admin, uid="other")
+    await create_endpoint(admin, other["id"], event_types=["*"])
+    await create_endpoint(admin, "acme", event_types=["*"], enabled=False)
+    gone = await create_endpoint(admin, "acme", event_types=["*"])
+    await admin.delete(f"/v1/endpoints/{gone['id']}")
+    disabled_later = await create_endpoint(admin, "acme", event_types=["*"])
+    await admin.patch(f"/v1/endpoints/{disabled_later['id']}", json={"enabled": False})
+    live = await create_endpoint(admin, "acme", event_types=["*"])
+
+    event = ok(await _emit(admin), 202)
+    assert event["deliveries"] == 1
+    shown = ok(await admin.get(f"/v1/events/{event['id']}"))
+    assert [d["endpoint_id"] for d in shown["deliveries"]] == [live["id"]]
+
+
+async def test_each_pattern_kind(admin: AsyncClient) -> None:
+    names = ("invoice.paid", "invoice.item.created", "invoicex.paid", "invoice", "user.signup")
+    await _setup(admin, *names)
+    exact = await create_endpoint(admin, "acme", event_types=["invoice.paid"])
+    prefix = await create_endpoint(admin, "acme", event_types=["invoice.*"])
+    everything = await create_endpoint(admin, "acme", event_types=["*"])
+    expected = {
+        "invoice.paid": {exact["id"], prefix["id"], everything["id"]},
+        "invoice.item.created": {prefix["id"], everything["id"]},
+        "invoicex.paid": {everything["id"]},
+        "invoice": {everything["id"]},
+        "user.signup": {everything["id"]},
+    }
+    for name, endpoints in expected.items():
+        event = ok(await _emit(admin, name), 202)
+        shown = ok(await admin.get(f"/v1/events/{event['id']}"))
+        assert {d["endpoint_id"] for d in shown["deliveries"]} == endpoints, name
+
+
+async def test_overlapping_subscriptions_give_one_delivery(admin: AsyncClient) -> None:
+    await _setup(admin)
+    await create_endpoint(admin, "acme", event_types=["invoice.paid", "invoice.*", "*"])
+    assert ok(await _emit(admin), 202)["deliveries"] == 1
+
+
+async def test_the_stored_body_is_the_webhook_body(
+    admin: AsyncClient, db: asyncpg.Connection
+) -> None:
+    await _setup(admin)
+    event = ok(await _emit(admin, payload={"b": [1, 2], "a": "x"}), 202)
+    body = orjson.loads(await db.fetchval("SELECT body::text FROM events"))
+    assert body["id"] == event["id"]
+    assert body["type"] == "invoice.paid"
+    assert body["data"] == {"b": [1, 2], "a": "x"}
+    assert body["timestamp"].endswith("Z")
+
+
+async def test_schema_validation(admin: AsyncClient) -> None:
+    await create_tenant(admin, uid="acme")
+    schema = {
+        "type": "object",
+        "required": ["invoice"],
+        "properties": {
+            "invoice": {
+                "type": "object",
+                "properties": {"amount": {"type": "integer", "minimum": 0}},
+            }
+        },
+    }
+    await create_event_type(admin, "invoice.paid", schema=schema)
+    body = problem(await _emit(admin, payload={"invoice": {"amount": -5}}), 422, "payload_invalid")
+    assert body["errors"][0]["loc"] == ["body", "payload", "invoice", "amount"]
+    problem(await _emit(admin, payload={}), 422, "payload_invalid")
+    ok(await _emit(admin, payload={"invoice": {"amount": 5}}), 202)
+
+
+async def test_unknown_and_archived_types(admin: AsyncClient) -> None:
+    await _setup(admin)
+    problem(await _emit(admin, "nope.nothing"), 422, "event_type_not_found")
+    await admin.patch("/v1/event-types/invoice.paid", json={"archived": True})
+    problem(await _emit(admin), 422, "event_type_archived")
+
+
+async def test_bad_input(admin: AsyncClient) -> None:
+    await _setup(admin)
+    problem(await _emit(admin, payload=[1, 2]), 422, "validation_error")
+    problem(await _emit(admin, payload=None), 422, "validation_error")
+    problem(
+        await admin.post("/v1/events", json={"event_type": "x", "payload": {}}),
+        422,
+        "validation_error",
+    )
+    problem(
+        await admin.post(
+            "/v1/events", content=b'{"tenant_id": ', headers={"content-type": "application/json"}
+        ),
+        400,
+        "malformed_json",
+    )
+    problem(await _emit(admin, tenant_id="ghost"), 404, "tenant_not_found")
+
+
+async def test_idempotency_sequential(admin: AsyncClient, db: asyncpg.Connection) -> None:
+    await _setup(admin)
+    await create_endpoint(admin, "acme", event_types=["*"])
+    first = ok(await _emit(admin, idempotency_key="k1", payload={"a": 1, "b": 2}), 202)
+    # the same payload, keys in another order: the first event, nothing created
+    again = ok(await _emit(admin, idempotency_key="k1", payload={"b": 2, "a": 1}), 200)
+    assert again["id"] == first["id"]
+    assert again["duplicate"] is True
+    assert again["deliveries"] == 1
+    by_header = await admin.post(
+        "/v1/events",
+        json={"tenant_id": "acme", "event_type": "invoice.paid", "payload": {"a": 1, "b": 2}},
+        headers={"Idempotency-Key": "k1"},
+    )
+    assert ok(by_header, 200)["id"] == first["id"]
+    problem(await _emit(admin, idempotency_key="k1", payload={"a": 2}), 409, "idempotency_conflict")
+    assert await db.fetchval("SELECT count(*) FROM events") == 1
+    assert await db.fetchval("SELECT count(*) FROM deliveries") == 1
+
+    # keys are per tenant
+    await create_tenant(admin, uid="other")
+    ok(await _emit(admin, tenant_id="other", idempotency_key="k1", payload={"a": 1, "b": 2}), 202)
+    mismatch = await admin.post(
+        "/v1/events",
+        json={
+            "tenant_id": "acme",
+            "event_type": "invoice.paid",
+            "payload": {},
+            "idempotency_key": "a",
+        },
+        headers={"Idempotency-Key": "b"},
+    )
+    problem(mismatch, 422, "validation_error")
+
+
+async def test_idempotency_concurrent(
+    admin: AsyncClient, db: asyncpg.Connection, client_for: Callable[[str], AsyncClient]
+) -> None:
+    await _setup(admin)
+    await create_endpoint(admin, "acme", event_types=["*"])
+    clients = [client_for("hp_test_admin_key") for _ in range(8)]
+    answers = await asyncio.gather(*(_emit(c, idempotency_key="race") for c in clients))
+    assert sorted(a.status_code for a in answers) == [200] * 7 + [202]
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert await db.fetchval("SELECT count(*) FROM events") == 1
+    assert await db.fetchval("SELECT count(*) FROM deliveries") == 1
+
+
+async def test_payload_size_limit(admin: AsyncClient) -> None:
+    await _setup(admin)
+    big = {"blob": "x" * (256 * 1024)}
+    problem(await _emit(admin, payload=big), 413, "payload_too_large")
+    ok(await _emit(admin, payload={"blob": "x" * (250 * 1024)}), 202)
+
+
+async def test_request_size_limit(admin: AsyncClient) -> None:
+    await _setup(admin)
+    huge = b'{"events": [' + b"1," * (6 * 1024 * 1024) + b"1]}"
+    response = await admin.post(
+        "/v1/events/batch", content=huge, headers={"content-type": "application/json"}
+    )
+    problem(response, 413, "request_too_large")
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"events": ['
+        for _ in range(12):
+            yield b"1," * (512 * 1024)
+        yield b"1]}"
+
+    chunked = await admin.post(
+        "/v1/events/batch", content=chunks(), headers={"content-type": "application/json"}
+    )
+    problem(chunked, 413, "request_too_large")
+
+
+async def test_tenant_key_cannot_emit_for_another_tenant(
+    admin: AsyncClient, client_for: Callable[[str], AsyncClient]
+) -> None:
+    mine = await _setup(admin)
+    await create_tenant(admin, uid="theirs")
+    tenant = client_for(await tenant_key(admin, mine["id"]))
+    problem(await _emit(tenant, tenant_id="theirs"), 404, "tenant_not_found")
+    own = ok(
+        await tenant.post("/v1/events", json={"event_type": "invoice.paid", "payload": {}}), 202
+    )
+    assert own["tenant_id"] == mine["id"]
+    theirs = ok(await _emit(admin, tenant_id="theirs"), 202)
+    problem(await tenant.get(f"/v1/events/{theirs['id']}"), 404, "event_not_found")
+    assert [e["id"] for e in ok(await tenant.get("/v1/events"))["data"]] == [own["id"]]
+    problem(await tenant.get("/v1/events", params={"tenant_id": "theirs"}), 404, "tenant_not_found")
+    problem(
+        await tenant.post(
+            "/v1/events/batch",
+            json={"events": [{"tenant_id": "theirs", "event_type": "invoice.paid", "payload": {}}]},
+        ),
+        404,
+        "tenant_not_found",
+    )
+
+
+async def test_batch_of_1000_fans_out_3000_deliveries_in_one_transaction(
+    admin: AsyncClient, db: asyncpg.Connection
+) -> None:
+    await _setup(admin)
+    for _ in range(3):
+        await create_endpoint(admin, "acme", event_types=["invoice.*"])
+    batch = [
+        {"tenant_id": "acme", "event_type": "invoice.paid", "payload": {"i": i}}
+        for i in range(1000)
+    ]
+    answer = ok(await admin.post("/v1/events/batch", json={"events": batch}), 202)
+    assert len(answer["data"]) == 1000
+    assert all(item["deliveries"] == 3 for item in answer["data"])
+    assert await db.fetchval("SELECT count(*) FROM deliveries") == 3000
+    # every row was written by one transaction
+    assert await db.fetchval("SELECT count(DISTINCT xmin::text) FROM deliveries") == 1
+    assert await db.fetchval("SELECT count(DISTINCT xmin::text) FROM events") == 1
+
+
+async def test_batch_is_all_or_nothing(admin: AsyncClient, db: asyncpg.Connection) -> None:
+    await _setup(admin)
+    good = {"tenant_id": "acme", "event_type": "invoice.paid", "payload": {}}
+    body = problem(
+        await admin.post(
+            "/v1/events/batch", json={"events": [good, good | {"event_type": "nope"}]}
+        ),
+        422,
+        "event_type_not_found",
+    )
+    assert "event 1" in body["detail"]
+    assert await db.fetchval("SELECT count(*) FROM events") == 0
+    problem(await admin.post("/v1/events/batch", json={"events": []}), 422, "validation_error")
+    problem(
+        await admin.post("/v1/events/batch", json={"events": [good] * 1001}),
+        422,
+        "validation_error",
+    )
+    big = good | {"payload": {"x": "y" * 300_000}}
+    problem(
+        await admin.post("/v1/events/batch", json={"events": [good, big]}), 413, "payload_too_large"
+    )
+
+
+async def test_batch_idempotency(admin: AsyncClient, db: asyncpg.Connection) -> None:
+    await _setup(admin)
+    item = {
+        "tenant_id": "acme",
+        "event_type": "invoice.paid",
+        "payload": {},
+        "idempotency_key": "x",
+    }
+    answer = ok(await admin.post("/v1/events/batch", json={"events": [item, item]}), 202)
+    assert [i["duplicate"] for i in answer["data"]] == [False, True]
+    assert answer["data"][0]["id"] == answer["data"][1]["id"]
+    problem(
+        await admin.post("/v1/events/batch", json={"events": [item | {"payload": {"z": 1}}]}),
+        409,
+        "idempotency_conflict",
+    )
+    assert await db.fetchval("SELECT count(*) FROM events") == 1
+
+
+async def test_emit_notifies_the_workers(admin: AsyncClient, db: asyncpg.Connection) -> None:
+    await _setup(admin)
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    await db.add_listener("hookpost_deliveries", lambda *args: heard.put_nowait(args[2]))
+    ok(await _emit(admin), 202)  # no endpoint: nothing to deliver, no wake-up
+    await create_endpoint(admin, "acme", event_types=["*"])
+    ok(await _emit(admin), 202)
+    await asyncio.wait_for(heard.get(), timeout=5)
+    assert heard.empty()
+
+
+async def test_list_and_filter(admin: AsyncClient) -> None:
+    await _setup(admin, "invoice.paid", "user.signup")
+    made = [ok(await _emit(admin, name), 202)["id"] for name in ["invoice.paid", "user.signup"] * 3]
+    listed = ok(await admin.get("/v1/events", params={"tenant_id": "acme"}))
+    assert [e["id"] for e in listed["data"]] == list(reversed(made))
+    assert listed["data"][0]["payload"] == {"n": 1}
+    only = ok(await admin.get("/v1/events", params={"event_type": "user.signup", "limit": 2}))
+    assert [e["id"] for e in only["data"]] == [made[5], made[3]]
+    rest = ok(
+        await admin.get(
+            "/v1/events", params={"event_type": "user.signup", "cursor": only["next_cursor"]}
+        )
+    )
+    assert [e["id"] for e in rest["data"]] == [made[1]]
+    assert rest["next_cursor"] is None
+    problem(await admin.get("/v1/events/evt_garbage"), 404, "event_not_found")
