@@ -4,9 +4,7 @@ The database is ``HOOKPOST_TEST_DATABASE_URL`` when set (a fresh database is cre
 server for the run and dropped after), or else an embedded Postgres in a temporary folder.
 """
 
-import asyncio
 import os
-import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -15,11 +13,10 @@ import pytest
 from cryptography.fernet import Fernet
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
-from sqlalchemy.engine import make_url
 
 from hookpost.api.app import create_app
-from hookpost.db import migrations
-from hookpost.db.embedded import embedded_postgres
+from hookpost.db.engine import plain_dsn
+from hookpost.db.scratch import scratch_database
 from hookpost.settings import Settings
 
 ADMIN_KEY = "hp_test_admin_key"
@@ -29,34 +26,11 @@ TABLES = (
 )
 
 
-def _dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server_url = os.environ.get("HOOKPOST_TEST_DATABASE_URL")
-    if not server_url:
-        with embedded_postgres(tmp_path_factory.mktemp("embedded")) as url:
-            migrations.upgrade(url)
-            yield url
-        return
-    name = f"hookpost_test_{secrets.token_hex(4)}"
-
-    async def admin(statement: str) -> None:
-        connection = await asyncpg.connect(_dsn(server_url))
-        try:
-            await connection.execute(statement)
-        finally:
-            await connection.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        migrations.upgrade(url)
+    with scratch_database(server_url, tmp_path_factory.mktemp("embedded"), label="test") as url:
         yield url
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
@@ -72,7 +46,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     """A raw connection for checks behind the API's back; every table is emptied after."""
-    connection = await asyncpg.connect(_dsn(database_url))
+    connection = await asyncpg.connect(plain_dsn(database_url))
     try:
         yield connection
     finally:

@@ -8,8 +8,8 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Coroutine, Iterator
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -20,6 +20,7 @@ from hookpost.api.app import create_app
 from hookpost.db import migrations
 from hookpost.db.embedded import embedded_postgres
 from hookpost.db.engine import create_engine, session_factory, wait_for_database
+from hookpost.delivery.worker import Worker
 from hookpost.settings import Settings
 
 app = typer.Typer(
@@ -56,6 +57,16 @@ def _exit_on_signal(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
+def _run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` on uvloop (a dependency everywhere but Windows), else on asyncio."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
 def _configure_logging(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -81,23 +92,59 @@ async def _first_admin_key(settings: Settings) -> str | None:
         await engine.dispose()
 
 
-def _serve(settings: Settings, host: str | None, port: int | None) -> None:
-    host = host or settings.host
-    port = port or settings.port
-    config = uvicorn.Config(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_level=settings.log_level.lower(),
-        server_header=False,
-    )
-    typer.echo(f"hookpost {__version__}: admin dashboard at http://{host}:{port}/docs")
-    uvicorn.Server(config).run()
+class _Server(uvicorn.Server):
+    """uvicorn's server without its own signal handling: ``_serve`` handles the signals for
+    the API and the workers together."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _serve(
+    settings: Settings, *, host: str | None, port: int | None, api: bool, workers: bool
+) -> None:
+    """The API and/or a worker in this process until SIGINT or SIGTERM, then a graceful stop."""
+    stop = asyncio.Event()
+    server: _Server | None = None
+    if api:
+        host, port = host or settings.host, port or settings.port
+        config = uvicorn.Config(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_level=settings.log_level.lower(),
+            server_header=False,
+        )
+        server = _Server(config)
+        typer.echo(f"hookpost {__version__}: admin dashboard at http://{host}:{port}/docs")
+
+    def on_signal() -> None:
+        stop.set()
+        if server is not None:
+            server.should_exit = True
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal)
+
+    async def serve_api() -> None:
+        assert server is not None
+        try:
+            await server.serve()
+        finally:
+            stop.set()
+
+    parts = [serve_api()] if server is not None else []
+    if workers:
+        parts.append(Worker(settings).run(stop))
+    await asyncio.gather(*parts)
 
 
 @app.command()
 def run(host: HostOption = None, port: PortOption = None) -> None:
-    """Run hookpost: migrations, then the API (and its admin dashboard at /docs).
+    """Run hookpost: migrations, then the API (and its admin dashboard at /docs) and a
+    delivery worker in one process.
 
     Uses the embedded Postgres unless HOOKPOST_DATABASE_URL is set. On first start it creates
     an admin API key and prints it once.
@@ -110,7 +157,7 @@ def run(host: HostOption = None, port: PortOption = None) -> None:
         key = asyncio.run(_first_admin_key(settings))
         if key is not None:
             typer.secho(f"Admin API key (shown once, store it now): {key}", fg=typer.colors.YELLOW)
-        _serve(settings, host, port)
+        _run_loop(_serve(settings, host=host, port=port, api=True, workers=True))
 
 
 @app.command()
@@ -128,7 +175,33 @@ def api(
         assert settings.database_url
         if migrate or not Settings().database_url:
             migrations.upgrade(settings.database_url)
-        _serve(settings, host, port)
+        _run_loop(_serve(settings, host=host, port=port, api=True, workers=False))
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            help="Requests under way at once [default: HOOKPOST_WORKER_CONCURRENCY or 64].",
+            min=1,
+        ),
+    ] = None,
+) -> None:
+    """Run a delivery worker only: claim due deliveries, sign, send, retry, log every attempt.
+
+    Run as many worker processes as you like against one database. SIGTERM or SIGINT stops
+    claiming, lets requests under way finish (HOOKPOST_WORKER_GRACE_S) and releases the rest.
+    """
+    settings = Settings()
+    if concurrency is not None:
+        settings = settings.model_copy(update={"worker_concurrency": concurrency})
+    _configure_logging(settings)
+    with _database(settings) as settings:
+        assert settings.database_url
+        if not Settings().database_url:
+            migrations.upgrade(settings.database_url)
+        _run_loop(_serve(settings, host=None, port=None, api=False, workers=True))
 
 
 @app.command()

@@ -48,6 +48,72 @@ class Settings(BaseSettings):
         description="Largest accepted request body (a batch of events), in bytes; larger "
         "requests are refused before they are read.",
     )
+    worker_concurrency: int = Field(
+        default=64, ge=1, le=10_000, description="Requests under way at once per worker process."
+    )
+    worker_batch_size: int = Field(
+        default=200, ge=1, le=5000, description="Most deliveries claimed by one queue query."
+    )
+    worker_poll_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Longest a worker sleeps without looking at the queue (it is woken at once "
+        "by new events and at the next due retry).",
+    )
+    worker_flush_s: float = Field(
+        default=0.02,
+        gt=0,
+        description="How long attempt results gather before they are written together.",
+    )
+    worker_grace_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="On SIGTERM/SIGINT, how long requests under way may finish before the rest "
+        "are released to other workers.",
+    )
+    lease_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a claimed delivery stays with its worker; a killed worker's "
+        "deliveries are taken back after it. Keep it above the delivery timeout.",
+    )
+    delivery_timeout_s: float = Field(
+        default=15.0, gt=0, description="Total time allowed for one webhook request."
+    )
+    delivery_connect_timeout_s: float = Field(
+        default=5.0, gt=0, description="Time allowed to connect (TCP and TLS) to a receiver."
+    )
+    delivery_read_timeout_s: float = Field(
+        default=10.0, gt=0, description="Longest wait for the next bytes of a response."
+    )
+    response_body_cap_bytes: int = Field(
+        default=16 * 1024,
+        ge=0,
+        description="How much of a receiver's response body is read and logged; the rest is "
+        "dropped.",
+    )
+    retry_base_s: float = Field(default=10.0, gt=0, description="Delay before the first retry.")
+    retry_factor: float = Field(
+        default=3.0, ge=1, description="Each retry waits this many times longer than the last."
+    )
+    retry_cap_s: float = Field(
+        default=6 * 3600.0, gt=0, description="Longest delay between two attempts."
+    )
+    retry_jitter: float = Field(
+        default=0.25,
+        ge=0,
+        le=1,
+        description="Each delay is shortened by a random share up to this, so that retries "
+        "of many deliveries spread out.",
+    )
+    retry_max_attempts: int = Field(
+        default=20, ge=1, description="Attempts after which a delivery has failed."
+    )
+    retry_max_age_s: float = Field(
+        default=3 * 86400.0,
+        gt=0,
+        description="Age after which a delivery is not retried any more (3 days, as Stripe).",
+    )
 
     @property
     def secret_key_file(self) -> Path:

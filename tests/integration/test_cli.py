@@ -1,11 +1,13 @@
 """The hookpost command, run as a real process."""
 
+import http.server
 import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -68,6 +70,48 @@ def _wait_ready(url: str, process: subprocess.Popen[str], seconds: float = 60) -
     raise AssertionError("hookpost run did not become ready")
 
 
+def _deliver_one_event(url: str, key: str) -> None:
+    """Through the running service: set up a tenant and an endpoint, emit, and see the
+    webhook arrive at a receiver on 127.0.0.1."""
+    arrived: list[bytes] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            arrived.append(self.rfile.read(int(self.headers["content-length"])))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    target = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=target.serve_forever, daemon=True).start()
+    try:
+        client = httpx.Client(base_url=url, headers={"authorization": f"Bearer {key}"})
+        client.post("/v1/tenants", json={"name": "Acme", "uid": "acme"}).raise_for_status()
+        client.post("/v1/event-types", json={"name": "user.signup"}).raise_for_status()
+        client.post(
+            "/v1/endpoints",
+            json={
+                "tenant_id": "acme",
+                "url": f"http://127.0.0.1:{target.server_port}/hook",
+                "event_types": ["*"],
+            },
+        ).raise_for_status()
+        emitted = client.post(
+            "/v1/events",
+            json={"tenant_id": "acme", "event_type": "user.signup", "payload": {"a": 1}},
+        )
+        event_id = emitted.json()["id"]
+        deadline = time.monotonic() + 20
+        while not arrived and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert arrived, "the webhook did not arrive"
+        assert event_id.encode() in arrived[0]
+    finally:
+        target.shutdown()
+
+
 def _start_run(port: int, env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [*HOOKPOST, "run", "--port", str(port)],
@@ -107,8 +151,7 @@ def test_run_on_the_embedded_postgres(tmp_path: Path) -> None:
     process = _start_run(port, env)
     try:
         _wait_ready(url, process)
-        headers = {"authorization": f"Bearer {key.group(1)}"}
-        assert httpx.get(f"{url}/v1/tenants", headers=headers).status_code == 200
+        _deliver_one_event(url, key.group(1))
     finally:
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)

@@ -30,6 +30,12 @@ def async_url(url: str) -> str:
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
+def plain_dsn(url: str) -> str:
+    """``url`` as a libpq-style DSN for asyncpg itself (no SQLAlchemy driver name)."""
+    parsed = make_url(url)
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An engine on ``url``: asyncpg, a bounded pool, connections checked before use."""
     return create_async_engine(

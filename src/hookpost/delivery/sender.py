@@ -1,0 +1,135 @@
+"""The HTTP sender: one POST of a signed webhook, reported as a ``SendResult`` whatever
+happens. One small interface (``Sender``) and its one implementation on aiohttp, chosen by
+measurement (DESIGN.md, decision 5): one session per worker process, no redirects followed,
+connect/read/total timeouts, response bodies read up to a cap."""
+
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+import aiohttp
+
+
+class ErrorKind(StrEnum):
+    """Why an attempt failed; stored with the attempt."""
+
+    TIMEOUT = "timeout"
+    CONNECT = "connect"
+    DNS = "dns"
+    TLS = "tls"
+    HTTP_STATUS = "http_status"
+    REDIRECT = "redirect"
+    BLOCKED_DESTINATION = "blocked_destination"
+    INVALID_URL = "invalid_url"
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What one POST gave: a response (status, headers, capped body), or an error, or both
+    (a non-2xx status is an error of kind ``http_status``)."""
+
+    duration_ms: int
+    status_code: int | None = None
+    headers: dict[str, str] | None = None
+    body: str | None = None
+    error_kind: ErrorKind | None = None
+    error_message: str | None = None
+
+
+class Sender(Protocol):
+    async def send(self, url: str, headers: dict[str, str], body: bytes) -> SendResult: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class SenderLimits:
+    connections: int
+    total_timeout_s: float
+    connect_timeout_s: float
+    read_timeout_s: float
+    body_cap_bytes: int
+
+
+def _error_kind(error: BaseException) -> ErrorKind:
+    """The kind of a transport error; the order matters, subclasses first."""
+    if isinstance(error, aiohttp.ClientConnectorDNSError):
+        return ErrorKind.DNS
+    if isinstance(error, aiohttp.ClientSSLError):
+        return ErrorKind.TLS
+    if isinstance(error, TimeoutError | aiohttp.ServerTimeoutError):
+        return ErrorKind.TIMEOUT
+    if isinstance(error, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
+        return ErrorKind.INVALID_URL
+    return ErrorKind.CONNECT
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    if isinstance(error, TimeoutError | aiohttp.ServerTimeoutError) and not str(error):
+        text = "no complete response within the timeout"
+    return f"{type(error).__name__}: {text}"[:1000]
+
+
+class AiohttpSender:
+    """Sends webhooks over one aiohttp session; make it inside the event loop that uses it."""
+
+    def __init__(self, limits: SenderLimits, *, user_agent: str) -> None:
+        self._limits = limits
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=limits.connections, ttl_dns_cache=30),
+            timeout=aiohttp.ClientTimeout(
+                total=limits.total_timeout_s,
+                connect=limits.connect_timeout_s,
+                sock_read=limits.read_timeout_s,
+            ),
+            headers={"user-agent": user_agent},
+        )
+
+    async def send(self, url: str, headers: dict[str, str], body: bytes) -> SendResult:
+        started = time.perf_counter()
+
+        def elapsed() -> int:
+            return int((time.perf_counter() - started) * 1000)
+
+        try:
+            async with self._session.post(
+                url, data=body, headers=headers, allow_redirects=False
+            ) as response:
+                content = await self._read_capped(response)
+                status = response.status
+                response_headers = {k.lower(): v for k, v in response.headers.items()}
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as error:
+            return SendResult(
+                duration_ms=elapsed(), error_kind=_error_kind(error), error_message=_describe(error)
+            )
+        kind, message = None, None
+        if 300 <= status < 400:
+            location = response_headers.get("location", "")
+            kind, message = ErrorKind.REDIRECT, f"redirect {status} to {location!r}, not followed"
+        elif not 200 <= status < 300:
+            kind, message = ErrorKind.HTTP_STATUS, f"the receiver answered {status}"
+        return SendResult(
+            duration_ms=elapsed(),
+            status_code=status,
+            headers=response_headers,
+            body=content,
+            error_kind=kind,
+            error_message=message,
+        )
+
+    async def _read_capped(self, response: aiohttp.ClientResponse) -> str:
+        cap = self._limits.body_cap_bytes
+        chunks: list[bytes] = []
+        size = 0
+        while size < cap:
+            chunk = await response.content.read(cap - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks).decode("utf-8", errors="replace")
+
+    async def close(self) -> None:
+        await self._session.close()

@@ -1,0 +1,378 @@
+"""The worker: claims due deliveries, signs and sends them, decides what follows, and writes
+the results in batches. One ``Worker`` per process, with up to ``concurrency`` requests under
+way; any number of processes may share one database.
+
+Tasks of a running worker:
+- the claim loop: claims as many deliveries as there are free slots, then sleeps until a
+  NOTIFY (new deliveries), a free slot, or the next due retry;
+- one task per delivery: sign, POST, decide (``policy.decide``), queue the result;
+- the flusher: writes queued results every ``flush_s`` in one transaction (group commit);
+- the lease keeper: takes back deliveries whose lease expired (killed workers).
+"""
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import asyncpg
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from hookpost import __version__, ids
+from hookpost.db.engine import plain_dsn
+from hookpost.db.models import DeliveryStatus
+from hookpost.delivery import queue
+from hookpost.delivery.policy import Outcome, RetrySchedule, classify, decide, schedule_from
+from hookpost.delivery.sender import AiohttpSender, Sender, SenderLimits
+from hookpost.delivery.signing import secret_bytes, sign
+from hookpost.encryption import SecretBox, load_secret_box
+from hookpost.ingest.emit import NOTIFY_CHANNEL
+from hookpost.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = f"hookpost/{__version__}"
+REDACTED = "[redacted]"
+_DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
+
+
+@dataclass
+class _Results:
+    """Results waiting for the next flush."""
+
+    attempts: list[queue.AttemptRow] = field(default_factory=list)
+    changes: list[queue.StateChange] = field(default_factory=list)
+    # per endpoint, the outcomes in the order they came: True for a success
+    outcomes: dict[uuid.UUID, list[bool]] = field(default_factory=dict)
+    gone: set[uuid.UUID] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.changes)
+
+
+def _health(outcomes: dict[uuid.UUID, list[bool]]) -> list[queue.EndpointHealth]:
+    found = []
+    for endpoint_id, results in outcomes.items():
+        last_success = max((i for i, ok in enumerate(results) if ok), default=None)
+        after = results if last_success is None else results[last_success + 1 :]
+        found.append(queue.EndpointHealth(endpoint_id, last_success is not None, len(after)))
+    return found
+
+
+class Worker:
+    """One worker process's delivery engine. ``await run(stop)`` until ``stop`` is set."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        worker_id: str | None = None,
+        sender: Sender | None = None,
+    ) -> None:
+        assert settings.database_url, "the worker needs settings.database_url"
+        self.settings = settings
+        self.worker_id = worker_id or new_worker_id()
+        self.concurrency = settings.worker_concurrency
+        self.schedule: RetrySchedule = schedule_from(settings)
+        self._sender = sender
+        self._box: SecretBox = load_secret_box(settings)
+        self._keys: dict[uuid.UUID, bytes] = {}  # secret row id -> key; secret rows never change
+        self._in_flight: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._results = _Results()
+        self._wake = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+        self._pool: asyncpg.Pool | None = None
+        self.delivered = 0  # attempts made, for progress figures
+
+    # lifecycle
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until ``stop`` is set, then shut down gracefully: stop claiming, let the
+        requests under way finish within the grace period, release the rest, flush."""
+        self._pool = await self._connect()
+        listener = await self._pool.acquire()
+        await listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
+        sender = self._sender or AiohttpSender(
+            SenderLimits(
+                connections=self.concurrency,
+                total_timeout_s=self.settings.delivery_timeout_s,
+                connect_timeout_s=self.settings.delivery_connect_timeout_s,
+                read_timeout_s=self.settings.delivery_read_timeout_s,
+                body_cap_bytes=self.settings.response_body_cap_bytes,
+            ),
+            user_agent=USER_AGENT,
+        )
+        flushing = asyncio.Event()
+        background = [
+            asyncio.create_task(self._flush_loop(flushing), name="hookpost-flush"),
+            asyncio.create_task(self._lease_loop(stop), name="hookpost-leases"),
+        ]
+        logger.info("worker %s started, concurrency %d", self.worker_id, self.concurrency)
+        try:
+            await self._claim_loop(sender, stop)
+        finally:
+            await self._drain()
+            flushing.set()
+            await background[0]
+            background[1].cancel()
+            await asyncio.gather(background[1], return_exceptions=True)
+            await listener.remove_listener(NOTIFY_CHANNEL, self._on_notify)
+            await self._pool.release(listener)
+            await self._pool.close()
+            if self._sender is None:
+                await sender.close()
+            logger.info("worker %s stopped", self.worker_id)
+
+    async def _connect(self) -> asyncpg.Pool:
+        assert self.settings.database_url
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(_DB_ERRORS),
+            wait=wait_exponential(multiplier=0.1, max=2),
+            stop=stop_after_delay(self.settings.db_connect_timeout_s),
+            reraise=True,
+        ):
+            with attempt:
+                pool: asyncpg.Pool = await asyncpg.create_pool(
+                    plain_dsn(self.settings.database_url), min_size=2, max_size=4
+                )
+        return pool
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _drain(self) -> None:
+        """Give requests under way the grace period; release what is left to other workers."""
+        tasks = list(self._in_flight.values())
+        if tasks:
+            await asyncio.wait(tasks, timeout=self.settings.worker_grace_s)
+        unfinished = {d: t for d, t in self._in_flight.items() if not t.done()}
+        for task in unfinished.values():
+            task.cancel()
+        await asyncio.gather(*unfinished.values(), return_exceptions=True)
+        if unfinished:
+            assert self._pool is not None
+            async with self._pool.acquire() as connection:
+                released = await queue.release(connection, list(unfinished), self.worker_id)
+            logger.info("released %d deliveries to other workers", released)
+
+    # claiming
+
+    async def _claim_loop(self, sender: Sender, stop: asyncio.Event) -> None:
+        assert self._pool is not None
+        while not stop.is_set():
+            free = self.concurrency - len(self._in_flight)
+            if free <= 0:
+                await self._sleep(stop, self._slot_freed, None)
+                continue
+            wanted = min(free, self.settings.worker_batch_size)
+            self._wake.clear()
+            self._slot_freed.clear()
+            try:
+                async with self._pool.acquire() as connection:
+                    claimed = await queue.claim(
+                        connection,
+                        limit=wanted,
+                        lease_s=self.settings.lease_s,
+                        worker_id=self.worker_id,
+                    )
+                    keys = await self._signing_keys(connection, claimed)
+                    due_in = (
+                        None
+                        if len(claimed) == wanted
+                        else await queue.seconds_to_next_due(connection)
+                    )
+            except _DB_ERRORS as error:
+                logger.warning("claiming failed (%s); retrying", error)
+                await self._sleep(stop, None, 1.0)
+                continue
+            for delivery in claimed:
+                task = asyncio.create_task(self._deliver(sender, delivery, keys))
+                self._in_flight[delivery.id] = task
+            if len(claimed) < wanted:
+                timeout = self.settings.worker_poll_s
+                if due_in is not None:
+                    timeout = min(max(due_in, 0.0), timeout)
+                await self._sleep(stop, self._wake, timeout)
+
+    async def _sleep(
+        self, stop: asyncio.Event, event: asyncio.Event | None, seconds: float | None
+    ) -> None:
+        """Until ``stop``, ``event`` or ``seconds`` have passed, whichever comes first."""
+        waits = [asyncio.ensure_future(stop.wait())]
+        if event is not None:
+            waits.append(asyncio.ensure_future(event.wait()))
+        _, pending = await asyncio.wait(waits, timeout=seconds, return_when="FIRST_COMPLETED")
+        for waiter in pending:
+            waiter.cancel()
+
+    async def _signing_keys(
+        self, connection: asyncpg.Connection, claimed: list[queue.Claimed]
+    ) -> dict[uuid.UUID, list[bytes]]:
+        """Each endpoint's live secrets as key bytes, newest first."""
+        endpoint_ids = {d.endpoint_id for d in claimed if d.enabled}
+        keys: dict[uuid.UUID, list[bytes]] = {endpoint_id: [] for endpoint_id in endpoint_ids}
+        if not endpoint_ids:
+            return keys
+        for row in await queue.live_secrets(connection, list(endpoint_ids)):
+            if row.id not in self._keys:
+                self._keys[row.id] = secret_bytes(self._box.decrypt(row.ciphertext))
+            keys[row.endpoint_id].append(self._keys[row.id])
+        return keys
+
+    # delivering
+
+    async def _deliver(
+        self, sender: Sender, delivery: queue.Claimed, keys: dict[uuid.UUID, list[bytes]]
+    ) -> None:
+        try:
+            if not delivery.enabled:
+                self._stop_undeliverable(delivery)
+                return
+            await self._attempt(sender, delivery, keys[delivery.endpoint_id])
+        finally:
+            del self._in_flight[delivery.id]
+            self._slot_freed.set()
+
+    def _stop_undeliverable(self, delivery: queue.Claimed) -> None:
+        if delivery.deleted:
+            status, reason = DeliveryStatus.CANCELLED, "the endpoint was deleted"
+        else:
+            status = DeliveryStatus.FAILED
+            reason = f"the endpoint is disabled: {delivery.disabled_reason or 'no reason given'}"
+        self._results.changes.append(
+            queue.StateChange(
+                delivery.id,
+                delivery.endpoint_id,
+                status,
+                reason,
+                delivery.attempt_count,
+                None,
+                None,
+                None,
+                None,
+            )
+        )
+
+    async def _attempt(self, sender: Sender, delivery: queue.Claimed, keys: list[bytes]) -> None:
+        msg_id = ids.encode(ids.Prefix.EVENT, delivery.event_id)
+        timestamp = int(time.time())
+        hookpost_headers = {
+            "content-type": "application/json",
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(keys, msg_id, timestamp, delivery.body),
+        }
+        started_at = datetime.now(UTC)
+        result = await sender.send(delivery.url, delivery.headers | hookpost_headers, delivery.body)
+        attempt_number = delivery.attempt_count + 1
+        now = datetime.now(UTC)
+        decision = decide(
+            self.schedule,
+            status_code=result.status_code,
+            retry_after=(result.headers or {}).get("retry-after"),
+            attempt_number=attempt_number,
+            created_at=delivery.created_at,
+            now=now,
+        )
+        logged_headers = (
+            {"user-agent": USER_AGENT}
+            | dict.fromkeys(delivery.headers, REDACTED)
+            | hookpost_headers
+        )
+        results = self._results
+        results.attempts.append(
+            queue.AttemptRow(
+                id=ids.new_id(),
+                delivery_id=delivery.id,
+                endpoint_id=delivery.endpoint_id,
+                tenant_id=delivery.tenant_id,
+                attempt_number=attempt_number,
+                trigger="scheduled",
+                started_at=started_at,
+                duration_ms=result.duration_ms,
+                request_headers=logged_headers,
+                response_status=result.status_code,
+                response_headers=result.headers,
+                response_body=result.body,
+                error_kind=result.error_kind,
+                error_message=result.error_message,
+                worker_id=self.worker_id,
+            )
+        )
+        results.changes.append(
+            queue.StateChange(
+                delivery.id,
+                delivery.endpoint_id,
+                decision.status,
+                decision.reason or result.error_message,
+                attempt_number,
+                decision.next_attempt_at,
+                started_at,
+                result.status_code,
+                result.error_kind,
+            )
+        )
+        outcome = classify(result.status_code)
+        results.outcomes.setdefault(delivery.endpoint_id, []).append(outcome is Outcome.SUCCESS)
+        if outcome is Outcome.GONE:
+            results.gone.add(delivery.endpoint_id)
+        self.delivered += 1
+
+    # writing results
+
+    async def _flush_loop(self, stopping: asyncio.Event) -> None:
+        """Write results every ``flush_s``; after ``stopping`` is set, write the last ones."""
+        while not stopping.is_set():
+            await self._sleep(stopping, None, self.settings.worker_flush_s)
+            await self._flush()
+        await self._flush()
+
+    async def _flush(self) -> None:
+        if not self._results:
+            return
+        batch, self._results = self._results, _Results()
+        assert self._pool is not None
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception_type(_DB_ERRORS),
+                wait=wait_exponential(multiplier=0.1, max=5),
+                stop=stop_after_delay(self.settings.lease_s / 2),
+                reraise=True,
+            ):
+                with attempt:
+                    async with self._pool.acquire() as connection:
+                        await queue.record(
+                            connection,
+                            attempts=batch.attempts,
+                            changes=batch.changes,
+                            health=_health(batch.outcomes),
+                            gone=sorted(batch.gone),
+                            worker_id=self.worker_id,
+                        )
+        except _DB_ERRORS:
+            # The leases of these deliveries expire and they are sent again: at-least-once.
+            logger.exception("could not record %d results", len(batch.changes))
+
+    async def _lease_loop(self, stop: asyncio.Event) -> None:
+        """Take back deliveries whose lease expired, now and every half lease."""
+        assert self._pool is not None
+        interval = min(self.settings.lease_s / 2, 30.0)
+        while not stop.is_set():
+            try:
+                async with self._pool.acquire() as connection:
+                    recovered = await queue.recover_expired(connection)
+                if recovered:
+                    logger.warning("took back %d deliveries with an expired lease", recovered)
+                    self._wake.set()
+            except _DB_ERRORS as error:
+                logger.warning("lease recovery failed: %s", error)
+            await self._sleep(stop, None, interval)

@@ -1,0 +1,342 @@
+"""The delivery engine against a real receiver on 127.0.0.1: signing, outcomes, retries,
+the attempt log, endpoint states, leases and graceful shutdown."""
+
+import asyncio
+import itertools
+import time
+from typing import Any
+
+import asyncpg
+import orjson
+from httpx import AsyncClient
+from standardwebhooks.webhooks import Webhook
+
+from hookpost.settings import Settings
+from tests.integration.delivery_helpers import eventually, running_worker
+from tests.integration.helpers import create_endpoint, create_event_type, create_tenant, ok
+from tests.receiver import DROP, Reply, receiver
+
+
+async def _setup(admin: AsyncClient, url: str, **endpoint: Any) -> dict[str, Any]:
+    await create_tenant(admin, uid="acme")
+    await create_event_type(admin, "invoice.paid")
+    return await create_endpoint(admin, "acme", url=url, event_types=["*"], **endpoint)
+
+
+async def _emit(admin: AsyncClient, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    body = {"tenant_id": "acme", "event_type": "invoice.paid", "payload": payload or {"n": 1}}
+    return ok(await admin.post("/v1/events", json=body), 202)
+
+
+async def _delivery(db: asyncpg.Connection) -> asyncpg.Record:
+    return await db.fetchrow("SELECT * FROM deliveries")
+
+
+async def _finished(db: asyncpg.Connection, count: int = 1) -> bool:
+    done = await db.fetchval(
+        "SELECT count(*) FROM deliveries WHERE status IN ('succeeded', 'failed', 'cancelled')"
+    )
+    return bool(done == count)
+
+
+async def test_delivers_a_signed_webhook_and_logs_the_attempt(
+    admin: AsyncClient, db: asyncpg.Connection, settings: Settings
+) -> None:
+    async with receiver() as target:
+        endpoint = await _setup(
+            admin, target.url + "/hook?x=1", headers={"X-Customer": "acme-secret-token"}
+        )
+        secret = ok(await admin.get(f"/v1/endpoints/{endpoint['id']}/secret"))["key"]
+        async with running_worker(settings):
+            event = await _emit(admin, {"invoice_id": "in_1", "amount": 4200})
+            [request] = await target.wait_for(1)
+            await eventually(lambda: _finished(db))
+
+    assert request.path == "/hook?x=1"
+    headers = request.headers
+    assert headers["content-type"] == "application/json"
+    assert headers["user-agent"].startswith("hookpost/")
+    assert headers["webhook-id"] == event["id"]
+    assert headers["x-customer"] == "acme-secret-token"
+    assert abs(int(headers["webhook-timestamp"]) - time.time()) < 10
+    payload = Webhook(secret).verify(request.body, headers)
+    assert payload["id"] == event["id"]
+    assert payload["type"] == "invoice.paid"
+    assert payload["data"] == {"invoice_id": "in_1", "amount": 4200}
+    stored = await db.fetchval("SELECT body::text FROM events")
+    assert request.body == stored.encode()
+
+    delivery = await _delivery(db)
+    assert delivery["status"] == "succeeded"
+    assert delivery["attempt_count"] == 1
+    assert delivery["last_status_code"] == 200
+    assert delivery["finished_at"] is not None
+    assert delivery["locked_by"] is None
+    attempt = await db.fetchrow("SELECT * FROM attempts")
+    assert attempt["attempt_number"] == 1
+    assert attempt["response_status"] == 200
+    assert attempt["response_body"] == "ok"
+    assert attempt["error_kind"] is None
+    assert attempt["duration_ms"] >= 0
+    assert attempt["worker_id"]
+    logged = orjson.loads(attempt["request_headers"])
+    assert logged["webhook-id"] == event["id"]
+    assert logged["webhook-signature"] == headers["webhook-signature"]
+    assert logged["X-Customer"] == "[redacted]"  # custom header values may be credentials
+    assert "acme-secret-token" not in attempt["request_headers"]
+    assert secret not in attempt["request_headers"]
+
+
+async def test_every_live_secret_signs_during_a_rotation(
+    admin: AsyncClient, db: asyncpg.Connection, settings: Settings
+) -> None:
+    async with receiver() as target:
+        endpoint = await _setup(admin, target.url)
+        path = f"/v1/endpoints/{endpoint['id']}/secret"
+        old = ok(await admin.get(path))["key"]
+        new = ok(await admin.post(f"{path}/rotate", json={"grace_period_s": 3600}))["key"]
+        async with running_worker(settings):
+            await _emit(admin)
+            [request] = await target.wait_for(1)
+    assert len(request.headers["webhook-signature"].split(" ")) == 2
+    for secret in (old, new):
+        Webhook(secret).verify(request.body, request.headers)
+
+
+async def test_the_schedule_is_followed_for_500s(
+    admin: AsyncClient, db: asyncpg.Connection, settings: Settings
+) -> None:
+    async with receiver(lambda n, r: Reply(status=500, body=b"boom")) as target:
+        await _setup(admin, target.url)
+        async with running_worker(settings):
+            await _emit(admin)
+            requests = await target.wait_for(4)
+            await eventually(lambda: _finished(db))
+        await asyncio.sleep(0.3)
+        assert len(target.requests) == 4  # retry_max_attempts
+
+    gaps = [b.at - a.at for a, b in itertools.pairwise(requests)]
+    for gap, delay in zip(gaps, [0.05, 0.1, 0.2], strict=True):
+        assert gap >= delay * 0.9, gaps
+    delivery = await _delivery(db)
+    assert delivery["status"] == "failed"
+    assert delivery["status_reason"] == "gave up after 4 attempts"
+    attempts = await db.fetch("SELECT * FROM attempts ORDER BY attempt_number")
+    assert [a["attempt_number"] for a in attempts] == [1, 2, 3, 4]
+    assert {a["error_kind"] for a in attempts} == {"http_status"}
+    assert {a["response_status"] for a in attempts} == {500}
+    assert attempts[0]["response_body"] == "boom"
+    assert attempts[0]["error_message"] == "the receiver answered 500"
+
+
+async def test_a_failure_then_success(
+    admin: AsyncClient, db: asyncpg.Connection, settings: Settings
+) -> None:
+    script = lambda n, r: Reply(status=503) if n < 2 else Reply()  # noqa: E731
+    async with receiver(script) as target:
+        await _setup(admin, target.url)
+        async with running_worker(settings):
+            await _emit(admin)
+            await target.wait_for(3)
+            await eventually(lambda: _finished(db))
+    delivery = await _delivery(db)
+    assert (delivery["status"], delivery["attempt_count"]) == ("succeeded", 3)
+    health = await db.fetchrow("SELECT consecutive_failures, failing_since FROM endpoints")
+    assert (health["consecutive_failures"], health["failing_since"]) == (0, None)
+
+
+async def test_timeouts_are_retried(
+    admin: AsyncClient, db: asyncpg.Connection, settings: Settings
+) -> None:
+    script = lambda n, r: Reply(delay_s=1.0) if n == 0 else Reply()  # noqa: E731
+    async with receiver(script) as target:
+        await _setup(admin, target.url)
+        async with running_worker(settings, delivery_timeout_s=0.3):
+            await _emit(admin)
+            await target.wait_for(2)
+            await eventually(lambda: _finished(db))
+    first, second = await db.fetch("SELECT * FROM attempts ORDER BY attempt_number")
+    assert first["error_kind"] == "timeout"
+    assert first["response_status"] is None
+    assert 250 <= first["duration_ms"] < 1000
+    assert second["error_kind"] is None
+    assert (await _delivery(db))["status"] == "succeeded"
+
+
+async def test_dropped_connections_are_retried(
+    admin: AsyncClient, db: asyncpg.Connection, settings: Settings
+) -> None:
+    async with receiver(lambda n, r: DROP if n == 0 else Reply()) as target:
+        await _setup(admin, target.url)
+        async with running_worker(settings):
+            await _emit(admin)
+            await target.wait_for(2)
+            await eventually(lambda: _finished(db))
+    first = await db.fetchrow("SELECT * FROM attempts WHERE attempt_number = 1")
+    assert first["error_kind"] == "connect"
+    assert first["error_message"]
+    assert (await _delivery(db))["status"] == "succeeded"
+
+
+async def test_refused_connections_are_logged(
+    admin: AsyncClient, db: asyncpg.Connection, settings: Settings
+) -> None:
+    async with receiver() as closed:
+        url = closed.url
+    await _setup(admin, url)  # nothing listens there any more
+    async with running_worker(settings, retry_max_attempts=2):
+        await _emit(admin)
+        await eventually(lambda: _finished(db))
+    attempts = await db.fetch("SELECT * FROM attempts")
+    assert len(attempts) == 2
+    assert {a["error_kind"] for a in attempts} == {"connect"}
+
+
+async def test_redirects_are_failures_and_not_followed(
+    admin: AsyncClient, db: asyncpg.Connection, settings: Settings
+) -> None:
+    async with receiver(
+        lambda n, r: (
+            Reply(status=302, headers={"location": "/elsewhere"}) if r.path == "/hook" else Reply()
+        )
+    ) as target:
+        await _setup(admin, target.url + "/hook")
+        async with running_worker(settings, retry_max_attempts=2):
+            await _emit(admin)
+            await eventually(lambda: _finished(db))
+        assert {r.path for r in target.requests} == {"/hook"}
+    attempts = await db.fetch("SELECT * FROM attempts")
+    assert {a["error_kind"] for a in attempts} == {"redirect"}
+    assert {a["response_status"] for a in attempts} == {302}
+    assert "/elsewhere" in attempts[0]["error_message"]
+    assert (await _delivery(db))["status"] == "failed"
+
+
+async def test_retry_after_is_honoured(
+    admin: AsyncClient, db: asyncpg.Connection, settings: Settings
+) -> None:
+    script = lambda n, r: Reply(status=429, headers={"retry-after": "1"}) if n == 0 else Reply()  # noqa: E731
+    async with receiver(script) as target:
+        await _setup(admin, target.url)
+        async with running_worker(settings):
+            await _emit(admin)
+            first, second = await target.wait_for(2)
+    assert second.at - first.at >= 0.95  # not the 0.05 s the schedule would give
+
+
+async def test_410_disables_the_endpoint(
+    admin: AsyncClient, db: asyncpg.Connection, settings: Settings
+) -> None:
+    async with receiver(lambda n, r: Reply(status=410)) as target:
+        endpoint = await _setup(admin, target.url)
+        async with running_worker(settings):
+            await _emit(admin)
+            await eventually(lambda: _finished(db))
+            assert len(target.requests) == 1
+            # what is emitted later is not delivered to the disabled endpoint
+            assert (await _emit(admin))["deliveries"] == 0
+    delivery = await _delivery(db)
+    assert delivery["status"] == "failed"
+    assert "410" in delivery["status_reason"]
+    shown = ok(await admin.get(f"/v1/endpoints/{endpoint['id']}"))
+    assert shown["enabled"] is False
+    assert "410" in shown["disabled_reason"]
+
+
+async def test_bodies_over_the_cap_are_truncated(
+    admin: AsyncClient, db: asyncpg.Connection, settings: Settings
+) -> None:
+    async with receiver(lambda n, r: Reply(body=b"x" * 200_000)) as target:
+        await _setup(admin, target.url)
+        async with running_worker(settings, response_body_cap_bytes=1024):
+            await _emit(admin)
+            await eventually(lambda: _finished(db))
+    attempt = await db.fetchrow("SELECT * FROM attempts")
+    assert attempt["response_body"] == "x" * 1024
+    assert (await _delivery(db))["status"] == "succeeded"
+
+
+async def test_disabled_and_deleted_endpoints_stop_their_pending_deliveries(
+    admin: AsyncClient, db: asyncpg.Connection, settings: Settings
+) -> None:
+    async with receiver() as target:
+        disabled = await _setup(admin, target.url)
+        deleted = await create_endpoint(admin, "acme", url=target.url, event_types=["*"])
+        await _emit(admin)  # two pending deliveries, no worker yet
+        await admin.patch(
+            f"/v1/endpoints/{disabled['id']}",
+            json={"enabled": False, "disabled_reason": "gone fishing"},
+        )
+        await admin.delete(f"/v1/endpoints/{deleted['id']}")
+        async with running_worker(settings):
+            await eventually(lambda: _finished(db, 2))
+        assert target.requests == []
+    rows = {r["endpoint_id"]: r for r in await db.fetch("SELECT * FROM deliveries")}
+    states = {str(k): (r["status"], r["status_reason"]) for k, r in rows.items()}
+    assert sorted(states.values()) == [
+        ("cancelled", "the endpoint was deleted"),
+        ("failed", "the endpoint is disabled: gone fishing"),
+    ]
+    assert await db.fetchval("SELECT count(*) FROM attempts") == 0
+
+
+async def test_expired_leases_are_taken_back(
+    admin: AsyncClient, db: asyncpg.Connection, settings: Settings
+) -> None:
+    async with receiver() as target:
+        await _setup(admin, target.url)
+        await _emit(admin)
+        # as if a worker had claimed it and died
+        await db.execute(
+            "UPDATE deliveries SET status = 'in_flight', locked_by = 'dead', "
+            "locked_until = now() - interval '1 second'"
+        )
+        async with running_worker(settings):
+            await target.wait_for(1)
+            await eventually(lambda: _finished(db))
+    assert (await _delivery(db))["status"] == "succeeded"
+
+
+async def test_graceful_shutdown_releases_what_did_not_finish(
+    admin: AsyncClient, db: asyncpg.Connection, settings: Settings
+) -> None:
+    async with receiver(lambda n, r: Reply(delay_s=5.0)) as target:
+        await _setup(admin, target.url)
+        async with running_worker(settings, worker_grace_s=0.2, delivery_timeout_s=10):
+            await _emit(admin)
+            await target.wait_for(1)
+        delivery = await _delivery(db)
+        assert delivery["status"] == "pending"
+        assert delivery["locked_by"] is None
+        assert delivery["attempt_count"] == 0
+        assert await db.fetchval("SELECT count(*) FROM attempts") == 0
+
+
+async def test_graceful_shutdown_lets_short_requests_finish(
+    admin: AsyncClient, db: asyncpg.Connection, settings: Settings
+) -> None:
+    async with receiver(lambda n, r: Reply(delay_s=0.3)) as target:
+        await _setup(admin, target.url)
+        async with running_worker(settings, worker_grace_s=3):
+            await _emit(admin)
+            await target.wait_for(1)
+    delivery = await _delivery(db)
+    assert delivery["status"] == "succeeded"
+    assert await db.fetchval("SELECT count(*) FROM attempts") == 1
+
+
+async def test_many_deliveries_many_endpoints(
+    admin: AsyncClient, db: asyncpg.Connection, settings: Settings
+) -> None:
+    async with receiver() as target:
+        await _setup(admin, target.url + "/a")
+        await create_endpoint(admin, "acme", url=target.url + "/b", event_types=["invoice.*"])
+        batch = [
+            {"tenant_id": "acme", "event_type": "invoice.paid", "payload": {"i": i}}
+            for i in range(300)
+        ]
+        ok(await admin.post("/v1/events/batch", json={"events": batch}), 202)
+        async with running_worker(settings, worker_concurrency=16, worker_batch_size=50):
+            await eventually(lambda: _finished(db, 600), timeout=30)
+    assert len(target.requests) == 600
+    assert await db.fetchval("SELECT count(*) FROM attempts") == 600
