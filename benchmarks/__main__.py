@@ -1,8 +1,10 @@
 """Run hookpost's benchmarks and print a table: ``python -m benchmarks [--quick]``.
 
-Scenarios (more come with the performance work):
+Scenarios:
 - ceiling: a bare aiohttp loop doing the same signed POSTs to the same receiver, no database;
-- drain: a worker delivering a pre-filled backlog to the receiver, every attempt logged.
+- drain: a worker delivering a pre-filled backlog to the receiver, every attempt logged;
+- logs (``python -m benchmarks logs``, alone): the log queries' latency over 10 million
+  attempts (see ``benchmarks/logs.py``).
 
 It uses ``HOOKPOST_DATABASE_URL``'s server when set (in a fresh database it creates and drops),
 else an embedded Postgres in a temporary folder. The receiver runs in its own process on
@@ -26,6 +28,7 @@ import aiohttp
 import asyncpg
 from cryptography.fernet import Fernet
 
+from benchmarks import logs
 from hookpost.db.engine import create_engine, plain_dsn, session_factory
 from hookpost.db.scratch import scratch_database
 from hookpost.delivery.signing import generate_secret, secret_bytes, sign
@@ -162,7 +165,13 @@ async def drain(database_url: str, url: str, count: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument(
+        "scenario", nargs="?", choices=["delivery", "logs"], default="delivery", help="what to run"
+    )
     parser.add_argument("--quick", action="store_true", help="small counts: under a minute")
+    parser.add_argument(
+        "--attempts", type=int, default=10_000_000, help="attempt rows to seed for 'logs'"
+    )
     parser.add_argument("--count", type=int, help="deliveries per scenario")
     args = parser.parse_args()
     count = args.count or (5_000 if args.quick else 20_000)
@@ -175,6 +184,13 @@ def main() -> None:
         loop_name = "asyncio"
 
     server_url = os.environ.get("HOOKPOST_DATABASE_URL")
+    if args.scenario == "logs":
+        with (
+            tempfile.TemporaryDirectory() as folder,
+            scratch_database(server_url, Path(folder), label="bench") as database_url,
+        ):
+            logs.run(database_url, args.attempts)
+        return
     with (
         tempfile.TemporaryDirectory() as folder,
         _receiver() as url,

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 import uvicorn
 
-from hookpost import __version__
+from hookpost import __version__, cli_client
 from hookpost.admin import api_keys, tenants
 from hookpost.api.app import create_app
 from hookpost.db import migrations
@@ -244,3 +244,7 @@ def create_api_key(
     settings = Settings()
     with _database(settings) as settings:
         typer.echo(asyncio.run(_create_key(settings, name, tenant)))
+
+
+for command in (cli_client.deliveries, cli_client.resend, cli_client.recover):
+    app.command()(command)

@@ -4,7 +4,9 @@ The database stores plain UUIDs; the API shows ``evt_01jd...``. Sorting either f
 creation time, so indexes and cursors follow insertion order.
 """
 
+import os
 import uuid
+from datetime import datetime
 from enum import StrEnum
 
 from uuid_utils.compat import uuid7
@@ -30,6 +32,21 @@ class Prefix(StrEnum):
 def new_id() -> uuid.UUID:
     """A new UUIDv7: unique, and ordered by the millisecond it was made."""
     return uuid7()
+
+
+def _millis(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
+
+
+def floor(at: datetime) -> uuid.UUID:
+    """The smallest id made at ``at``: ids made at ``at`` or later are >= it (for time ranges)."""
+    return uuid.UUID(int=_millis(at) << 80)
+
+
+def id_at(at: datetime) -> uuid.UUID:
+    """A UUIDv7 for the moment ``at`` (for backfills and tests; ``new_id`` for now)."""
+    random_bits = int.from_bytes(os.urandom(10)) & ~(0xF << 76) & ~(0x3 << 62)
+    return uuid.UUID(int=(_millis(at) << 80) | (0x7 << 76) | (0x2 << 62) | random_bits)
 
 
 def encode(prefix: Prefix, value: uuid.UUID) -> str:

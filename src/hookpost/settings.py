@@ -114,6 +114,24 @@ class Settings(BaseSettings):
         gt=0,
         description="Age after which a delivery is not retried any more (3 days, as Stripe).",
     )
+    attempt_retention_days: float = Field(
+        default=30.0, gt=0, description="How long attempts are kept."
+    )
+    event_retention_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long events are kept once all their deliveries have finished (their "
+        "deliveries and attempts go with them).",
+    )
+    maintenance_interval_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How often a worker runs retention and partition upkeep (one worker at a "
+        "time does it).",
+    )
+    partition_days_ahead: int = Field(
+        default=7, ge=1, le=60, description="Days of attempt partitions made ahead of time."
+    )
 
     @property
     def secret_key_file(self) -> Path:

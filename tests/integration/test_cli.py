@@ -108,8 +108,42 @@ def _deliver_one_event(url: str, key: str) -> None:
             time.sleep(0.05)
         assert arrived, "the webhook did not arrive"
         assert event_id.encode() in arrived[0]
+        _operate(url, key, client, event_id, len(arrived))
     finally:
         target.shutdown()
+
+
+def _operate(url: str, key: str, client: httpx.Client, event_id: str, sent: int) -> None:
+    """The operators' commands against the running API: list, resend, recover."""
+    env = _env(HOOKPOST_API_URL=url, HOOKPOST_API_KEY=key)
+
+    def hookpost(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*HOOKPOST, *args], env=env, capture_output=True, text=True)
+
+    listed = hookpost("deliveries", "--tenant", "acme", "--status", "succeeded")
+    assert listed.returncode == 0, listed.stderr
+    [delivery] = client.get("/v1/deliveries", params={"event_id": event_id}).json()["data"]
+    assert delivery["id"] in listed.stdout
+    assert "succeeded" in listed.stdout
+
+    resent = hookpost("resend", delivery["id"])
+    assert resent.returncode == 0, resent.stderr
+    assert f"{delivery['id']} queued" in resent.stdout
+    recovered = hookpost("recover", delivery["endpoint_id"], "--since", "2026-01-01T00:00:00")
+    assert recovered.returncode == 0, recovered.stderr
+    assert "0 failed deliveries queued again" in recovered.stdout
+
+    missing = hookpost("resend", "dlv_nope")
+    assert missing.returncode == 1
+    assert "delivery_not_found" in missing.stderr
+    unauthorised = subprocess.run(
+        [*HOOKPOST, "deliveries"],
+        env=env | {"HOOKPOST_API_KEY": "hp_wrong"},
+        capture_output=True,
+        text=True,
+    )
+    assert unauthorised.returncode == 1
+    assert "unauthorized" in unauthorised.stderr
 
 
 def _start_run(port: int, env: dict[str, str]) -> subprocess.Popen[str]:

@@ -1,6 +1,7 @@
 """Public ids: prefix + 26 base32 characters, round-tripping and sorting like the UUIDs."""
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -36,3 +37,15 @@ def test_rejects_what_is_not_an_id() -> None:
     assert ids.decode(ids.Prefix.TENANT, "ten_" + "u" * 26) is None  # u is not base32 here
     assert ids.decode(ids.Prefix.TENANT, "ten_" + "z" * 26) is None  # more than 128 bits
     assert ids.decode(ids.Prefix.TENANT, "acme-corp") is None
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+    )
+)
+def test_time_bounds(at: datetime) -> None:
+    made = ids.id_at(at)
+    assert made.version == 7
+    assert ids.floor(at) <= made < ids.floor(at + timedelta(milliseconds=1))
+    assert ids.floor(at - timedelta(milliseconds=1)) < ids.floor(at)

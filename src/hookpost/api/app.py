@@ -9,7 +9,15 @@ from hookpost import __version__
 from hookpost.api.deps import AppState
 from hookpost.api.errors import install_error_handlers
 from hookpost.api.limits import BodySizeLimit
-from hookpost.api.routes import api_keys, endpoints, event_types, events, health, tenants
+from hookpost.api.routes import (
+    api_keys,
+    deliveries,
+    endpoints,
+    event_types,
+    events,
+    health,
+    tenants,
+)
 from hookpost.db.engine import create_engine, session_factory, wait_for_database
 from hookpost.encryption import load_secret_box
 from hookpost.settings import Settings
@@ -26,10 +34,16 @@ every route below can be tried from here.
 * **event types**: the kinds of event you emit, optionally with a JSON Schema.
 * **endpoints**: your customers' URLs, their signing secrets and their subscriptions.
 * **api keys**: admin keys see everything; tenant keys see one tenant.
+* **events**: emit them (one, or batches of up to 1000); read them back with their deliveries.
+* **delivery log**: every delivery and attempt; resend one, or recover an endpoint's failures.
 """
 
 TAGS = [
     {"name": "events", "description": "Emit events; read them back with their deliveries."},
+    {
+        "name": "delivery log",
+        "description": "Every delivery and attempt, filtered; resend one delivery.",
+    },
     {"name": "tenants", "description": "The customers of your product."},
     {"name": "event types", "description": "The kinds of event, with optional payload schemas."},
     {"name": "endpoints", "description": "Receivers' URLs, secrets and subscriptions."},
@@ -68,6 +82,6 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
-    for module in (events, tenants, event_types, endpoints, api_keys, health):
+    for module in (events, deliveries, tenants, event_types, endpoints, api_keys, health):
         app.include_router(module.router)
     return app

@@ -2,6 +2,7 @@
 
 import logging
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -65,3 +66,12 @@ async def wait_for_database(engine: AsyncEngine, *, timeout_s: float) -> None:
             await connection.execute(text("SELECT 1"))
 
     await ping()
+
+
+async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under ``session``, inside its transaction, for the queue's
+    hand-written SQL."""
+    connection = await session.connection()
+    raw = (await connection.get_raw_connection()).driver_connection
+    assert isinstance(raw, asyncpg.Connection)
+    return raw

@@ -175,6 +175,9 @@ class Delivery(Base):
     status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
     status_reason: Mapped[str | None] = mapped_column(Text)
     attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    trigger: Mapped[str] = mapped_column(String(16), default="scheduled")
+    round_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    round_started_at: Mapped[datetime] = mapped_column(server_default=func.now())
     next_attempt_at: Mapped[datetime] = mapped_column(server_default=func.now())
     locked_until: Mapped[datetime | None]
     locked_by: Mapped[str | None] = mapped_column(String(128))

@@ -83,8 +83,9 @@ def decide(
     now: datetime,
     rng: random.Random | None = None,
 ) -> Decision:
-    """The delivery's next state after attempt ``attempt_number`` answered ``status_code``
-    (None when no response came)."""
+    """The delivery's next state after attempt ``attempt_number`` of the current retry round
+    (begun at ``created_at``: the delivery's creation, or its last resend or recovery)
+    answered ``status_code`` (None when no response came)."""
     outcome = classify(status_code)
     if outcome is Outcome.SUCCESS:
         return Decision(DeliveryStatus.SUCCEEDED, None, None)

@@ -7,6 +7,8 @@ is named for what it does; the worker calls them and nothing else touches the qu
   endpoint health they imply, in one transaction.
 - ``recover_expired``: deliveries whose lease ran out (a killed worker) back to pending.
 - ``release``: a stopping worker's unsent deliveries back to pending at once.
+- ``resend``: one delivery back to pending now, its next attempt marked manual.
+- ``recover_batch``: a bounded batch of an endpoint's failed deliveries back to pending.
 - ``seconds_to_next_due``: when the earliest pending delivery falls due, for the timer.
 """
 
@@ -18,6 +20,8 @@ from typing import Any
 
 import asyncpg
 import orjson
+
+from hookpost.ingest.emit import NOTIFY_CHANNEL
 
 CLAIM = """
 WITH due AS (
@@ -31,7 +35,8 @@ UPDATE deliveries d
 SET status = 'in_flight', locked_until = now() + make_interval(secs => $2), locked_by = $3
 FROM due, events e, endpoints ep
 WHERE d.id = due.id AND e.id = d.event_id AND ep.id = d.endpoint_id
-RETURNING d.id, d.event_id, d.endpoint_id, d.tenant_id, d.attempt_count, d.created_at,
+RETURNING d.id, d.event_id, d.endpoint_id, d.tenant_id, d.attempt_count, d.trigger,
+          d.round_attempts, d.round_started_at,
           e.body::text AS body, ep.url, ep.headers::text AS headers, ep.enabled,
           ep.deleted_at IS NOT NULL AS deleted, ep.disabled_reason
 """
@@ -47,6 +52,9 @@ UPDATE deliveries d
 SET status = u.status,
     status_reason = u.reason,
     attempt_count = GREATEST(d.attempt_count, u.attempt_count),
+    round_attempts = CASE WHEN u.last_attempt_at IS NULL THEN d.round_attempts
+                          ELSE d.round_attempts + 1 END,
+    trigger = 'scheduled',
     next_attempt_at = COALESCE(u.next_attempt_at, d.next_attempt_at),
     last_attempt_at = COALESCE(u.last_attempt_at, d.last_attempt_at),
     last_status_code = COALESCE(u.last_status_code, d.last_status_code),
@@ -93,6 +101,32 @@ SET status = 'pending', locked_until = NULL, locked_by = NULL, next_attempt_at =
 WHERE id = ANY($1::uuid[]) AND status = 'in_flight' AND locked_by = $2
 """
 
+# A resend or a recovery starts a new retry round: the limits apply afresh, history stays.
+RESEND = """
+UPDATE deliveries
+SET status = 'pending', trigger = 'manual', next_attempt_at = now(), round_attempts = 0,
+    round_started_at = now(), status_reason = NULL, finished_at = NULL
+WHERE id = $1 AND status <> 'in_flight'
+RETURNING id
+"""
+
+RECOVER_BATCH = """
+WITH picked AS (
+    SELECT id FROM deliveries
+    WHERE endpoint_id = $1 AND status = 'failed' AND id >= $2 AND id < $3
+    ORDER BY id
+    LIMIT $4
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE deliveries d
+SET status = 'pending', trigger = 'scheduled', next_attempt_at = now(), round_attempts = 0,
+    round_started_at = now(), status_reason = NULL, finished_at = NULL
+FROM picked
+WHERE d.id = picked.id
+"""
+
+NOTIFY = f"NOTIFY {NOTIFY_CHANNEL}"
+
 SECONDS_TO_NEXT_DUE = """
 SELECT EXTRACT(EPOCH FROM min(next_attempt_at) - clock_timestamp())::float8
 FROM deliveries WHERE status = 'pending'
@@ -126,7 +160,9 @@ class Claimed:
     endpoint_id: uuid.UUID
     tenant_id: uuid.UUID
     attempt_count: int
-    created_at: datetime
+    trigger: str
+    round_attempts: int
+    round_started_at: datetime
     body: bytes
     url: str
     headers: dict[str, str]
@@ -217,7 +253,9 @@ async def claim(
             endpoint_id=row["endpoint_id"],
             tenant_id=row["tenant_id"],
             attempt_count=row["attempt_count"],
-            created_at=row["created_at"],
+            trigger=row["trigger"],
+            round_attempts=row["round_attempts"],
+            round_started_at=row["round_started_at"],
             body=row["body"].encode(),
             url=row["url"],
             headers=orjson.loads(row["headers"]),
@@ -289,6 +327,31 @@ async def release(
 ) -> int:
     status = await connection.execute(RELEASE, list(delivery_ids), worker_id)
     return int(status.split()[-1])
+
+
+async def resend(connection: asyncpg.Connection, delivery_id: uuid.UUID) -> bool:
+    """Queue ``delivery_id`` now and wake the workers; False if it is in flight."""
+    queued = await connection.fetchval(RESEND, delivery_id)
+    if queued is not None:
+        await connection.execute(NOTIFY)
+    return queued is not None
+
+
+async def recover_batch(
+    connection: asyncpg.Connection,
+    endpoint_id: uuid.UUID,
+    *,
+    after: uuid.UUID,
+    before: uuid.UUID,
+    limit: int,
+) -> int:
+    """Put up to ``limit`` failed deliveries of ``endpoint_id`` with ids in ``[after, before)``
+    back in the queue and wake the workers; how many."""
+    status = await connection.execute(RECOVER_BATCH, endpoint_id, after, before, limit)
+    count = int(status.split()[-1])
+    if count:
+        await connection.execute(NOTIFY)
+    return count
 
 
 async def seconds_to_next_due(connection: asyncpg.Connection) -> float | None:

@@ -7,7 +7,8 @@ Tasks of a running worker:
   NOTIFY (new deliveries), a free slot, or the next due retry;
 - one task per delivery: sign, POST, decide (``policy.decide``), queue the result;
 - the flusher: writes queued results every ``flush_s`` in one transaction (group commit);
-- the lease keeper: takes back deliveries whose lease expired (killed workers).
+- the lease keeper: takes back deliveries whose lease expired (killed workers);
+- upkeep: retention and attempt partitions (``ops.retention``), one worker at a time.
 """
 
 import asyncio
@@ -32,6 +33,7 @@ from hookpost.delivery.sender import AiohttpSender, Sender, SenderLimits
 from hookpost.delivery.signing import secret_bytes, sign
 from hookpost.encryption import SecretBox, load_secret_box
 from hookpost.ingest.emit import NOTIFY_CHANNEL
+from hookpost.ops.retention import run_retention
 from hookpost.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -115,6 +117,7 @@ class Worker:
         background = [
             asyncio.create_task(self._flush_loop(flushing), name="hookpost-flush"),
             asyncio.create_task(self._lease_loop(stop), name="hookpost-leases"),
+            asyncio.create_task(self._maintenance_loop(stop), name="hookpost-maintenance"),
         ]
         logger.info("worker %s started, concurrency %d", self.worker_id, self.concurrency)
         try:
@@ -123,8 +126,9 @@ class Worker:
             await self._drain()
             flushing.set()
             await background[0]
-            background[1].cancel()
-            await asyncio.gather(background[1], return_exceptions=True)
+            for task in background[1:]:
+                task.cancel()
+            await asyncio.gather(*background[1:], return_exceptions=True)
             await listener.remove_listener(NOTIFY_CHANNEL, self._on_notify)
             await self._pool.release(listener)
             await self._pool.close()
@@ -279,8 +283,8 @@ class Worker:
             self.schedule,
             status_code=result.status_code,
             retry_after=(result.headers or {}).get("retry-after"),
-            attempt_number=attempt_number,
-            created_at=delivery.created_at,
+            attempt_number=delivery.round_attempts + 1,
+            created_at=delivery.round_started_at,
             now=now,
         )
         logged_headers = (
@@ -296,7 +300,7 @@ class Worker:
                 endpoint_id=delivery.endpoint_id,
                 tenant_id=delivery.tenant_id,
                 attempt_number=attempt_number,
-                trigger="scheduled",
+                trigger=delivery.trigger,
                 started_at=started_at,
                 duration_ms=result.duration_ms,
                 request_headers=logged_headers,
@@ -376,3 +380,20 @@ class Worker:
             except _DB_ERRORS as error:
                 logger.warning("lease recovery failed: %s", error)
             await self._sleep(stop, None, interval)
+
+    async def _maintenance_loop(self, stop: asyncio.Event) -> None:
+        """Retention and partition upkeep now and every ``maintenance_interval_s``."""
+        assert self._pool is not None
+        day = 86400.0
+        while not stop.is_set():
+            try:
+                async with self._pool.acquire() as connection:
+                    await run_retention(
+                        connection,
+                        attempt_retention_s=self.settings.attempt_retention_days * day,
+                        event_retention_s=self.settings.event_retention_days * day,
+                        days_ahead=self.settings.partition_days_ahead,
+                    )
+            except _DB_ERRORS as error:
+                logger.warning("retention failed: %s", error)
+            await self._sleep(stop, None, self.settings.maintenance_interval_s)

@@ -1,8 +1,10 @@
 """``/v1/endpoints``: receivers' URLs, their subscriptions and their signing secrets."""
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from pydantic import AwareDatetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost import ids
@@ -11,6 +13,12 @@ from hookpost.api.deps import AuthDep, PageDep, SessionDep, StateDep
 from hookpost.api.errors import Problem, not_found, problem_responses
 from hookpost.api.pagination import paginate
 from hookpost.api.schemas.common import Page, TenantRef
+from hookpost.api.schemas.deliveries import (
+    EndpointStatsOut,
+    LastAttempt,
+    Recovered,
+    RecoverRequest,
+)
 from hookpost.api.schemas.endpoints import (
     EndpointCreate,
     EndpointOut,
@@ -22,6 +30,7 @@ from hookpost.api.schemas.endpoints import (
 )
 from hookpost.api.scoping import endpoint_for, owner_tenant_id, tenant_id_for
 from hookpost.db.models import Endpoint
+from hookpost.ops import recovery, stats
 
 router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"], responses=problem_responses(401))
 
@@ -227,3 +236,67 @@ async def rotate_secret(
         grace_period_s=body.grace_period_s,
     )
     return SecretOut(key=key)
+
+
+@router.post(
+    "/{endpoint_id}/recover",
+    summary="Recover an endpoint's failed deliveries",
+    responses=problem_responses(404, 409, 422),
+)
+async def recover_endpoint(
+    endpoint_id: str,
+    body: RecoverRequest,
+    session: SessionDep,
+    state: StateDep,
+    principal: AuthDep,
+) -> Recovered:
+    """After an outage: put every failed delivery of this endpoint created in
+    `[since, until)` back in the queue, in bounded batches. Succeeded deliveries are not sent
+    again. Answers how many were queued."""
+    endpoint = await endpoint_for(session, principal, endpoint_id)
+    if not endpoint.enabled:
+        raise Problem(409, "endpoint_disabled", "The endpoint is disabled: enable it first")
+    until = body.until or datetime.now(UTC)
+    queued = await recovery.recover(state.engine, endpoint.id, since=body.since, until=until)
+    return Recovered(queued=queued)
+
+
+@router.get(
+    "/{endpoint_id}/stats",
+    summary="An endpoint's delivery figures",
+    responses=problem_responses(404, 422),
+)
+async def endpoint_stats(
+    endpoint_id: str,
+    session: SessionDep,
+    principal: AuthDep,
+    since: Annotated[
+        AwareDatetime | None, Query(description="Window start; 24 hours ago when left out.")
+    ] = None,
+    until: Annotated[AwareDatetime | None, Query(description="Window end; now.")] = None,
+) -> EndpointStatsOut:
+    """Deliveries by state over a window (created in it), the success rate, the last attempt
+    and its outcome, the backlog and the age of its oldest delivery."""
+    endpoint = await endpoint_for(session, principal, endpoint_id)
+    until = until or datetime.now(UTC)
+    since = since or until - timedelta(days=1)
+    if until <= since:
+        raise Problem(422, "validation_error", "until must be after since")
+    found = await stats.endpoint_stats(session, endpoint.id, since=since, until=until)
+    last = found.last_attempt
+    return EndpointStatsOut(
+        since=since,
+        until=until,
+        counts=found.counts,
+        success_rate=found.success_rate,
+        last_attempt=None
+        if last is None
+        else LastAttempt(
+            at=last.started_at,
+            status_code=last.response_status,
+            error_kind=last.error_kind,
+            succeeded=last.error_kind is None,
+        ),
+        backlog=found.backlog,
+        oldest_pending_age_s=found.oldest_pending_age_s,
+    )

@@ -1,0 +1,168 @@
+"""``/v1/deliveries`` and ``/v1/attempts``: the delivery log, and resending one delivery."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hookpost import ids
+from hookpost.api.deps import AuthDep, PageDep, Principal, SessionDep
+from hookpost.api.errors import Problem, not_found, problem_responses
+from hookpost.api.pagination import paginate
+from hookpost.api.schemas.common import Page, TenantRef
+from hookpost.api.schemas.deliveries import (
+    AttemptOut,
+    DeliveryDetail,
+    DeliveryEndpoint,
+    DeliveryEvent,
+    DeliveryOut,
+)
+from hookpost.api.scoping import tenant_id_for
+from hookpost.db.engine import driver_connection
+from hookpost.db.models import Attempt, Delivery, DeliveryStatus
+from hookpost.delivery import queue
+from hookpost.ops import logs
+
+router = APIRouter(tags=["delivery log"], responses=problem_responses(401))
+
+Since = Annotated[AwareDatetime | None, Query(description="Created at or after (ISO 8601).")]
+Until = Annotated[AwareDatetime | None, Query(description="Created before (ISO 8601).")]
+IdFilter = Annotated[str | None, Query(max_length=64)]
+
+
+def _id_filter(prefix: ids.Prefix, name: str, value: str | None) -> uuid.UUID | None:
+    if value is None:
+        return None
+    parsed = ids.decode(prefix, value)
+    if parsed is None:
+        raise Problem(422, "invalid_id", f"{name}: {value!r} is not a {prefix}_ id")
+    return parsed
+
+
+async def _delivery_for(session: AsyncSession, principal: Principal, ref: str) -> Delivery:
+    delivery_id = ids.decode(ids.Prefix.DELIVERY, ref)
+    delivery = None if delivery_id is None else await logs.get_delivery(session, delivery_id)
+    if delivery is None or not principal.can_see(delivery.tenant_id):
+        raise not_found("delivery", ref)
+    return delivery
+
+
+@router.get("/v1/deliveries", summary="List deliveries", responses=problem_responses(404, 422))
+async def list_deliveries(
+    session: SessionDep,
+    principal: AuthDep,
+    page: PageDep,
+    tenant_id: Annotated[TenantRef | None, Query()] = None,
+    endpoint_id: IdFilter = None,
+    event_id: IdFilter = None,
+    event_type: Annotated[str | None, Query(max_length=255)] = None,
+    status: Annotated[DeliveryStatus | None, Query()] = None,
+    since: Since = None,
+    until: Until = None,
+) -> Page[DeliveryOut]:
+    """The delivery log, newest first: "did customer X get event Y, and if not, why?" Every
+    filter is optional and they combine."""
+    where = logs.DeliveryFilter(
+        tenant_id=await tenant_id_for(session, principal, tenant_id),
+        endpoint_id=_id_filter(ids.Prefix.ENDPOINT, "endpoint_id", endpoint_id),
+        event_id=_id_filter(ids.Prefix.EVENT, "event_id", event_id),
+        event_type=event_type,
+        status=status,
+        since=since,
+        until=until,
+    )
+    query = logs.deliveries_query(where)
+    rows, cursor = await paginate(session, query, Delivery.id, ids.Prefix.DELIVERY, page)
+    return Page(data=[DeliveryOut.model_validate(row) for row in rows], next_cursor=cursor)
+
+
+@router.get(
+    "/v1/deliveries/{delivery_id}", summary="Get a delivery", responses=problem_responses(404)
+)
+async def get_delivery(delivery_id: str, session: SessionDep, principal: AuthDep) -> DeliveryDetail:
+    """One delivery with its event, its endpoint, its state and every attempt."""
+    delivery = await _delivery_for(session, principal, delivery_id)
+    event, endpoint, attempts = await logs.delivery_context(session, delivery)
+    return DeliveryDetail(
+        **{name: getattr(delivery, name) for name in DeliveryOut.model_fields},
+        event=DeliveryEvent(
+            id=event.id,
+            event_type=event.event_type,
+            payload=event.body["data"],
+            created_at=event.created_at,
+        ),
+        endpoint=DeliveryEndpoint(
+            id=endpoint.id,
+            url=endpoint.url,
+            enabled=endpoint.enabled,
+            deleted=endpoint.deleted_at is not None,
+        ),
+        attempts=[AttemptOut.model_validate(a) for a in attempts],
+    )
+
+
+@router.post(
+    "/v1/deliveries/{delivery_id}/resend",
+    status_code=202,
+    summary="Resend a delivery",
+    responses=problem_responses(404, 409),
+)
+async def resend_delivery(delivery_id: str, session: SessionDep, principal: AuthDep) -> DeliveryOut:
+    """Queue the delivery now, whatever its state (a succeeded one is sent again). Its history
+    stays; the next attempt is marked `manual`, and the retry limits apply afresh."""
+    delivery = await _delivery_for(session, principal, delivery_id)
+    _, endpoint, _ = await logs.delivery_context(session, delivery)
+    if not endpoint.enabled:
+        raise Problem(
+            409, "endpoint_disabled", "The endpoint is disabled or deleted: enable it first"
+        )
+    if not await queue.resend(await driver_connection(session), delivery.id):
+        raise Problem(409, "delivery_in_flight", "The delivery is being sent right now")
+    await session.refresh(delivery)
+    return DeliveryOut.model_validate(delivery)
+
+
+@router.get(
+    "/v1/deliveries/{delivery_id}/attempts",
+    summary="List a delivery's attempts",
+    responses=problem_responses(404, 422),
+)
+async def list_delivery_attempts(
+    delivery_id: str, session: SessionDep, principal: AuthDep, page: PageDep
+) -> Page[AttemptOut]:
+    """Every attempt of one delivery, newest first."""
+    delivery = await _delivery_for(session, principal, delivery_id)
+    query = logs.attempts_query(logs.AttemptFilter(delivery_id=delivery.id))
+    rows, cursor = await paginate(session, query, Attempt.id, ids.Prefix.ATTEMPT, page)
+    return Page(data=[AttemptOut.model_validate(row) for row in rows], next_cursor=cursor)
+
+
+@router.get("/v1/attempts", summary="List attempts", responses=problem_responses(404, 422))
+async def list_attempts(
+    session: SessionDep,
+    principal: AuthDep,
+    page: PageDep,
+    tenant_id: Annotated[TenantRef | None, Query()] = None,
+    endpoint_id: IdFilter = None,
+    delivery_id: IdFilter = None,
+    status_code: Annotated[int | None, Query(ge=100, le=599)] = None,
+    error_kind: Annotated[str | None, Query(max_length=32)] = None,
+    since: Since = None,
+    until: Until = None,
+) -> Page[AttemptOut]:
+    """The per-attempt log, newest first: request headers, response status, headers and
+    (capped) body, duration, error kind and message."""
+    where = logs.AttemptFilter(
+        tenant_id=await tenant_id_for(session, principal, tenant_id),
+        endpoint_id=_id_filter(ids.Prefix.ENDPOINT, "endpoint_id", endpoint_id),
+        delivery_id=_id_filter(ids.Prefix.DELIVERY, "delivery_id", delivery_id),
+        status_code=status_code,
+        error_kind=error_kind,
+        since=since,
+        until=until,
+    )
+    query = logs.attempts_query(where)
+    rows, cursor = await paginate(session, query, Attempt.id, ids.Prefix.ATTEMPT, page)
+    return Page(data=[AttemptOut.model_validate(row) for row in rows], next_cursor=cursor)

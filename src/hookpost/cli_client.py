@@ -1,0 +1,126 @@
+"""The operators' commands of the CLI: they talk to a running hookpost over its REST API
+(``HOOKPOST_API_URL``, ``HOOKPOST_API_KEY``), so they work from anywhere the API is reachable."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+ApiUrl = Annotated[
+    str,
+    typer.Option("--api-url", envvar="HOOKPOST_API_URL", help="The hookpost API."),
+]
+ApiKey = Annotated[
+    str,
+    typer.Option("--api-key", envvar="HOOKPOST_API_KEY", help="An API key (hp_...)."),
+]
+DEFAULT_API_URL = "http://127.0.0.1:8000"
+
+
+def _call(api_url: str, api_key: str, method: str, path: str, **kwargs: Any) -> Any:
+    """The JSON answer of one API call; a clear message and exit code 1 on any error."""
+    try:
+        response = httpx.request(
+            method,
+            api_url.rstrip("/") + path,
+            headers={"authorization": f"Bearer {api_key}"},
+            timeout=60,
+            **kwargs,
+        )
+    except httpx.HTTPError as error:
+        typer.secho(f"error: cannot reach {api_url}: {error}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from None
+    if response.is_error:
+        try:
+            problem = response.json()
+            message = f"{problem['code']}: {problem['detail']}"
+        except (ValueError, KeyError, TypeError):
+            message = f"{response.status_code} {response.text[:200]}"
+        typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1)
+    return response.json()
+
+
+def deliveries(
+    api_key: ApiKey,
+    api_url: ApiUrl = DEFAULT_API_URL,
+    tenant: Annotated[str | None, typer.Option(help="Tenant id or uid.")] = None,
+    endpoint: Annotated[str | None, typer.Option(help="Endpoint id (ep_...).")] = None,
+    event: Annotated[str | None, typer.Option(help="Event id (evt_...).")] = None,
+    event_type: Annotated[str | None, typer.Option(help="Event type name.")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="pending, in_flight, succeeded, failed or cancelled.")
+    ] = None,
+    since: Annotated[datetime | None, typer.Option(help="Created at or after (UTC).")] = None,
+    until: Annotated[datetime | None, typer.Option(help="Created before (UTC).")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="How many, newest first.")] = 50,
+) -> None:
+    """List deliveries, newest first, as a table."""
+    params = {
+        "tenant_id": tenant,
+        "endpoint_id": endpoint,
+        "event_id": event,
+        "event_type": event_type,
+        "status": status,
+        "since": since and _utc(since),
+        "until": until and _utc(until),
+        "limit": limit,
+    }
+    page = _call(
+        api_url,
+        api_key,
+        "GET",
+        "/v1/deliveries",
+        params={k: str(v) for k, v in params.items() if v is not None},
+    )
+    table = Table()
+    for column in ("delivery", "status", "event type", "endpoint", "tries", "last", "created"):
+        table.add_column(column, no_wrap=True)
+    for item in page["data"]:
+        last = item["last_status_code"] or item["last_error_kind"] or ""
+        table.add_row(
+            item["id"],
+            item["status"],
+            item["event_type"],
+            item["endpoint_id"],
+            str(item["attempt_count"]),
+            str(last),
+            item["created_at"][:19].replace("T", " "),
+        )
+    console = Console()
+    if not console.is_terminal:  # piped: print whole ids rather than fit 80 columns
+        console = Console(width=250)
+    console.print(table)
+    if page["next_cursor"]:
+        typer.echo(f"more: the API's next_cursor is {page['next_cursor']}")
+
+
+def resend(
+    delivery_id: Annotated[str, typer.Argument(help="The delivery (dlv_...).")],
+    api_key: ApiKey,
+    api_url: ApiUrl = DEFAULT_API_URL,
+) -> None:
+    """Queue one delivery again now (its history is kept)."""
+    answer = _call(api_url, api_key, "POST", f"/v1/deliveries/{delivery_id}/resend")
+    typer.echo(f"{answer['id']} queued ({answer['status']})")
+
+
+def recover(
+    endpoint_id: Annotated[str, typer.Argument(help="The endpoint (ep_...).")],
+    since: Annotated[datetime, typer.Option(help="Failed deliveries created at or after (UTC).")],
+    api_key: ApiKey,
+    until: Annotated[datetime | None, typer.Option(help="And before (UTC); now if absent.")] = None,
+    api_url: ApiUrl = DEFAULT_API_URL,
+) -> None:
+    """After an outage: queue again every failed delivery of an endpoint in a time window."""
+    body = {"since": _utc(since)} | ({"until": _utc(until)} if until else {})
+    answer = _call(api_url, api_key, "POST", f"/v1/endpoints/{endpoint_id}/recover", json=body)
+    typer.echo(f"{answer['queued']} failed deliveries queued again")
+
+
+def _utc(at: datetime) -> str:
+    """``at`` in ISO 8601; a time given without a zone is taken as UTC."""
+    return at.isoformat() + ("Z" if at.tzinfo is None else "")

@@ -1,0 +1,1 @@
+"""Operations: the delivery log queries, resend and recovery, endpoint stats, retention."""

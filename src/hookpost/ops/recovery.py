@@ -1,0 +1,36 @@
+"""Recovering an endpoint's failed deliveries of a time window after an outage, in bounded
+batches that each commit on their own."""
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hookpost import ids
+from hookpost.delivery import queue
+
+RECOVER_BATCH_SIZE = 1000
+
+
+async def recover(
+    engine: AsyncEngine,
+    endpoint_id: uuid.UUID,
+    *,
+    since: datetime,
+    until: datetime,
+    batch_size: int = RECOVER_BATCH_SIZE,
+) -> int:
+    """Queue again every failed delivery of ``endpoint_id`` created in ``[since, until)``.
+    Each batch is its own short transaction, so no lock is held for long; how many."""
+    after, before = ids.floor(since), ids.floor(until)
+    total = 0
+    async with engine.connect() as connection:
+        raw = (await connection.get_raw_connection()).driver_connection
+        while True:
+            async with raw.transaction():
+                count = await queue.recover_batch(
+                    raw, endpoint_id, after=after, before=before, limit=batch_size
+                )
+            total += count
+            if count < batch_size:
+                return total

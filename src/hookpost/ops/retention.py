@@ -1,0 +1,110 @@
+"""Retention and partition upkeep, run periodically by the workers, one runner at a time
+(a Postgres advisory lock):
+
+- the daily partitions of ``attempts`` are created a few days ahead;
+- attempts older than their retention go: whole partitions are dropped (no bulk DELETE, no
+  bloat), and the few expired rows of the partition that straddles the cutoff are deleted in
+  small batches;
+- events older than their retention whose deliveries are all finished go with their
+  deliveries and attempts, in small batches, so no lock is held for long.
+"""
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from hookpost import ids
+
+logger = logging.getLogger(__name__)
+
+LOCK_KEY = 0x686F6F6B  # "hook": the advisory lock that elects the runner
+BATCH_SIZE = 5000
+_PARTITION = re.compile(r"^attempts_p(\d{8})$")
+
+CREATE_PARTITIONS = "SELECT hookpost_create_attempt_partitions($1::date, $2::date)"
+LIST_PARTITIONS = """
+SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = 'attempts'::regclass
+"""
+DELETE_EXPIRED_ATTEMPTS = """
+DELETE FROM attempts WHERE id IN (SELECT id FROM attempts WHERE id < $1 LIMIT $2)
+"""
+DELETE_EXPIRED_EVENTS = """
+DELETE FROM events WHERE id IN (
+    SELECT e.id FROM events e
+    WHERE e.id < $1
+      AND NOT EXISTS (
+        SELECT 1 FROM deliveries d
+        WHERE d.event_id = e.id AND d.status IN ('pending', 'in_flight')
+      )
+    LIMIT $2
+)
+"""
+
+
+@dataclass(frozen=True)
+class RetentionReport:
+    partitions_created: int
+    partitions_dropped: int
+    attempts_deleted: int
+    events_deleted: int
+
+
+async def _delete_in_batches(connection: asyncpg.Connection, statement: str, bound: object) -> int:
+    total = 0
+    while True:
+        count = int((await connection.execute(statement, bound, BATCH_SIZE)).split()[-1])
+        total += count
+        if count < BATCH_SIZE:
+            return total
+
+
+async def _drop_expired_partitions(connection: asyncpg.Connection, cutoff: datetime) -> int:
+    dropped = 0
+    for row in await connection.fetch(LIST_PARTITIONS):
+        match = _PARTITION.match(row["relname"])
+        if match is None:
+            continue
+        day = datetime.strptime(match.group(1), "%Y%m%d").replace(tzinfo=UTC)
+        if day + timedelta(days=1) <= cutoff:
+            await connection.execute(f'DROP TABLE "{row["relname"]}"')
+            dropped += 1
+    return dropped
+
+
+async def run_retention(
+    connection: asyncpg.Connection,
+    *,
+    attempt_retention_s: float,
+    event_retention_s: float,
+    days_ahead: int,
+    now: datetime | None = None,
+) -> RetentionReport | None:
+    """One pass of upkeep; None when another worker holds the runner's lock."""
+    if not await connection.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
+        return None
+    try:
+        now = now or datetime.now(UTC)
+        today = now.date()
+        created = await connection.fetchval(
+            CREATE_PARTITIONS, today - timedelta(days=1), today + timedelta(days=days_ahead)
+        )
+        attempt_cutoff = now - timedelta(seconds=attempt_retention_s)
+        dropped = await _drop_expired_partitions(connection, attempt_cutoff)
+        attempts = await _delete_in_batches(
+            connection, DELETE_EXPIRED_ATTEMPTS, ids.floor(attempt_cutoff)
+        )
+        events = await _delete_in_batches(
+            connection,
+            DELETE_EXPIRED_EVENTS,
+            ids.floor(now - timedelta(seconds=event_retention_s)),
+        )
+    finally:
+        await connection.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
+    report = RetentionReport(created, dropped, attempts, events)
+    if any(vars(report).values()):
+        logger.info("retention: %s", report)
+    return report

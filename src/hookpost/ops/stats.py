@@ -1,0 +1,60 @@
+"""An endpoint's figures: deliveries by state over a window, success rate, the last attempt,
+and the backlog with the age of its oldest delivery."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hookpost import ids
+from hookpost.db.models import Attempt, DeliveryStatus
+
+_BY_STATUS = text(
+    """
+    SELECT status, count(*) AS n FROM deliveries
+    WHERE endpoint_id = :endpoint_id AND id >= :after AND id < :before
+    GROUP BY status
+    """
+)
+_BACKLOG = text(
+    """
+    SELECT count(*) AS n, EXTRACT(EPOCH FROM now() - min(created_at))::float8 AS oldest_s
+    FROM deliveries
+    WHERE endpoint_id = :endpoint_id AND status IN ('pending', 'in_flight')
+    """
+)
+
+
+@dataclass(frozen=True)
+class EndpointStats:
+    counts: dict[str, int]
+    success_rate: float | None  # succeeded / (succeeded + failed) in the window
+    last_attempt: Attempt | None
+    backlog: int  # pending and in flight now
+    oldest_pending_age_s: float | None
+
+
+async def endpoint_stats(
+    session: AsyncSession, endpoint_id: uuid.UUID, *, since: datetime, until: datetime
+) -> EndpointStats:
+    window = {"endpoint_id": endpoint_id, "after": ids.floor(since), "before": ids.floor(until)}
+    counts = dict.fromkeys(DeliveryStatus, 0) | {
+        row.status: row.n for row in await session.execute(_BY_STATUS, window)
+    }
+    finished = counts[DeliveryStatus.SUCCEEDED] + counts[DeliveryStatus.FAILED]
+    backlog = (await session.execute(_BACKLOG, {"endpoint_id": endpoint_id})).one()
+    last = await session.scalar(
+        select(Attempt)
+        .where(Attempt.endpoint_id == endpoint_id)
+        .order_by(Attempt.id.desc())
+        .limit(1)
+    )
+    return EndpointStats(
+        counts={str(status): n for status, n in counts.items()},
+        success_rate=counts[DeliveryStatus.SUCCEEDED] / finished if finished else None,
+        last_attempt=last,
+        backlog=backlog.n,
+        oldest_pending_age_s=backlog.oldest_s,
+    )
