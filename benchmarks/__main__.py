@@ -4,7 +4,9 @@ Scenarios:
 - ceiling: a bare aiohttp loop doing the same signed POSTs to the same receiver, no database;
 - drain: a worker delivering a pre-filled backlog to the receiver, every attempt logged;
 - logs (``python -m benchmarks logs``, alone): the log queries' latency over 10 million
-  attempts (see ``benchmarks/logs.py``).
+  attempts (see ``benchmarks/logs.py``);
+- isolation (``python -m benchmarks isolation``, alone): healthy endpoints' throughput and
+  latency when 20 of 100 endpoints hang (see ``benchmarks/isolation.py``).
 
 It uses ``HOOKPOST_DATABASE_URL``'s server when set (in a fresh database it creates and drops),
 else an embedded Postgres in a temporary folder. The receiver runs in its own process on
@@ -28,8 +30,9 @@ import aiohttp
 import asyncpg
 from cryptography.fernet import Fernet
 
-from benchmarks import logs
-from hookpost.db.engine import create_engine, plain_dsn, session_factory
+from benchmarks import isolation, logs
+from benchmarks.seed import add_endpoint
+from hookpost.db.engine import create_engine, driver_connection, plain_dsn, session_factory
 from hookpost.db.scratch import scratch_database
 from hookpost.delivery.signing import generate_secret, secret_bytes, sign
 from hookpost.delivery.worker import Worker
@@ -95,7 +98,7 @@ async def _seed(database_url: str, url: str, count: int) -> None:
     """``count`` pending deliveries to one endpoint at ``url``."""
     engine = create_engine(database_url)
     box = SecretBox([BENCH_KEY])
-    tenant_id, endpoint_id = new_id(), new_id()
+    tenant_id = new_id()
     async with engine.begin() as connection:
         raw = (await connection.get_raw_connection()).driver_connection
         assert raw is not None
@@ -103,28 +106,13 @@ async def _seed(database_url: str, url: str, count: int) -> None:
         await raw.execute(
             "INSERT INTO event_types (id, name) VALUES ($1, 'invoice.paid')", new_id()
         )
-        await raw.execute(
-            "INSERT INTO endpoints (id, tenant_id, url) VALUES ($1, $2, $3)",
-            endpoint_id,
-            tenant_id,
-            url,
-        )
-        await raw.execute(
-            "INSERT INTO endpoint_secrets (id, endpoint_id, ciphertext) VALUES ($1, $2, $3)",
-            new_id(),
-            endpoint_id,
-            box.encrypt(generate_secret()),
-        )
-        await raw.execute(
-            "INSERT INTO subscriptions (id, endpoint_id, event_type) VALUES ($1, $2, '*')",
-            new_id(),
-            endpoint_id,
-        )
+        # one fast receiver takes the whole run: its endpoint's limit must not be the bottleneck
+        await add_endpoint(raw, tenant_id, url, box, subscribes_to="*", max_in_flight=1000)
     sessions = session_factory(engine)
     for start in range(0, count, 1000):
         async with sessions() as session, session.begin():
             await emit(
-                session,
+                await driver_connection(session),
                 [
                     EventIn(tenant_id, "invoice.paid", {"i": i}, None)
                     for i in range(start, min(start + 1000, count))
@@ -166,7 +154,11 @@ async def drain(database_url: str, url: str, count: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument(
-        "scenario", nargs="?", choices=["delivery", "logs"], default="delivery", help="what to run"
+        "scenario",
+        nargs="?",
+        choices=["delivery", "logs", "isolation"],
+        default="delivery",
+        help="what to run",
     )
     parser.add_argument("--quick", action="store_true", help="small counts: under a minute")
     parser.add_argument(
@@ -190,6 +182,20 @@ def main() -> None:
             scratch_database(server_url, Path(folder), label="bench") as database_url,
         ):
             logs.run(database_url, args.attempts)
+        return
+    if args.scenario == "isolation":
+        with (
+            tempfile.TemporaryDirectory() as folder,
+            _receiver() as url,
+            scratch_database(server_url, Path(folder), label="bench") as database_url,
+        ):
+            rows = asyncio.run(isolation.run(database_url, url.rsplit("/", 1)[0], BENCH_KEY))
+        print(f"\n{isolation.RATE} events/s for {isolation.SECONDS} s, one endpoint each in turn")
+        print("| run | healthy deliveries/s | p50 ms | p99 ms |")
+        print("|---|---:|---:|---:|")
+        for name, rate, p50, p99 in rows:
+            print(f"| {name} | {rate:,.0f} | {p50:.0f} | {p99:.0f} |")
+        print(f"\nhealthy throughput with hanging endpoints: {rows[1][1] / rows[0][1]:.0%}")
         return
     with (
         tempfile.TemporaryDirectory() as folder,

@@ -246,5 +246,10 @@ def create_api_key(
         typer.echo(asyncio.run(_create_key(settings, name, tenant)))
 
 
-for command in (cli_client.deliveries, cli_client.resend, cli_client.recover):
+for command in (
+    cli_client.deliveries,
+    cli_client.resend,
+    cli_client.recover,
+    cli_client.rotate_secret,
+):
     app.command()(command)

@@ -124,3 +124,23 @@ def recover(
 def _utc(at: datetime) -> str:
     """``at`` in ISO 8601; a time given without a zone is taken as UTC."""
     return at.isoformat() + ("Z" if at.tzinfo is None else "")
+
+
+def rotate_secret(
+    endpoint_id: Annotated[str, typer.Argument(help="The endpoint (ep_...).")],
+    api_key: ApiKey,
+    grace_period_s: Annotated[
+        int, typer.Option(min=0, help="How long the old secrets keep signing beside the new.")
+    ] = 86_400,
+    key: Annotated[
+        str | None, typer.Option(help="The new whsec_ secret; generated when absent.")
+    ] = None,
+    api_url: ApiUrl = DEFAULT_API_URL,
+) -> None:
+    """Rotate an endpoint's signing secret and print the new one; during the grace period
+    every live secret signs, so receivers can switch without rejecting a request."""
+    body = {"grace_period_s": grace_period_s} | ({"key": key} if key else {})
+    answer = _call(
+        api_url, api_key, "POST", f"/v1/endpoints/{endpoint_id}/secret/rotate", json=body
+    )
+    typer.echo(answer["key"])

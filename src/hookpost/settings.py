@@ -49,7 +49,11 @@ class Settings(BaseSettings):
         "requests are refused before they are read.",
     )
     worker_concurrency: int = Field(
-        default=64, ge=1, le=10_000, description="Requests under way at once per worker process."
+        default=512,
+        ge=1,
+        le=10_000,
+        description="Requests under way at once per worker process. Waiting on a slow receiver "
+        "costs a socket, not CPU, so this is high: slow endpoints must not take every slot.",
     )
     worker_batch_size: int = Field(
         default=200, ge=1, le=5000, description="Most deliveries claimed by one queue query."
@@ -131,6 +135,39 @@ class Settings(BaseSettings):
     )
     partition_days_ahead: int = Field(
         default=7, ge=1, le=60, description="Days of attempt partitions made ahead of time."
+    )
+    worker_first_attempt_share: float = Field(
+        default=0.25,
+        ge=0,
+        lt=1,
+        description="Share of a worker's slots kept for first attempts: retries never fill it.",
+    )
+    defer_s: float = Field(
+        default=0.25,
+        gt=0,
+        description="How long a delivery refused by its endpoint's max_in_flight waits in the "
+        "queue before it is looked at again.",
+    )
+    breaker_threshold: int = Field(
+        default=5,
+        ge=1,
+        description="Failed attempts in a row after which an endpoint is probed by one attempt "
+        "at a time (its circuit breaker opens).",
+    )
+    breaker_probe_s: float = Field(
+        default=30.0, gt=0, description="Time between two probes of an endpoint in trouble."
+    )
+    disable_after_s: float = Field(
+        default=5 * 86400.0,
+        gt=0,
+        description="An endpoint that failed every attempt for this long is disabled (5 days, "
+        "as Svix).",
+    )
+    ops_tenant: str | None = Field(
+        default=None,
+        description="Tenant (id or uid) that receives hookpost's operational events "
+        "(hookpost.endpoint.disabled, hookpost.endpoint.failing, hookpost.delivery.exhausted); "
+        "unset: none are emitted.",
     )
 
     @property

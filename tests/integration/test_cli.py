@@ -133,6 +133,13 @@ def _operate(url: str, key: str, client: httpx.Client, event_id: str, sent: int)
     assert recovered.returncode == 0, recovered.stderr
     assert "0 failed deliveries queued again" in recovered.stdout
 
+    rotated = hookpost("rotate-secret", delivery["endpoint_id"], "--grace-period-s", "60")
+    assert rotated.returncode == 0, rotated.stderr
+    new_secret = rotated.stdout.strip()
+    assert new_secret.startswith("whsec_")
+    current = client.get(f"/v1/endpoints/{delivery['endpoint_id']}/secret").json()["key"]
+    assert current == new_secret
+
     missing = hookpost("resend", "dlv_nope")
     assert missing.returncode == 1
     assert "delivery_not_found" in missing.stderr

@@ -11,6 +11,7 @@ import orjson
 from httpx import AsyncClient
 from standardwebhooks.webhooks import Webhook
 
+from hookpost import ids
 from hookpost.settings import Settings
 from tests.integration.delivery_helpers import eventually, running_worker
 from tests.integration.helpers import create_endpoint, create_event_type, create_tenant, ok
@@ -233,9 +234,20 @@ async def test_410_disables_the_endpoint(
             await _emit(admin)
             await eventually(lambda: _finished(db))
             assert len(target.requests) == 1
-            # what is emitted later is not delivered to the disabled endpoint
-            assert (await _emit(admin))["deliveries"] == 0
-    delivery = await _delivery(db)
+            # what is emitted later is recorded as failed, for `recover`, and not sent
+            later = await _emit(admin)
+            assert later["deliveries"] == 1
+            await asyncio.sleep(0.3)
+            assert len(target.requests) == 1
+    later_delivery = await db.fetchrow(
+        "SELECT * FROM deliveries WHERE event_id = $1",
+        ids.decode(ids.Prefix.EVENT, later["id"]),
+    )
+    assert later_delivery["status"] == "failed"
+    assert later_delivery["status_reason"] == (
+        "emitted while the endpoint was disabled: the endpoint answered 410 Gone"
+    )
+    delivery = await db.fetchrow("SELECT * FROM deliveries ORDER BY id LIMIT 1")
     assert delivery["status"] == "failed"
     assert "410" in delivery["status_reason"]
     shown = ok(await admin.get(f"/v1/endpoints/{endpoint['id']}"))

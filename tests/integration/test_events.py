@@ -53,23 +53,29 @@ async def test_fan_out_to_none_one_and_many(admin: AsyncClient, db: asyncpg.Conn
     assert await db.fetchval("SELECT count(*) FROM deliveries") == 6
 
 
-async def test_disabled_deleted_and_other_tenants_endpoints_are_skipped(
+async def test_deleted_and_other_tenants_endpoints_are_skipped_disabled_ones_recorded(
     admin: AsyncClient,
 ) -> None:
     await _setup(admin)
     other = await create_tenant(admin, uid="other")
     await create_endpoint(admin, other["id"], event_types=["*"])
-    await create_endpoint(admin, "acme", event_types=["*"], enabled=False)
+    disabled = await create_endpoint(admin, "acme", event_types=["*"], enabled=False)
     gone = await create_endpoint(admin, "acme", event_types=["*"])
     await admin.delete(f"/v1/endpoints/{gone['id']}")
-    disabled_later = await create_endpoint(admin, "acme", event_types=["*"])
-    await admin.patch(f"/v1/endpoints/{disabled_later['id']}", json={"enabled": False})
     live = await create_endpoint(admin, "acme", event_types=["*"])
 
     event = ok(await _emit(admin), 202)
-    assert event["deliveries"] == 1
+    assert event["deliveries"] == 2
     shown = ok(await admin.get(f"/v1/events/{event['id']}"))
-    assert [d["endpoint_id"] for d in shown["deliveries"]] == [live["id"]]
+    states = {d["endpoint_id"]: (d["status"], d["status_reason"]) for d in shown["deliveries"]}
+    assert states == {
+        live["id"]: ("pending", None),
+        # recorded as failed, so that `recover` can send it once the endpoint is enabled
+        disabled["id"]: (
+            "failed",
+            "emitted while the endpoint was disabled: disabled when created",
+        ),
+    }
 
 
 async def test_each_pattern_kind(admin: AsyncClient) -> None:

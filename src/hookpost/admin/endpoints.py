@@ -11,7 +11,9 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hookpost.db.engine import driver_connection
 from hookpost.db.models import Endpoint, EndpointSecret, EventType, Subscription
+from hookpost.delivery import queue
 from hookpost.delivery.signing import generate_secret
 from hookpost.encryption import SecretBox
 from hookpost.ids import new_id
@@ -66,8 +68,9 @@ async def create(
 
 
 async def update(session: AsyncSession, endpoint: Endpoint, changes: dict[str, Any]) -> Endpoint:
-    """Apply ``changes``; disabling records the reason and time, enabling clears them and the
-    failure streak."""
+    """Apply ``changes``. Disabling records the reason and time and stops the pending
+    deliveries; enabling clears them and the failure streak, and resumes what disabling
+    stopped."""
     enabled = changes.pop("enabled", None)
     reason = changes.pop("disabled_reason", None)
     for field, value in changes.items():
@@ -76,12 +79,19 @@ async def update(session: AsyncSession, endpoint: Endpoint, changes: dict[str, A
         endpoint.enabled = False
         endpoint.disabled_at = datetime.now(UTC)
         endpoint.disabled_reason = reason or "disabled through the API"
+        await session.flush()
+        await queue.pause_deliveries(
+            await driver_connection(session), endpoint.id, endpoint.disabled_reason
+        )
     elif enabled is True and not endpoint.enabled:
         endpoint.enabled = True
         endpoint.disabled_at = None
         endpoint.disabled_reason = None
         endpoint.failing_since = None
         endpoint.consecutive_failures = 0
+        endpoint.breaker_probe_at = None
+        await session.flush()
+        await queue.resume_deliveries(await driver_connection(session), endpoint.id)
     await session.flush()
     await session.refresh(endpoint)
     return endpoint

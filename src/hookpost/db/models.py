@@ -97,7 +97,7 @@ class EventType(Base):
     id: Mapped[uuid.UUID] = _id_column()
     name: Mapped[str] = mapped_column(String(255), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
-    schema: Mapped[dict[str, Any] | None]
+    schema: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = _updated_at()
@@ -120,6 +120,9 @@ class Endpoint(Base):
     disabled_at: Mapped[datetime | None]
     failing_since: Mapped[datetime | None]
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    rate_tokens: Mapped[float | None]
+    rate_updated_at: Mapped[datetime | None]
+    breaker_probe_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = _updated_at()
@@ -184,6 +187,7 @@ class Delivery(Base):
     last_attempt_at: Mapped[datetime | None]
     last_status_code: Mapped[int | None]
     last_error_kind: Mapped[str | None] = mapped_column(String(32))
+    resume_on_enable: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = _created_at()
     finished_at: Mapped[datetime | None]
 

@@ -1,10 +1,13 @@
 """The queue's SQL: the deliveries table is the queue (DESIGN.md, decision 3). Each statement
 is named for what it does; the worker calls them and nothing else touches the queue's state.
 
-- ``claim``: take due pending deliveries with FOR UPDATE SKIP LOCKED, lease them, and return
-  what sending needs (event body, endpoint url, headers, live secrets) in one round trip.
+- ``claim``: find due deliveries per lane, let ``limits.plan_claim`` choose what endpoint
+  limits allow, lease those (returning what sending needs: event body, endpoint url and
+  headers) and push the others back; claims are serialised by an advisory lock.
 - ``record``: group commit of many attempts (COPY) and delivery states (one UPDATE), plus the
-  endpoint health they imply, in one transaction.
+  endpoint health they imply (failure streaks, disabling after 410 or a long failure).
+- ``pause_deliveries`` / ``resume_deliveries``: a disabled endpoint's pending deliveries stop,
+  and start again when it is enabled.
 - ``recover_expired``: deliveries whose lease ran out (a killed worker) back to pending.
 - ``release``: a stopping worker's unsent deliveries back to pending at once.
 - ``resend``: one delivery back to pending now, its next attempt marked manual.
@@ -21,24 +24,70 @@ from typing import Any
 import asyncpg
 import orjson
 
+from hookpost.delivery.limits import Candidate, LimitRules, plan_claim
 from hookpost.ingest.emit import NOTIFY_CHANNEL
 
-CLAIM = """
-WITH due AS (
-    SELECT id FROM deliveries
-    WHERE status = 'pending' AND next_attempt_at <= now()
-    ORDER BY next_attempt_at
-    LIMIT $1
+CLAIM_LOCK = 0x636C61696D  # "claim": claims are serialised, so endpoint limits hold exactly
+
+# Due deliveries of each lane, oldest first, with their endpoint's limits and its requests
+# under way over all workers.
+CANDIDATES = """
+WITH first_lane AS (
+    SELECT id, endpoint_id, next_attempt_at, true AS first FROM deliveries
+    WHERE status = 'pending' AND round_attempts = 0 AND next_attempt_at <= now()
+    ORDER BY next_attempt_at LIMIT $1
     FOR UPDATE SKIP LOCKED
+),
+retry_lane AS (
+    SELECT id, endpoint_id, next_attempt_at, false AS first FROM deliveries
+    WHERE status = 'pending' AND round_attempts > 0 AND next_attempt_at <= now()
+    ORDER BY next_attempt_at LIMIT $2
+    FOR UPDATE SKIP LOCKED
+),
+cand AS (SELECT * FROM first_lane UNION ALL SELECT * FROM retry_lane),
+eps AS (
+    SELECT ep.id, ep.enabled, ep.max_in_flight, ep.rate_limit_per_s, ep.rate_tokens,
+           EXTRACT(EPOCH FROM now() - ep.rate_updated_at)::float8 AS since_refill_s,
+           ep.consecutive_failures,
+           EXTRACT(EPOCH FROM ep.breaker_probe_at - now())::float8 AS probe_in_s,
+           (SELECT count(*) FROM deliveries f
+            WHERE f.endpoint_id = ep.id AND f.status = 'in_flight')::int AS in_flight
+    FROM endpoints ep WHERE ep.id IN (SELECT endpoint_id FROM cand)
 )
+SELECT cand.id, cand.endpoint_id, cand.first, eps.enabled, eps.max_in_flight,
+       eps.rate_limit_per_s, eps.rate_tokens, eps.since_refill_s, eps.consecutive_failures,
+       eps.probe_in_s, eps.in_flight
+FROM cand JOIN eps ON eps.id = cand.endpoint_id
+ORDER BY cand.next_attempt_at
+"""
+
+LEASE = """
 UPDATE deliveries d
 SET status = 'in_flight', locked_until = now() + make_interval(secs => $2), locked_by = $3
-FROM due, events e, endpoints ep
-WHERE d.id = due.id AND e.id = d.event_id AND ep.id = d.endpoint_id
-RETURNING d.id, d.event_id, d.endpoint_id, d.tenant_id, d.attempt_count, d.trigger,
-          d.round_attempts, d.round_started_at,
+FROM events e, endpoints ep
+WHERE d.id = ANY($1::uuid[]) AND d.status = 'pending'
+  AND e.id = d.event_id AND ep.id = d.endpoint_id
+RETURNING d.id, d.event_id, d.endpoint_id, d.tenant_id, d.event_type, d.attempt_count,
+          d.trigger, d.round_attempts, d.round_started_at,
           e.body::text AS body, ep.url, ep.headers::text AS headers, ep.enabled,
           ep.deleted_at IS NOT NULL AS deleted, ep.disabled_reason
+"""
+
+DEFER = """
+UPDATE deliveries d SET next_attempt_at = now() + make_interval(secs => u.delay)
+FROM unnest($1::uuid[], $2::float8[]) AS u(id, delay)
+WHERE d.id = u.id AND d.status = 'pending'
+"""
+
+SPEND_TOKENS = """
+UPDATE endpoints ep SET rate_tokens = u.tokens, rate_updated_at = now()
+FROM unnest($1::uuid[], $2::float8[]) AS u(id, tokens)
+WHERE ep.id = u.id
+"""
+
+START_PROBES = """
+UPDATE endpoints SET breaker_probe_at = now() + make_interval(secs => $2)
+WHERE id = ANY($1::uuid[])
 """
 
 LIVE_SECRETS = """
@@ -61,32 +110,60 @@ SET status = u.status,
     last_error_kind = CASE WHEN u.last_attempt_at IS NULL THEN d.last_error_kind
                            ELSE u.last_error_kind END,
     finished_at = CASE WHEN u.status IN ('succeeded', 'failed', 'cancelled') THEN now() END,
+    resume_on_enable = u.resume_on_enable,
     locked_until = NULL,
     locked_by = NULL
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::timestamptz[],
-            $6::timestamptz[], $7::int[], $8::text[])
+            $6::timestamptz[], $7::int[], $8::text[], $10::bool[])
      AS u(id, status, reason, attempt_count, next_attempt_at, last_attempt_at,
-          last_status_code, last_error_kind)
+          last_status_code, last_error_kind, resume_on_enable)
 WHERE d.id = u.id
   AND ((d.status = 'in_flight' AND d.locked_by = $9) OR d.status = 'pending')
 """
 
-# Per endpoint, in the order the batch saw them: a success resets the failure streak.
+# Per endpoint, in the order the batch saw them: a success resets the failure streak. The
+# self-join reads the streak before this update, to tell when it crosses the breaker's line.
 UPDATE_ENDPOINT_HEALTH = """
 UPDATE endpoints ep
 SET consecutive_failures = CASE WHEN h.succeeded THEN h.failures_after
                                 ELSE ep.consecutive_failures + h.failures_after END,
     failing_since = CASE WHEN h.failures_after = 0 THEN NULL
                          WHEN h.succeeded THEN now()
-                         ELSE COALESCE(ep.failing_since, now()) END
-FROM unnest($1::uuid[], $2::bool[], $3::int[]) AS h(endpoint_id, succeeded, failures_after)
-WHERE ep.id = h.endpoint_id
+                         ELSE COALESCE(ep.failing_since, now()) END,
+    breaker_probe_at = CASE WHEN h.failures_after = 0 THEN NULL ELSE ep.breaker_probe_at END
+FROM unnest($1::uuid[], $2::bool[], $3::int[]) AS h(endpoint_id, succeeded, failures_after),
+     endpoints before
+WHERE ep.id = h.endpoint_id AND before.id = ep.id
+RETURNING ep.id, ep.tenant_id, ep.url, ep.consecutive_failures, ep.failing_since,
+          before.consecutive_failures AS failures_before
 """
 
+# Endpoints that answered 410, or failed every attempt for longer than the limit.
 DISABLE_ENDPOINTS = """
-UPDATE endpoints
-SET enabled = false, disabled_at = now(), disabled_reason = $2, updated_at = now()
-WHERE id = ANY($1::uuid[]) AND enabled
+UPDATE endpoints ep
+SET enabled = false, disabled_at = now(), updated_at = now(),
+    disabled_reason = CASE WHEN ep.id = ANY($1::uuid[]) THEN 'the endpoint answered 410 Gone'
+                      ELSE 'every attempt failed for more than ' || $3::text || ' s' END
+WHERE ep.enabled
+  AND (ep.id = ANY($1::uuid[])
+       OR (ep.id = ANY($2::uuid[]) AND ep.consecutive_failures > 0
+           AND ep.failing_since < now() - make_interval(secs => $4)))
+RETURNING ep.id, ep.tenant_id, ep.url, ep.disabled_reason
+"""
+
+# A disabled endpoint's pending deliveries stop, marked to resume when it is enabled again.
+PAUSE_DELIVERIES = """
+UPDATE deliveries
+SET status = 'failed', resume_on_enable = true, finished_at = now(),
+    status_reason = 'the endpoint is disabled: ' || $2::text
+WHERE endpoint_id = $1 AND status = 'pending'
+"""
+
+RESUME_DELIVERIES = """
+UPDATE deliveries
+SET status = 'pending', resume_on_enable = false, next_attempt_at = now(), round_attempts = 0,
+    round_started_at = now(), status_reason = NULL, finished_at = NULL
+WHERE endpoint_id = $1 AND resume_on_enable AND status = 'failed'
 """
 
 RECOVER_EXPIRED = """
@@ -159,6 +236,7 @@ class Claimed:
     event_id: uuid.UUID
     endpoint_id: uuid.UUID
     tenant_id: uuid.UUID
+    event_type: str
     attempt_count: int
     trigger: str
     round_attempts: int
@@ -231,6 +309,7 @@ class StateChange:
     last_attempt_at: datetime | None
     last_status_code: int | None
     last_error_kind: str | None
+    resume_on_enable: bool = False
 
 
 @dataclass(frozen=True)
@@ -243,15 +322,41 @@ class EndpointHealth:
 
 
 async def claim(
-    connection: asyncpg.Connection, *, limit: int, lease_s: float, worker_id: str
+    connection: asyncpg.Connection,
+    *,
+    free_slots: int,
+    retry_slots: int,
+    rules: LimitRules,
+    lease_s: float,
+    worker_id: str,
 ) -> list[Claimed]:
-    rows = await connection.fetch(CLAIM, limit, lease_s, worker_id)
+    """Lease what the limits allow of the due deliveries (``limits.plan_claim``) and push back
+    what they refuse, in one short transaction."""
+    async with connection.transaction():
+        await connection.execute("SELECT pg_advisory_xact_lock($1)", CLAIM_LOCK)
+        rows = await connection.fetch(CANDIDATES, free_slots * 2, max(retry_slots, 0) * 2)
+        plan = plan_claim(
+            [Candidate(**dict(row)) for row in rows],
+            free_slots=free_slots,
+            retry_slots=retry_slots,
+            rules=rules,
+        )
+        if plan.defer:
+            await connection.execute(DEFER, list(plan.defer), list(plan.defer.values()))
+        if plan.tokens:
+            await connection.execute(SPEND_TOKENS, list(plan.tokens), list(plan.tokens.values()))
+        if plan.probes:
+            await connection.execute(START_PROBES, plan.probes, rules.probe_s)
+        if not plan.claim:
+            return []
+        leased = await connection.fetch(LEASE, plan.claim, lease_s, worker_id)
     return [
         Claimed(
             id=row["id"],
             event_id=row["event_id"],
             endpoint_id=row["endpoint_id"],
             tenant_id=row["tenant_id"],
+            event_type=row["event_type"],
             attempt_count=row["attempt_count"],
             trigger=row["trigger"],
             round_attempts=row["round_attempts"],
@@ -263,7 +368,7 @@ async def claim(
             deleted=row["deleted"],
             disabled_reason=row["disabled_reason"],
         )
-        for row in rows
+        for row in leased
     ]
 
 
@@ -274,6 +379,15 @@ async def live_secrets(
     return [SecretRow(row["id"], row["endpoint_id"], row["ciphertext"]) for row in rows]
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What a flush changed in endpoints: the rows of those it disabled, and of those whose
+    failure streak reached ``breaker_threshold`` with this flush."""
+
+    disabled: list[asyncpg.Record]
+    failing: list[asyncpg.Record]
+
+
 async def record(
     connection: asyncpg.Connection,
     *,
@@ -282,39 +396,71 @@ async def record(
     health: Sequence[EndpointHealth],
     gone: Sequence[uuid.UUID],
     worker_id: str,
-) -> None:
-    """Write a batch of results in one transaction (group commit)."""
-    async with connection.transaction():
-        if attempts:
-            await connection.copy_records_to_table(
-                "attempts",
-                records=[attempt.as_record() for attempt in attempts],
-                columns=ATTEMPT_COLUMNS,
-            )
-        if changes:
-            await connection.execute(
-                UPDATE_DELIVERIES,
-                [c.delivery_id for c in changes],
-                [c.status for c in changes],
-                [c.reason for c in changes],
-                [c.attempt_count for c in changes],
-                [c.next_attempt_at for c in changes],
-                [c.last_attempt_at for c in changes],
-                [c.last_status_code for c in changes],
-                [c.last_error_kind for c in changes],
-                worker_id,
-            )
-        if health:
-            await connection.execute(
-                UPDATE_ENDPOINT_HEALTH,
-                [h.endpoint_id for h in health],
-                [h.succeeded for h in health],
-                [h.failures_after for h in health],
-            )
-        if gone:
-            await connection.execute(
-                DISABLE_ENDPOINTS, list(gone), "the endpoint answered 410 Gone"
-            )
+    breaker_threshold: int,
+    disable_after_s: float,
+) -> Recorded:
+    """Write a batch of results (group commit), in the caller's transaction."""
+    if attempts:
+        await connection.copy_records_to_table(
+            "attempts",
+            records=[attempt.as_record() for attempt in attempts],
+            columns=ATTEMPT_COLUMNS,
+        )
+    if changes:
+        await connection.execute(
+            UPDATE_DELIVERIES,
+            [c.delivery_id for c in changes],
+            [c.status for c in changes],
+            [c.reason for c in changes],
+            [c.attempt_count for c in changes],
+            [c.next_attempt_at for c in changes],
+            [c.last_attempt_at for c in changes],
+            [c.last_status_code for c in changes],
+            [c.last_error_kind for c in changes],
+            worker_id,
+            [c.resume_on_enable for c in changes],
+        )
+    failing: list[asyncpg.Record] = []
+    if health:
+        rows = await connection.fetch(
+            UPDATE_ENDPOINT_HEALTH,
+            [h.endpoint_id for h in health],
+            [h.succeeded for h in health],
+            [h.failures_after for h in health],
+        )
+        failing = [
+            row
+            for row in rows
+            if row["failures_before"] < breaker_threshold <= row["consecutive_failures"]
+        ]
+    failed_endpoints = [h.endpoint_id for h in health if h.failures_after]
+    disabled: list[asyncpg.Record] = []
+    if gone or failed_endpoints:
+        disabled = await connection.fetch(
+            DISABLE_ENDPOINTS,
+            list(gone),
+            failed_endpoints,
+            f"{disable_after_s:g}",
+            disable_after_s,
+        )
+        for row in disabled:
+            await pause_deliveries(connection, row["id"], row["disabled_reason"])
+    return Recorded(disabled=disabled, failing=failing)
+
+
+async def pause_deliveries(
+    connection: asyncpg.Connection, endpoint_id: uuid.UUID, reason: str
+) -> int:
+    """Stop a disabled endpoint's pending deliveries (failed, to resume on enabling)."""
+    return int((await connection.execute(PAUSE_DELIVERIES, endpoint_id, reason)).split()[-1])
+
+
+async def resume_deliveries(connection: asyncpg.Connection, endpoint_id: uuid.UUID) -> int:
+    """Queue again what disabling the endpoint stopped, and wake the workers."""
+    count = int((await connection.execute(RESUME_DELIVERIES, endpoint_id)).split()[-1])
+    if count:
+        await connection.execute(NOTIFY)
+    return count
 
 
 async def recover_expired(connection: asyncpg.Connection) -> int:

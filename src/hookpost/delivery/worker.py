@@ -28,11 +28,13 @@ from hookpost import __version__, ids
 from hookpost.db.engine import plain_dsn
 from hookpost.db.models import DeliveryStatus
 from hookpost.delivery import queue
+from hookpost.delivery.limits import LimitRules
 from hookpost.delivery.policy import Outcome, RetrySchedule, classify, decide, schedule_from
 from hookpost.delivery.sender import AiohttpSender, Sender, SenderLimits
 from hookpost.delivery.signing import secret_bytes, sign
 from hookpost.encryption import SecretBox, load_secret_box
-from hookpost.ingest.emit import NOTIFY_CHANNEL
+from hookpost.ingest.emit import NOTIFY_CHANNEL, EmitError, emit
+from hookpost.ops.events import ensure_event_types, find_tenant, operational_events
 from hookpost.ops.retention import run_retention
 from hookpost.settings import Settings
 
@@ -56,6 +58,10 @@ class _Results:
     # per endpoint, the outcomes in the order they came: True for a success
     outcomes: dict[uuid.UUID, list[bool]] = field(default_factory=dict)
     gone: set[uuid.UUID] = field(default_factory=set)
+    # deliveries that failed for good: (change, event id, tenant id, event type)
+    exhausted: list[tuple[queue.StateChange, uuid.UUID, uuid.UUID, str]] = field(
+        default_factory=list
+    )
 
     def __bool__(self) -> bool:
         return bool(self.changes)
@@ -93,6 +99,17 @@ class Worker:
         self._wake = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._pool: asyncpg.Pool | None = None
+        self._rules = LimitRules(
+            breaker_threshold=settings.breaker_threshold,
+            probe_s=settings.breaker_probe_s,
+            defer_s=settings.defer_s,
+        )
+        # retries may fill this many slots; the rest is kept for first attempts
+        self._retry_capacity = max(
+            1, int(self.concurrency * (1 - settings.worker_first_attempt_share))
+        )
+        self._retries_in_flight = 0
+        self._ops_tenant_id: uuid.UUID | None = None
         self.delivered = 0  # attempts made, for progress figures
 
     # lifecycle
@@ -178,13 +195,16 @@ class Worker:
                 await self._sleep(stop, self._slot_freed, None)
                 continue
             wanted = min(free, self.settings.worker_batch_size)
+            retry_slots = min(self._retry_capacity - self._retries_in_flight, wanted)
             self._wake.clear()
             self._slot_freed.clear()
             try:
                 async with self._pool.acquire() as connection:
                     claimed = await queue.claim(
                         connection,
-                        limit=wanted,
+                        free_slots=wanted,
+                        retry_slots=retry_slots,
+                        rules=self._rules,
                         lease_s=self.settings.lease_s,
                         worker_id=self.worker_id,
                     )
@@ -199,12 +219,15 @@ class Worker:
                 await self._sleep(stop, None, 1.0)
                 continue
             for delivery in claimed:
+                if delivery.round_attempts:
+                    self._retries_in_flight += 1
                 task = asyncio.create_task(self._deliver(sender, delivery, keys))
                 self._in_flight[delivery.id] = task
             if len(claimed) < wanted:
                 timeout = self.settings.worker_poll_s
                 if due_in is not None:
                     timeout = min(max(due_in, 0.0), timeout)
+                # a slot freed by a retry may let a refused retry in: wake on it too
                 await self._sleep(stop, self._wake, timeout)
 
     async def _sleep(
@@ -244,6 +267,8 @@ class Worker:
             await self._attempt(sender, delivery, keys[delivery.endpoint_id])
         finally:
             del self._in_flight[delivery.id]
+            if delivery.round_attempts:
+                self._retries_in_flight -= 1
             self._slot_freed.set()
 
     def _stop_undeliverable(self, delivery: queue.Claimed) -> None:
@@ -263,6 +288,7 @@ class Worker:
                 None,
                 None,
                 None,
+                resume_on_enable=not delivery.deleted,
             )
         )
 
@@ -312,20 +338,23 @@ class Worker:
                 worker_id=self.worker_id,
             )
         )
-        results.changes.append(
-            queue.StateChange(
-                delivery.id,
-                delivery.endpoint_id,
-                decision.status,
-                decision.reason or result.error_message,
-                attempt_number,
-                decision.next_attempt_at,
-                started_at,
-                result.status_code,
-                result.error_kind,
-            )
+        change = queue.StateChange(
+            delivery.id,
+            delivery.endpoint_id,
+            decision.status,
+            decision.reason or result.error_message,
+            attempt_number,
+            decision.next_attempt_at,
+            started_at,
+            result.status_code,
+            result.error_kind,
         )
+        results.changes.append(change)
         outcome = classify(result.status_code)
+        if decision.status is DeliveryStatus.FAILED and outcome is Outcome.FAILURE:
+            results.exhausted.append(
+                (change, delivery.event_id, delivery.tenant_id, delivery.event_type)
+            )
         results.outcomes.setdefault(delivery.endpoint_id, []).append(outcome is Outcome.SUCCESS)
         if outcome is Outcome.GONE:
             results.gone.add(delivery.endpoint_id)
@@ -353,18 +382,59 @@ class Worker:
                 reraise=True,
             ):
                 with attempt:
-                    async with self._pool.acquire() as connection:
-                        await queue.record(
-                            connection,
-                            attempts=batch.attempts,
-                            changes=batch.changes,
-                            health=_health(batch.outcomes),
-                            gone=sorted(batch.gone),
-                            worker_id=self.worker_id,
-                        )
-        except _DB_ERRORS:
-            # The leases of these deliveries expire and they are sent again: at-least-once.
+                    async with self._pool.acquire() as connection, connection.transaction():
+                        await self._record(connection, batch)
+        except Exception:
+            # Whatever went wrong, the worker goes on: these deliveries' leases expire and they
+            # are sent again (at-least-once).
             logger.exception("could not record %d results", len(batch.changes))
+
+    async def _record(self, connection: asyncpg.Connection, batch: _Results) -> None:
+        """One flush: the results, the endpoint health they imply, and the operational
+        events they call for, in the caller's transaction."""
+        recorded = await queue.record(
+            connection,
+            attempts=batch.attempts,
+            changes=batch.changes,
+            health=_health(batch.outcomes),
+            gone=sorted(batch.gone),
+            worker_id=self.worker_id,
+            breaker_threshold=self.settings.breaker_threshold,
+            disable_after_s=self.settings.disable_after_s,
+        )
+        for row in recorded.disabled:
+            logger.warning("endpoint %s disabled: %s", row["id"], row["disabled_reason"])
+        if not (recorded.disabled or recorded.failing or batch.exhausted):
+            return
+        ops_tenant_id = await self._ops_tenant(connection)
+        if ops_tenant_id is None:
+            return
+        events = operational_events(
+            ops_tenant_id,
+            disabled=recorded.disabled,
+            failing=recorded.failing,
+            exhausted=batch.exhausted,
+        )
+        if not events:
+            return
+        try:
+            async with connection.transaction():  # a savepoint: the results stay recorded
+                await emit(connection, events)
+        except EmitError as error:
+            logger.warning("operational events not emitted: %s", error)
+
+    async def _ops_tenant(self, connection: asyncpg.Connection) -> uuid.UUID | None:
+        """The tenant of ``HOOKPOST_OPS_TENANT``, looked up until found."""
+        ref = self.settings.ops_tenant
+        if ref is None:
+            return None
+        if self._ops_tenant_id is None:
+            self._ops_tenant_id = await find_tenant(connection, ref)
+            if self._ops_tenant_id is None:
+                logger.warning("HOOKPOST_OPS_TENANT %r names no tenant", ref)
+            else:
+                await ensure_event_types(connection)
+        return self._ops_tenant_id
 
     async def _lease_loop(self, stop: asyncio.Event) -> None:
         """Take back deliveries whose lease expired, now and every half lease."""

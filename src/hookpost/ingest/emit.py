@@ -1,5 +1,8 @@
 """Emitting events: one transaction writes the events, their deliveries (the fan-out) and the
-NOTIFY that wakes the workers. Set-based: one statement per step whatever the batch size."""
+NOTIFY that wakes the workers. Set-based: one statement per step whatever the batch size.
+
+It runs on the asyncpg connection of the caller's transaction: the API's request, or the
+worker's result flush when hookpost emits its own operational events."""
 
 import hashlib
 import uuid
@@ -8,10 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import orjson
-from sqlalchemy import bindparam, text
-from sqlalchemy.dialects.postgresql import ARRAY, BYTEA, TEXT, TIMESTAMP, UUID
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost import ids
 from hookpost.ingest.validation import payload_error
@@ -88,136 +89,114 @@ def webhook_body(event_id: uuid.UUID, event_type: str, at: datetime, payload: An
     ).decode()
 
 
-_INSERT_EVENTS = text(
-    """
-    INSERT INTO events (id, tenant_id, event_type, body, idempotency_key, payload_hash, created_at)
-    SELECT * FROM unnest(
-        :ids, :tenant_ids, :event_types, CAST(:bodies AS json[]), :keys, :hashes, :created_ats
-    )
-    ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-    RETURNING id
-    """
-).bindparams(
-    bindparam("ids", type_=ARRAY(UUID)),
-    bindparam("tenant_ids", type_=ARRAY(UUID)),
-    bindparam("event_types", type_=ARRAY(TEXT)),
-    bindparam("bodies", type_=ARRAY(TEXT)),
-    bindparam("keys", type_=ARRAY(TEXT)),
-    bindparam("hashes", type_=ARRAY(BYTEA)),
-    bindparam("created_ats", type_=ARRAY(TIMESTAMP(timezone=True))),
+_EVENT_TYPES = "SELECT name, archived, schema::text FROM event_types WHERE name = ANY($1::text[])"
+
+_INSERT_EVENTS = """
+INSERT INTO events (id, tenant_id, event_type, body, idempotency_key, payload_hash, created_at)
+SELECT * FROM unnest(
+    $1::uuid[], $2::uuid[], $3::text[], $4::json[], $5::text[], $6::bytea[], $7::timestamptz[]
 )
+ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+RETURNING id
+"""
 
-# One delivery per (event, enabled endpoint of the event's tenant with a matching
-# subscription): the exact name, `*`, or a prefix pattern `invoice.*`.
-_FAN_OUT = text(
-    """
-    INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, event_type, next_attempt_at)
-    SELECT hookpost_uuid7(), ev.id, ep.id, ep.tenant_id, ev.event_type, now()
-    FROM unnest(:ids, :tenant_ids, :event_types) AS ev(id, tenant_id, event_type)
-    JOIN endpoints ep
-      ON ep.tenant_id = ev.tenant_id AND ep.enabled AND ep.deleted_at IS NULL
-    WHERE EXISTS (
-        SELECT 1 FROM subscriptions s
-        WHERE s.endpoint_id = ep.id
-          AND (
-            s.event_type = ev.event_type
-            OR s.event_type = '*'
-            OR (right(s.event_type, 2) = '.*'
-                AND starts_with(ev.event_type, left(s.event_type, -1)))
-          )
-    )
-    RETURNING event_id
-    """
-).bindparams(
-    bindparam("ids", type_=ARRAY(UUID)),
-    bindparam("tenant_ids", type_=ARRAY(UUID)),
-    bindparam("event_types", type_=ARRAY(TEXT)),
+# One delivery per (event, live endpoint of the event's tenant with a matching subscription:
+# the exact name, `*`, or a prefix pattern `invoice.*`). A disabled endpoint's delivery is
+# recorded as failed with the reason, so that `recover` can send it once it is enabled again.
+_FAN_OUT = """
+INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, event_type, next_attempt_at,
+                        status, status_reason, finished_at)
+SELECT hookpost_uuid7(), ev.id, ep.id, ep.tenant_id, ev.event_type, now(),
+       CASE WHEN ep.enabled THEN 'pending' ELSE 'failed' END,
+       CASE WHEN ep.enabled THEN NULL
+            ELSE 'emitted while the endpoint was disabled: '
+                 || coalesce(ep.disabled_reason, 'no reason given') END,
+       CASE WHEN ep.enabled THEN NULL ELSE now() END
+FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS ev(id, tenant_id, event_type)
+JOIN endpoints ep ON ep.tenant_id = ev.tenant_id AND ep.deleted_at IS NULL
+WHERE EXISTS (
+    SELECT 1 FROM subscriptions s
+    WHERE s.endpoint_id = ep.id
+      AND (
+        s.event_type = ev.event_type
+        OR s.event_type = '*'
+        OR (right(s.event_type, 2) = '.*' AND starts_with(ev.event_type, left(s.event_type, -1)))
+      )
 )
+RETURNING event_id, status = 'pending' AS queued
+"""
 
-_EXISTING = text(
-    """
-    SELECT e.id, e.tenant_id, e.idempotency_key, e.payload_hash, e.created_at,
-           (SELECT count(*) FROM deliveries d WHERE d.event_id = e.id) AS deliveries
-    FROM events e
-    JOIN unnest(:tenant_ids, :keys) AS k(tenant_id, key)
-      ON e.tenant_id = k.tenant_id AND e.idempotency_key = k.key
-    """
-).bindparams(
-    bindparam("tenant_ids", type_=ARRAY(UUID)),
-    bindparam("keys", type_=ARRAY(TEXT)),
-)
+_EXISTING = """
+SELECT e.id, e.tenant_id, e.idempotency_key, e.payload_hash, e.created_at,
+       (SELECT count(*) FROM deliveries d WHERE d.event_id = e.id) AS deliveries
+FROM events e
+JOIN unnest($1::uuid[], $2::text[]) AS k(tenant_id, key)
+  ON e.tenant_id = k.tenant_id AND e.idempotency_key = k.key
+"""
 
 
-async def _check_types(session: AsyncSession, events: Sequence[EventIn]) -> None:
-    names = {event.event_type for event in events}
-    rows = await session.execute(
-        text("SELECT name, archived, schema FROM event_types WHERE name = ANY(:names)").bindparams(
-            bindparam("names", type_=ARRAY(TEXT))
-        ),
-        {"names": list(names)},
-    )
-    found = {row.name: row for row in rows}
+async def _check_types(connection: asyncpg.Connection, events: Sequence[EventIn]) -> None:
+    rows = await connection.fetch(_EVENT_TYPES, list({event.event_type for event in events}))
+    found = {row["name"]: row for row in rows}
     for index, event in enumerate(events):
         row = found.get(event.event_type)
         if row is None:
             raise UnknownEventType(index, f"No event type named {event.event_type!r}")
-        if row.archived:
+        if row["archived"]:
             raise ArchivedEventType(index, f"The event type {event.event_type!r} is archived")
-        if row.schema is not None and (error := payload_error(row.schema, event.payload)):
+        schema = row["schema"]
+        if schema is not None and (error := payload_error(orjson.loads(schema), event.payload)):
             path, message = error
             raise InvalidPayload(index, path, message)
 
 
-async def emit(session: AsyncSession, events: Sequence[EventIn]) -> list[Emitted]:
+async def emit(connection: asyncpg.Connection, events: Sequence[EventIn]) -> list[Emitted]:
     """Store ``events`` with their deliveries and wake the workers, in the caller's
     transaction. A repeated idempotency key with the same payload answers the stored event;
     with another payload it raises ``IdempotencyConflict``."""
-    await _check_types(session, events)
+    await _check_types(connection, events)
     now = datetime.now(UTC)
     new_ids = [ids.new_id() for _ in events]
     hashes = [payload_hash(event.event_type, event.payload) for event in events]
-    columns = {
-        "ids": new_ids,
-        "tenant_ids": [event.tenant_id for event in events],
-        "event_types": [event.event_type for event in events],
-    }
-    inserted = set(
-        await session.scalars(
-            _INSERT_EVENTS,
-            columns
-            | {
-                "bodies": [
-                    webhook_body(i, e.event_type, now, e.payload)
-                    for i, e in zip(new_ids, events, strict=True)
-                ],
-                "keys": [event.idempotency_key for event in events],
-                "hashes": hashes,
-                "created_ats": [now] * len(events),
-            },
-        )
+    tenant_ids = [event.tenant_id for event in events]
+    event_types = [event.event_type for event in events]
+    bodies = [
+        webhook_body(i, e.event_type, now, e.payload) for i, e in zip(new_ids, events, strict=True)
+    ]
+    rows = await connection.fetch(
+        _INSERT_EVENTS,
+        new_ids,
+        tenant_ids,
+        event_types,
+        bodies,
+        [event.idempotency_key for event in events],
+        hashes,
+        [now] * len(events),
     )
+    inserted = {row["id"] for row in rows}
     fresh = [index for index, event_id in enumerate(new_ids) if event_id in inserted]
     counts: dict[uuid.UUID, int] = dict.fromkeys(inserted, 0)
     if fresh:
-        fanned = await session.scalars(
-            _FAN_OUT, {name: [values[i] for i in fresh] for name, values in columns.items()}
+        fanned = await connection.fetch(
+            _FAN_OUT,
+            [new_ids[i] for i in fresh],
+            [tenant_ids[i] for i in fresh],
+            [event_types[i] for i in fresh],
         )
-        for event_id in fanned:
-            counts[event_id] += 1
-        if any(counts.values()):
-            await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+        for row in fanned:
+            counts[row["event_id"]] += 1
+        if any(row["queued"] for row in fanned):
+            await connection.execute(f"NOTIFY {NOTIFY_CHANNEL}")
 
     repeats = [index for index, event_id in enumerate(new_ids) if event_id not in inserted]
     existing = {}
     if repeats:
-        rows = await session.execute(
+        found = await connection.fetch(
             _EXISTING,
-            {
-                "tenant_ids": [events[i].tenant_id for i in repeats],
-                "keys": [events[i].idempotency_key for i in repeats],
-            },
+            [tenant_ids[i] for i in repeats],
+            [events[i].idempotency_key for i in repeats],
         )
-        existing = {(row.tenant_id, row.idempotency_key): row for row in rows}
+        existing = {(row["tenant_id"], row["idempotency_key"]): row for row in found}
 
     results = []
     for index, event in enumerate(events):
@@ -235,19 +214,19 @@ async def emit(session: AsyncSession, events: Sequence[EventIn]) -> list[Emitted
             )
             continue
         row = existing[(event.tenant_id, event.idempotency_key)]
-        if bytes(row.payload_hash) != hashes[index]:
+        if bytes(row["payload_hash"]) != hashes[index]:
             raise IdempotencyConflict(
                 index,
                 f"The idempotency key {event.idempotency_key!r} was used for another event",
             )
         results.append(
             Emitted(
-                row.id,
+                row["id"],
                 event.tenant_id,
                 event.event_type,
                 event.idempotency_key,
-                row.created_at,
-                row.deliveries,
+                row["created_at"],
+                row["deliveries"],
                 created=False,
             )
         )

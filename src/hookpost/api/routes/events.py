@@ -22,6 +22,7 @@ from hookpost.api.schemas.events import (
     IdempotencyKey,
 )
 from hookpost.api.scoping import owner_tenant_id, tenant_id_for
+from hookpost.db.engine import driver_connection
 from hookpost.db.models import Event
 from hookpost.ingest import emit, events
 
@@ -109,7 +110,7 @@ async def emit_event(
     _check_size(body, state.settings.max_payload_bytes, "")
     event = await _to_event_in(session, principal, body, key, {})
     try:
-        [emitted] = await emit.emit(session, [event])
+        [emitted] = await emit.emit(await driver_connection(session), [event])
     except emit.EmitError as error:
         raise _problem(error, ["body"]) from None
     if not emitted.created:
@@ -134,7 +135,7 @@ async def emit_batch(
         _check_size(item, state.settings.max_payload_bytes, f" of event {index}")
         batch.append(await _to_event_in(session, principal, item, item.idempotency_key, tenants))
     try:
-        emitted = await emit.emit(session, batch)
+        emitted = await emit.emit(await driver_connection(session), batch)
     except emit.EmitError as error:
         raise _problem(error, ["body", "events", error.index]) from None
     return EmittedBatch(data=[_answer(item) for item in emitted])

@@ -1,0 +1,93 @@
+"""Isolation: 100 endpoints of which 20 hang until the delivery timeout, beside the same run
+with all 100 healthy. Events are emitted at a fixed rate, each to one endpoint in turn; the
+figures are the healthy endpoints' deliveries per second and their accept-to-receive latency.
+``python -m benchmarks isolation``."""
+
+import asyncio
+import time
+
+import asyncpg
+import httpx
+
+from benchmarks.seed import add_endpoint
+from hookpost.db.engine import plain_dsn
+from hookpost.delivery.worker import Worker
+from hookpost.encryption import SecretBox
+from hookpost.ids import new_id
+from hookpost.ingest.emit import EventIn, emit
+from hookpost.settings import Settings
+
+ENDPOINTS = 100
+HANGING = 20
+RATE = 1000  # events a second
+SECONDS = 10
+TIMEOUT_S = 5.0
+
+
+async def _setup(connection: asyncpg.Connection, base: str, box: SecretBox, hang: bool) -> object:
+    await connection.execute("TRUNCATE tenants, event_types CASCADE")
+    tenant_id = new_id()
+    await connection.execute("INSERT INTO tenants (id, name) VALUES ($1, 'bench')", tenant_id)
+    for i in range(ENDPOINTS):
+        kind = "hang" if hang and i < HANGING else ("healthy" if i >= HANGING else "other")
+        await connection.execute(
+            "INSERT INTO event_types (id, name) VALUES ($1, $2)", new_id(), f"bench.e{i}"
+        )
+        await add_endpoint(
+            connection, tenant_id, f"{base}/{kind}/{i}", box, subscribes_to=f"bench.e{i}"
+        )
+    return tenant_id
+
+
+async def one_run(
+    database_url: str, base: str, key: str, *, hang: bool
+) -> tuple[float, float, float]:
+    """(healthy deliveries per second, p50 and p99 latency in ms) of one run."""
+    box = SecretBox([key])
+    connection = await asyncpg.connect(plain_dsn(database_url))
+    tenant_id = await _setup(connection, base, box, hang)
+    settings = Settings(
+        database_url=database_url,
+        secret_key=key,
+        delivery_timeout_s=TIMEOUT_S,
+        lease_s=60,
+        log_level="warning",
+    )
+    stop = asyncio.Event()
+    worker = asyncio.create_task(Worker(settings).run(stop))
+    tick = 0.1
+    per_tick = int(RATE * tick)
+    started = time.perf_counter()
+    sent = 0
+    for step in range(int(SECONDS / tick)):
+        events = [
+            EventIn(tenant_id, f"bench.e{(sent + i) % ENDPOINTS}", {"n": sent + i}, None)  # type: ignore[arg-type]
+            for i in range(per_tick)
+        ]
+        async with connection.transaction():
+            await emit(connection, events)
+        sent += per_tick
+        await asyncio.sleep(max(0.0, started + (step + 1) * tick - time.perf_counter()))
+    healthy_expected = sent * (ENDPOINTS - HANGING) // ENDPOINTS
+    async with httpx.AsyncClient() as client:
+        deadline = time.perf_counter() + 60
+        got: list[float] = []
+        while time.perf_counter() < deadline:
+            await asyncio.sleep(0.2)
+            got += (await client.get(f"{base}/stats")).json().get("healthy", [])
+            if len(got) >= healthy_expected:
+                break
+    elapsed = time.perf_counter() - started
+    stop.set()
+    await worker
+    await connection.close()
+    got.sort()
+    p50 = got[len(got) // 2] * 1000
+    p99 = got[int(len(got) * 0.99) - 1] * 1000
+    return len(got) / elapsed, p50, p99
+
+
+async def run(database_url: str, base: str, key: str) -> list[tuple[str, float, float, float]]:
+    healthy = await one_run(database_url, base, key, hang=False)
+    hanging = await one_run(database_url, base, key, hang=True)
+    return [("all 100 healthy", *healthy), (f"{HANGING} of 100 hanging", *hanging)]
