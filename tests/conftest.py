@@ -20,6 +20,7 @@ from hookpost.db.scratch import scratch_database
 from hookpost.settings import Settings
 
 ADMIN_KEY = "hp_test_admin_key"
+LOCAL_NETWORKS = "127.0.0.0/8,::1/128"
 TABLES = (
     "attempts, deliveries, events, subscriptions, endpoint_secrets, endpoints, event_types, "
     "api_keys, tenants"
@@ -40,6 +41,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path,
         admin_api_key=ADMIN_KEY,
         secret_key=Fernet.generate_key().decode(),
+        allowed_networks=LOCAL_NETWORKS,  # the test receivers listen on 127.0.0.1
     )
 
 

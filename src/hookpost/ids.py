@@ -35,7 +35,8 @@ def new_id() -> uuid.UUID:
 
 
 def _millis(at: datetime) -> int:
-    return int(at.timestamp() * 1000)
+    """Unix milliseconds, kept within the 48 bits a UUIDv7 holds."""
+    return min(max(int(at.timestamp() * 1000), 0), (1 << 48) - 1)
 
 
 def floor(at: datetime) -> uuid.UUID:

@@ -5,8 +5,10 @@ One pydantic-settings class; the README's settings table lists each field.
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hookpost.delivery.ssrf import DestinationPolicy, parse_networks
 
 
 class Settings(BaseSettings):
@@ -169,6 +171,25 @@ class Settings(BaseSettings):
         "(hookpost.endpoint.disabled, hookpost.endpoint.failing, hookpost.delivery.exhausted); "
         "unset: none are emitted.",
     )
+    allowed_networks: str = Field(
+        default="",
+        description="Comma-separated CIDR ranges that webhooks may reach although they are not "
+        "public (127.0.0.0/8 for local development). Empty: public addresses only.",
+    )
+    https_only: bool = Field(
+        default=False,
+        description="Refuse plain http:// endpoint URLs (at creation and when sending).",
+    )
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _valid_networks(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
+    @property
+    def destination_policy(self) -> DestinationPolicy:
+        return DestinationPolicy(tuple(parse_networks(self.allowed_networks)), self.https_only)
 
     @property
     def secret_key_file(self) -> Path:

@@ -15,7 +15,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.conftest import ADMIN_KEY
+from tests.conftest import ADMIN_KEY, LOCAL_NETWORKS
 
 HOOKPOST = [sys.executable, "-m", "hookpost"]
 
@@ -168,7 +168,7 @@ def test_run_on_the_embedded_postgres(tmp_path: Path) -> None:
     printed once, /docs served; SIGTERM stops it and its Postgres."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    env = _env(HOOKPOST_DATA_DIR=str(tmp_path))
+    env = _env(HOOKPOST_DATA_DIR=str(tmp_path), HOOKPOST_ALLOWED_NETWORKS=LOCAL_NETWORKS)
     process = _start_run(port, env)
     try:
         _wait_ready(url, process)

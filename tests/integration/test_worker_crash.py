@@ -24,6 +24,7 @@ async def _start_worker(settings: Settings) -> asyncio.subprocess.Process:
         "HOOKPOST_DATABASE_URL": settings.database_url,
         "HOOKPOST_SECRET_KEY": settings.secret_key.get_secret_value(),
         "HOOKPOST_LEASE_S": "2",
+        "HOOKPOST_ALLOWED_NETWORKS": settings.allowed_networks,
         "HOOKPOST_LOG_LEVEL": "warning",
     }
     return await asyncio.create_subprocess_exec(

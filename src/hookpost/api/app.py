@@ -9,6 +9,7 @@ from hookpost import __version__
 from hookpost.api.deps import AppState
 from hookpost.api.errors import install_error_handlers
 from hookpost.api.limits import BodySizeLimit
+from hookpost.api.openapi import install_openapi
 from hookpost.api.routes import (
     api_keys,
     deliveries,
@@ -81,6 +82,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_openapi(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     for module in (events, deliveries, tenants, event_types, endpoints, api_keys, health):
         app.include_router(module.router)

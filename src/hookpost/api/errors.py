@@ -1,18 +1,21 @@
 """Errors as ``application/problem+json`` (RFC 9457) with a stable ``code``.
 
 Code anywhere raises ``Problem``; the handlers here also turn FastAPI's validation errors,
-unknown routes and malformed JSON into problems, so no bad input becomes a 500.
+unknown routes, malformed JSON and values Postgres refuses into problems, so no bad input
+becomes a 500.
 """
 
 import logging
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
@@ -84,13 +87,10 @@ def problem_response(problem: Problem) -> Response:
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` entries documenting the problems a route may answer."""
+    """OpenAPI ``responses`` entries documenting the problems a route may answer (served as
+    problem+json: see ``openapi.py``)."""
     return {
-        status: {
-            "model": ProblemBody,
-            "description": HTTPStatus(status).phrase,
-            "content": {PROBLEM_MEDIA_TYPE: {}},
-        }
+        status: {"model": ProblemBody, "description": HTTPStatus(status).phrase}
         for status in statuses
     }
 
@@ -141,6 +141,25 @@ async def _on_http_error(_: Request, exc: Exception) -> Response:
     return problem_response(Problem(exc.status_code, code, detail, headers=exc.headers))
 
 
+def _refused_value(error: BaseException) -> bool:
+    """Whether Postgres refused a value of the request (a NUL character in text, a number out
+    of range): asyncpg's DataError, however SQLAlchemy wrapped it."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, asyncpg.DataError):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
+
+
+async def _on_database_error(request: Request, exc: Exception) -> Response:
+    if _refused_value(exc):
+        return problem_response(
+            Problem(422, "invalid_value", "A value of the request cannot be stored as given")
+        )
+    return await _on_unexpected(request, exc)
+
+
 async def _on_unexpected(_: Request, exc: Exception) -> Response:
     logger.exception("unhandled error", exc_info=exc)
     return problem_response(Problem(500, "internal_error", "An unexpected error occurred"))
@@ -150,4 +169,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(DBAPIError, _on_database_error)  # through SQLAlchemy
+    app.add_exception_handler(asyncpg.DataError, _on_database_error)  # on the driver itself
     app.add_exception_handler(Exception, _on_unexpected)

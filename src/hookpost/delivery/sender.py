@@ -1,7 +1,8 @@
 """The HTTP sender: one POST of a signed webhook, reported as a ``SendResult`` whatever
 happens. One small interface (``Sender``) and its one implementation on aiohttp, chosen by
 measurement (DESIGN.md, decision 5): one session per worker process, no redirects followed,
-connect/read/total timeouts, response bodies read up to a cap."""
+connect/read/total timeouts, response bodies read up to a cap, and the SSRF guard
+(``ssrf.py``) on every address connected to."""
 
 import time
 from dataclasses import dataclass
@@ -9,6 +10,9 @@ from enum import StrEnum
 from typing import Protocol
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
+
+from hookpost.delivery.ssrf import BlockedDestination, DestinationPolicy, GuardedResolver
 
 
 class ErrorKind(StrEnum):
@@ -54,6 +58,8 @@ class SenderLimits:
 
 def _error_kind(error: BaseException) -> ErrorKind:
     """The kind of a transport error; the order matters, subclasses first."""
+    if isinstance(error, BlockedDestination) or isinstance(error.__cause__, BlockedDestination):
+        return ErrorKind.BLOCKED_DESTINATION
     if isinstance(error, aiohttp.ClientConnectorDNSError):
         return ErrorKind.DNS
     if isinstance(error, aiohttp.ClientSSLError):
@@ -66,6 +72,8 @@ def _error_kind(error: BaseException) -> ErrorKind:
 
 
 def _describe(error: BaseException) -> str:
+    if isinstance(error.__cause__, BlockedDestination):
+        error = error.__cause__
     text = str(error) or type(error).__name__
     if isinstance(error, TimeoutError | aiohttp.ServerTimeoutError) and not str(error):
         text = "no complete response within the timeout"
@@ -75,10 +83,24 @@ def _describe(error: BaseException) -> str:
 class AiohttpSender:
     """Sends webhooks over one aiohttp session; make it inside the event loop that uses it."""
 
-    def __init__(self, limits: SenderLimits, *, user_agent: str) -> None:
+    def __init__(
+        self,
+        limits: SenderLimits,
+        *,
+        user_agent: str,
+        policy: DestinationPolicy,
+        resolver: AbstractResolver | None = None,
+    ) -> None:
+        """``resolver`` answers names before the policy vets them (tests pass a fake one;
+        by default the system's)."""
         self._limits = limits
+        self._policy = policy
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=limits.connections, ttl_dns_cache=30),
+            connector=aiohttp.TCPConnector(
+                limit=limits.connections,
+                ttl_dns_cache=30,
+                resolver=GuardedResolver(policy, resolver),
+            ),
             timeout=aiohttp.ClientTimeout(
                 total=limits.total_timeout_s,
                 connect=limits.connect_timeout_s,
@@ -94,6 +116,7 @@ class AiohttpSender:
             return int((time.perf_counter() - started) * 1000)
 
         try:
+            self._policy.check_url(url)
             async with self._session.post(
                 url, data=body, headers=headers, allow_redirects=False
             ) as response:

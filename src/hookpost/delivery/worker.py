@@ -129,6 +129,7 @@ class Worker:
                 body_cap_bytes=self.settings.response_body_cap_bytes,
             ),
             user_agent=USER_AGENT,
+            policy=self.settings.destination_policy,
         )
         flushing = asyncio.Event()
         background = [

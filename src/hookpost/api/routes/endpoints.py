@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost import ids
 from hookpost.admin import endpoints
-from hookpost.api.deps import AuthDep, PageDep, SessionDep, StateDep
+from hookpost.api.deps import AppState, AuthDep, PageDep, SessionDep, StateDep
 from hookpost.api.errors import Problem, not_found, problem_responses
 from hookpost.api.pagination import paginate
 from hookpost.api.schemas.common import Page, TenantRef
@@ -30,9 +30,17 @@ from hookpost.api.schemas.endpoints import (
 )
 from hookpost.api.scoping import endpoint_for, owner_tenant_id, tenant_id_for
 from hookpost.db.models import Endpoint
+from hookpost.delivery.ssrf import BlockedDestination
 from hookpost.ops import recovery, stats
 
 router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"], responses=problem_responses(401))
+
+
+def _check_destination(state: AppState, url: str) -> None:
+    try:
+        state.settings.destination_policy.check_url(url)
+    except BlockedDestination as error:
+        raise Problem(422, "blocked_destination", f"url: {error}") from None
 
 
 def _unknown_types(error: endpoints.UnknownEventTypes) -> Problem:
@@ -74,6 +82,7 @@ async def create_endpoint(
     """Register a URL of a tenant's, with the event types it receives. A signing secret is
     generated unless `secret` is given; read it with `GET /v1/endpoints/{id}/secret`."""
     tenant_id = await owner_tenant_id(session, principal, body.tenant_id)
+    _check_destination(state, body.url)
     fields = body.model_dump(exclude={"tenant_id", "secret", "event_types"})
     try:
         endpoint = await endpoints.create(
@@ -112,11 +121,17 @@ async def get_endpoint(endpoint_id: str, session: SessionDep, principal: AuthDep
 
 @router.patch("/{endpoint_id}", summary="Update an endpoint", responses=problem_responses(404, 422))
 async def update_endpoint(
-    endpoint_id: str, body: EndpointUpdate, session: SessionDep, principal: AuthDep
+    endpoint_id: str,
+    body: EndpointUpdate,
+    session: SessionDep,
+    state: StateDep,
+    principal: AuthDep,
 ) -> EndpointOut:
     """Change an endpoint. `enabled: false` disables it (with an optional `disabled_reason`);
     `enabled: true` enables it again. `event_types` replaces every subscription."""
     endpoint = await endpoint_for(session, principal, endpoint_id)
+    if body.url is not None:
+        _check_destination(state, body.url)
     changes = body.changes()
     event_types = changes.pop("event_types", None)
     try:
