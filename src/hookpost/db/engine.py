@@ -7,6 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -68,10 +69,14 @@ async def wait_for_database(engine: AsyncEngine, *, timeout_s: float) -> None:
     await ping()
 
 
-async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
-    """The asyncpg connection under ``session``, inside its transaction, for the queue's
-    hand-written SQL."""
-    connection = await session.connection()
+async def driver_connection_of(connection: AsyncConnection) -> asyncpg.Connection:
+    """The asyncpg connection under a SQLAlchemy one, for hand-written SQL."""
     raw = (await connection.get_raw_connection()).driver_connection
     assert isinstance(raw, asyncpg.Connection)
     return raw
+
+
+async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under ``session``, inside its transaction, for the queue's
+    hand-written SQL."""
+    return await driver_connection_of(await session.connection())

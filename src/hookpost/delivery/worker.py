@@ -34,6 +34,7 @@ from hookpost.delivery.sender import AiohttpSender, Sender, SenderLimits
 from hookpost.delivery.signing import secret_bytes, sign
 from hookpost.encryption import SecretBox, load_secret_box
 from hookpost.ingest.emit import NOTIFY_CHANNEL, EmitError, emit
+from hookpost.ops import metrics
 from hookpost.ops.events import ensure_event_types, find_tenant, operational_events
 from hookpost.ops.retention import run_retention
 from hookpost.settings import Settings
@@ -111,6 +112,10 @@ class Worker:
         self._retries_in_flight = 0
         self._ops_tenant_id: uuid.UUID | None = None
         self.delivered = 0  # attempts made, for progress figures
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
 
     # lifecycle
 
@@ -224,6 +229,7 @@ class Worker:
                     self._retries_in_flight += 1
                 task = asyncio.create_task(self._deliver(sender, delivery, keys))
                 self._in_flight[delivery.id] = task
+            metrics.IN_FLIGHT.inc(len(claimed))
             if len(claimed) < wanted:
                 timeout = self.settings.worker_poll_s
                 if due_in is not None:
@@ -267,6 +273,7 @@ class Worker:
                 return
             await self._attempt(sender, delivery, keys[delivery.endpoint_id])
         finally:
+            metrics.IN_FLIGHT.dec()
             del self._in_flight[delivery.id]
             if delivery.round_attempts:
                 self._retries_in_flight -= 1
@@ -292,6 +299,7 @@ class Worker:
                 resume_on_enable=not delivery.deleted,
             )
         )
+        metrics.DELIVERIES_FINISHED.labels(status).inc()
 
     async def _attempt(self, sender: Sender, delivery: queue.Claimed, keys: list[bytes]) -> None:
         msg_id = ids.encode(ids.Prefix.EVENT, delivery.event_id)
@@ -352,6 +360,25 @@ class Worker:
         )
         results.changes.append(change)
         outcome = classify(result.status_code)
+        metrics.ATTEMPTS.labels(outcome, result.error_kind or "").inc()
+        metrics.ATTEMPT_SECONDS.observe(result.duration_ms / 1000)
+        if decision.status is not DeliveryStatus.PENDING:
+            metrics.DELIVERIES_FINISHED.labels(decision.status).inc()
+        log = logger.debug if outcome is Outcome.SUCCESS else logger.info
+        log(
+            "attempt %d of delivery %s: %s",
+            attempt_number,
+            delivery.id,
+            result.error_message or result.status_code,
+            extra={
+                "delivery_id": ids.encode(ids.Prefix.DELIVERY, delivery.id),
+                "endpoint_id": ids.encode(ids.Prefix.ENDPOINT, delivery.endpoint_id),
+                "tenant_id": ids.encode(ids.Prefix.TENANT, delivery.tenant_id),
+                "status_code": result.status_code,
+                "error_kind": result.error_kind,
+                "next_state": decision.status,
+            },
+        )
         if decision.status is DeliveryStatus.FAILED and outcome is Outcome.FAILURE:
             results.exhausted.append(
                 (change, delivery.event_id, delivery.tenant_id, delivery.event_type)

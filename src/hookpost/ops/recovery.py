@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hookpost import ids
+from hookpost.db.engine import driver_connection_of
 from hookpost.delivery import queue
 
 RECOVER_BATCH_SIZE = 1000
@@ -25,7 +26,7 @@ async def recover(
     after, before = ids.floor(since), ids.floor(until)
     total = 0
     async with engine.connect() as connection:
-        raw = (await connection.get_raw_connection()).driver_connection
+        raw = await driver_connection_of(connection)
         while True:
             async with raw.transaction():
                 count = await queue.recover_batch(

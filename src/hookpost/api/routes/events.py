@@ -25,6 +25,7 @@ from hookpost.api.scoping import owner_tenant_id, tenant_id_for
 from hookpost.db.engine import driver_connection
 from hookpost.db.models import Event
 from hookpost.ingest import emit, events
+from hookpost.ops.metrics import DELIVERIES_QUEUED, EVENTS_INGESTED
 
 router = APIRouter(prefix="/v1/events", tags=["events"], responses=problem_responses(401))
 
@@ -67,6 +68,13 @@ def _problem(error: emit.EmitError, prefix: list[str | int]) -> Problem:
             errors=[FieldError(loc=loc, message=error.message, type="schema")],
         )
     return Problem(409, "idempotency_conflict", error.message + where)
+
+
+def _count(emitted: list[emit.Emitted]) -> None:
+    created = [item for item in emitted if item.created]
+    EVENTS_INGESTED.labels("created").inc(len(created))
+    EVENTS_INGESTED.labels("duplicate").inc(len(emitted) - len(created))
+    DELIVERIES_QUEUED.inc(sum(item.deliveries for item in created))
 
 
 def _answer(item: emit.Emitted) -> Emitted:
@@ -115,6 +123,7 @@ async def emit_event(
         raise _problem(error, ["body"]) from None
     if not emitted.created:
         response.status_code = 200
+    _count([emitted])
     return _answer(emitted)
 
 
@@ -138,6 +147,7 @@ async def emit_batch(
         emitted = await emit.emit(await driver_connection(session), batch)
     except emit.EmitError as error:
         raise _problem(error, ["body", "events", error.index]) from None
+    _count(emitted)
     return EmittedBatch(data=[_answer(item) for item in emitted])
 
 

