@@ -2,8 +2,8 @@
 is named for what it does; the worker calls them and nothing else touches the queue's state.
 
 - ``claim``: find due deliveries per lane, let ``limits.plan_claim`` choose what endpoint
-  limits allow, lease those (returning what sending needs: event body, endpoint url and
-  headers) and push the others back; claims are serialised by an advisory lock.
+  limits allow, then in one statement lease those (FOR UPDATE SKIP LOCKED, returning what
+  sending needs: event body, endpoint url, headers and live secrets) and push the others back.
 - ``record``: group commit of many attempts (COPY) and delivery states (one UPDATE), plus the
   endpoint health they imply (failure streaks, disabling after 410 or a long failure).
 - ``pause_deliveries`` / ``resume_deliveries``: a disabled endpoint's pending deliveries stop,
@@ -26,8 +26,6 @@ import orjson
 
 from hookpost.delivery.limits import Candidate, LimitRules, plan_claim
 from hookpost.ingest.emit import NOTIFY_CHANNEL
-
-CLAIM_LOCK = 0x636C61696D  # "claim": claims are serialised, so endpoint limits hold exactly
 
 # Due deliveries of each lane, oldest first, with their endpoint's limits and its requests
 # under way over all workers.
@@ -61,39 +59,48 @@ FROM cand JOIN eps ON eps.id = cand.endpoint_id
 ORDER BY cand.next_attempt_at
 """
 
-LEASE = """
+# The plan applied in one statement: refused deliveries pushed back, rate tokens spent,
+# breaker probes started, and the chosen deliveries leased (those another worker took in the
+# meantime are skipped), returning what sending needs, the endpoint's live secrets included.
+APPLY_PLAN = """
+WITH deferred AS (
+    UPDATE deliveries d SET next_attempt_at = now() + make_interval(secs => u.delay)
+    FROM unnest($4::uuid[], $5::float8[]) AS u(id, delay)
+    WHERE d.id = u.id AND d.status = 'pending'
+    RETURNING 1
+),
+spent AS (
+    UPDATE endpoints ep SET rate_tokens = u.tokens, rate_updated_at = now()
+    FROM unnest($6::uuid[], $7::float8[]) AS u(id, tokens)
+    WHERE ep.id = u.id
+    RETURNING 1
+),
+probed AS (
+    UPDATE endpoints SET breaker_probe_at = now() + make_interval(secs => $9)
+    WHERE id = ANY($8::uuid[])
+    RETURNING 1
+),
+picked AS (
+    SELECT id FROM deliveries
+    WHERE id = ANY($1::uuid[]) AND status = 'pending'
+    FOR UPDATE SKIP LOCKED
+)
 UPDATE deliveries d
 SET status = 'in_flight', locked_until = now() + make_interval(secs => $2), locked_by = $3
-FROM events e, endpoints ep
-WHERE d.id = ANY($1::uuid[]) AND d.status = 'pending'
-  AND e.id = d.event_id AND ep.id = d.endpoint_id
+FROM picked, events e, endpoints ep
+WHERE d.id = picked.id AND e.id = d.event_id AND ep.id = d.endpoint_id
 RETURNING d.id, d.event_id, d.endpoint_id, d.tenant_id, d.event_type, d.attempt_count,
           d.trigger, d.round_attempts, d.round_started_at,
           e.body::text AS body, ep.url, ep.headers::text AS headers, ep.enabled,
-          ep.deleted_at IS NOT NULL AS deleted, ep.disabled_reason
-"""
-
-DEFER = """
-UPDATE deliveries d SET next_attempt_at = now() + make_interval(secs => u.delay)
-FROM unnest($1::uuid[], $2::float8[]) AS u(id, delay)
-WHERE d.id = u.id AND d.status = 'pending'
-"""
-
-SPEND_TOKENS = """
-UPDATE endpoints ep SET rate_tokens = u.tokens, rate_updated_at = now()
-FROM unnest($1::uuid[], $2::float8[]) AS u(id, tokens)
-WHERE ep.id = u.id
-"""
-
-START_PROBES = """
-UPDATE endpoints SET breaker_probe_at = now() + make_interval(secs => $2)
-WHERE id = ANY($1::uuid[])
-"""
-
-LIVE_SECRETS = """
-SELECT id, endpoint_id, ciphertext FROM endpoint_secrets
-WHERE endpoint_id = ANY($1::uuid[]) AND (expires_at IS NULL OR expires_at > now())
-ORDER BY id DESC
+          ep.deleted_at IS NOT NULL AS deleted, ep.disabled_reason,
+          ARRAY(SELECT s.id FROM endpoint_secrets s
+                WHERE s.endpoint_id = d.endpoint_id
+                  AND (s.expires_at IS NULL OR s.expires_at > now())
+                ORDER BY s.id DESC) AS secret_ids,
+          ARRAY(SELECT s.ciphertext FROM endpoint_secrets s
+                WHERE s.endpoint_id = d.endpoint_id
+                  AND (s.expires_at IS NULL OR s.expires_at > now())
+                ORDER BY s.id DESC) AS secret_ciphertexts
 """
 
 UPDATE_DELIVERIES = """
@@ -247,13 +254,7 @@ class Claimed:
     enabled: bool
     deleted: bool
     disabled_reason: str | None
-
-
-@dataclass(frozen=True)
-class SecretRow:
-    id: uuid.UUID
-    endpoint_id: uuid.UUID
-    ciphertext: bytes
+    secrets: list[tuple[uuid.UUID, bytes]]  # the endpoint's live secrets, newest first
 
 
 @dataclass(frozen=True)
@@ -331,25 +332,28 @@ async def claim(
     worker_id: str,
 ) -> list[Claimed]:
     """Lease what the limits allow of the due deliveries (``limits.plan_claim``) and push back
-    what they refuse, in one short transaction."""
-    async with connection.transaction():
-        await connection.execute("SELECT pg_advisory_xact_lock($1)", CLAIM_LOCK)
-        rows = await connection.fetch(CANDIDATES, free_slots * 2, max(retry_slots, 0) * 2)
-        plan = plan_claim(
-            [Candidate(**dict(row)) for row in rows],
-            free_slots=free_slots,
-            retry_slots=retry_slots,
-            rules=rules,
-        )
-        if plan.defer:
-            await connection.execute(DEFER, list(plan.defer), list(plan.defer.values()))
-        if plan.tokens:
-            await connection.execute(SPEND_TOKENS, list(plan.tokens), list(plan.tokens.values()))
-        if plan.probes:
-            await connection.execute(START_PROBES, plan.probes, rules.probe_s)
-        if not plan.claim:
-            return []
-        leased = await connection.fetch(LEASE, plan.claim, lease_s, worker_id)
+    what they refuse: two round trips, the candidates and the plan applied."""
+    rows = await connection.fetch(CANDIDATES, free_slots * 2, max(retry_slots, 0) * 2)
+    if not rows:
+        return []
+    plan = plan_claim(
+        [Candidate(**dict(row)) for row in rows],
+        free_slots=free_slots,
+        retry_slots=retry_slots,
+        rules=rules,
+    )
+    leased = await connection.fetch(
+        APPLY_PLAN,
+        plan.claim,
+        lease_s,
+        worker_id,
+        list(plan.defer),
+        list(plan.defer.values()),
+        list(plan.tokens),
+        list(plan.tokens.values()),
+        plan.probes,
+        rules.probe_s,
+    )
     return [
         Claimed(
             id=row["id"],
@@ -367,16 +371,10 @@ async def claim(
             enabled=row["enabled"],
             deleted=row["deleted"],
             disabled_reason=row["disabled_reason"],
+            secrets=list(zip(row["secret_ids"], row["secret_ciphertexts"], strict=True)),
         )
         for row in leased
     ]
-
-
-async def live_secrets(
-    connection: asyncpg.Connection, endpoint_ids: Sequence[uuid.UUID]
-) -> list[SecretRow]:
-    rows = await connection.fetch(LIVE_SECRETS, list(endpoint_ids))
-    return [SecretRow(row["id"], row["endpoint_id"], row["ciphertext"]) for row in rows]
 
 
 @dataclass(frozen=True)

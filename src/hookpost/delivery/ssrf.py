@@ -13,6 +13,7 @@ import ipaddress
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -49,6 +50,17 @@ def parse_networks(text: str) -> list[IPNetwork]:
     ]
 
 
+@lru_cache(maxsize=4096)
+def _scheme_and_literal(url: str) -> tuple[str, IPAddress | None]:
+    """A URL's scheme, and its host if that is an IP literal (cached: the sender asks for
+    every attempt, and endpoints are few)."""
+    parts = urlsplit(url)
+    try:
+        return parts.scheme, ipaddress.ip_address(parts.hostname or "")
+    except ValueError:
+        return parts.scheme, None
+
+
 @dataclass(frozen=True)
 class DestinationPolicy:
     allowed_networks: tuple[IPNetwork, ...] = ()
@@ -63,15 +75,11 @@ class DestinationPolicy:
 
     def check_url(self, url: str) -> None:
         """Refuse a plain-http URL under https-only, and a URL whose host is a blocked IP."""
-        parts = urlsplit(url)
-        if self.https_only and parts.scheme != "https":
+        scheme, address = _scheme_and_literal(url)
+        if self.https_only and scheme != "https":
             raise BlockedDestination("only https:// URLs are allowed (HOOKPOST_HTTPS_ONLY)")
-        host = parts.hostname or ""
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return  # a name: its addresses are checked when it is resolved
-        self.check_address(address)
+        if address is not None:  # a name's addresses are checked when it is resolved
+            self.check_address(address)
 
     def check_results(self, host: str, results: Iterable[ResolveResult]) -> None:
         for result in results:

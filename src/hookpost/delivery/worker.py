@@ -18,6 +18,7 @@ import secrets
 import socket
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -105,11 +106,18 @@ class Worker:
             probe_s=settings.breaker_probe_s,
             defer_s=settings.defer_s,
         )
-        # retries may fill this many slots; the rest is kept for first attempts
+        # retries may fill this many of the deliveries held; the rest is kept for first attempts
         self._retry_capacity = max(
-            1, int(self.concurrency * (1 - settings.worker_first_attempt_share))
+            1,
+            int(
+                (self.concurrency + min(self.concurrency, settings.worker_batch_size))
+                * (1 - settings.worker_first_attempt_share)
+            ),
         )
-        self._retries_in_flight = 0
+        self._retries_held = 0  # retries in flight or ready
+        # leased deliveries waiting for a slot: claims run ahead of the sending by this much
+        self._prefetch = min(self.concurrency, settings.worker_batch_size)
+        self._ready: deque[tuple[queue.Claimed, list[bytes]]] = deque()
         self._ops_tenant_id: uuid.UUID | None = None
         self.delivered = 0  # attempts made, for progress figures
 
@@ -177,7 +185,10 @@ class Worker:
         self._wake.set()
 
     async def _drain(self) -> None:
-        """Give requests under way the grace period; release what is left to other workers."""
+        """Give requests under way the grace period; release what is left, and the leased
+        deliveries not started yet, to other workers at once."""
+        unsent = [delivery.id for delivery, _ in self._ready]
+        self._ready.clear()
         tasks = list(self._in_flight.values())
         if tasks:
             await asyncio.wait(tasks, timeout=self.settings.worker_grace_s)
@@ -185,25 +196,31 @@ class Worker:
         for task in unfinished.values():
             task.cancel()
         await asyncio.gather(*unfinished.values(), return_exceptions=True)
-        if unfinished:
+        if unfinished or unsent:
             assert self._pool is not None
             async with self._pool.acquire() as connection:
-                released = await queue.release(connection, list(unfinished), self.worker_id)
+                released = await queue.release(connection, [*unfinished, *unsent], self.worker_id)
             logger.info("released %d deliveries to other workers", released)
 
     # claiming
 
     async def _claim_loop(self, sender: Sender, stop: asyncio.Event) -> None:
+        """Keep up to ``concurrency`` requests under way and as many leased deliveries ready
+        behind them, so that the claim's round trips overlap the sending. With a backlog,
+        claim in batches of at least a quarter of what is held."""
         assert self._pool is not None
+        target = self.concurrency + self._prefetch
+        batch_floor = max(1, min(target, self.settings.worker_batch_size) // 4)
+        backlog = False
         while not stop.is_set():
-            free = self.concurrency - len(self._in_flight)
-            if free <= 0:
+            capacity = target - len(self._in_flight) - len(self._ready)
+            if capacity <= 0 or (backlog and capacity < batch_floor):
+                self._slot_freed.clear()
                 await self._sleep(stop, self._slot_freed, None)
                 continue
-            wanted = min(free, self.settings.worker_batch_size)
-            retry_slots = min(self._retry_capacity - self._retries_in_flight, wanted)
+            wanted = min(capacity, self.settings.worker_batch_size)
+            retry_slots = min(self._retry_capacity - self._retries_held, wanted)
             self._wake.clear()
-            self._slot_freed.clear()
             try:
                 async with self._pool.acquire() as connection:
                     claimed = await queue.claim(
@@ -214,7 +231,6 @@ class Worker:
                         lease_s=self.settings.lease_s,
                         worker_id=self.worker_id,
                     )
-                    keys = await self._signing_keys(connection, claimed)
                     due_in = (
                         None
                         if len(claimed) == wanted
@@ -224,18 +240,27 @@ class Worker:
                 logger.warning("claiming failed (%s); retrying", error)
                 await self._sleep(stop, None, 1.0)
                 continue
+            backlog = len(claimed) == wanted
             for delivery in claimed:
                 if delivery.round_attempts:
-                    self._retries_in_flight += 1
-                task = asyncio.create_task(self._deliver(sender, delivery, keys))
-                self._in_flight[delivery.id] = task
-            metrics.IN_FLIGHT.inc(len(claimed))
-            if len(claimed) < wanted:
+                    self._retries_held += 1
+                self._ready.append((delivery, self._signing_keys(delivery)))
+            self._start_ready(sender)
+            if not backlog:
                 timeout = self.settings.worker_poll_s
                 if due_in is not None:
                     timeout = min(max(due_in, 0.0), timeout)
                 # a slot freed by a retry may let a refused retry in: wake on it too
                 await self._sleep(stop, self._wake, timeout)
+
+    def _start_ready(self, sender: Sender) -> None:
+        """Start ready deliveries while there are free slots."""
+        while self._ready and len(self._in_flight) < self.concurrency:
+            delivery, keys = self._ready.popleft()
+            self._in_flight[delivery.id] = asyncio.create_task(
+                self._deliver(sender, delivery, keys)
+            )
+            metrics.IN_FLIGHT.inc()
 
     async def _sleep(
         self, stop: asyncio.Event, event: asyncio.Event | None, seconds: float | None
@@ -248,35 +273,31 @@ class Worker:
         for waiter in pending:
             waiter.cancel()
 
-    async def _signing_keys(
-        self, connection: asyncpg.Connection, claimed: list[queue.Claimed]
-    ) -> dict[uuid.UUID, list[bytes]]:
-        """Each endpoint's live secrets as key bytes, newest first."""
-        endpoint_ids = {d.endpoint_id for d in claimed if d.enabled}
-        keys: dict[uuid.UUID, list[bytes]] = {endpoint_id: [] for endpoint_id in endpoint_ids}
-        if not endpoint_ids:
-            return keys
-        for row in await queue.live_secrets(connection, list(endpoint_ids)):
-            if row.id not in self._keys:
-                self._keys[row.id] = secret_bytes(self._box.decrypt(row.ciphertext))
-            keys[row.endpoint_id].append(self._keys[row.id])
+    def _signing_keys(self, delivery: queue.Claimed) -> list[bytes]:
+        """The delivery's endpoint's live secrets as key bytes, newest first; decrypted once
+        per secret (secret rows never change)."""
+        keys = []
+        for secret_id, ciphertext in delivery.secrets:
+            key = self._keys.get(secret_id)
+            if key is None:
+                key = self._keys[secret_id] = secret_bytes(self._box.decrypt(ciphertext))
+            keys.append(key)
         return keys
 
     # delivering
 
-    async def _deliver(
-        self, sender: Sender, delivery: queue.Claimed, keys: dict[uuid.UUID, list[bytes]]
-    ) -> None:
+    async def _deliver(self, sender: Sender, delivery: queue.Claimed, keys: list[bytes]) -> None:
         try:
             if not delivery.enabled:
                 self._stop_undeliverable(delivery)
                 return
-            await self._attempt(sender, delivery, keys[delivery.endpoint_id])
+            await self._attempt(sender, delivery, keys)
         finally:
             metrics.IN_FLIGHT.dec()
             del self._in_flight[delivery.id]
             if delivery.round_attempts:
-                self._retries_in_flight -= 1
+                self._retries_held -= 1
+            self._start_ready(sender)
             self._slot_freed.set()
 
     def _stop_undeliverable(self, delivery: queue.Claimed) -> None:
@@ -364,21 +385,23 @@ class Worker:
         metrics.ATTEMPT_SECONDS.observe(result.duration_ms / 1000)
         if decision.status is not DeliveryStatus.PENDING:
             metrics.DELIVERIES_FINISHED.labels(decision.status).inc()
-        log = logger.debug if outcome is Outcome.SUCCESS else logger.info
-        log(
-            "attempt %d of delivery %s: %s",
-            attempt_number,
-            delivery.id,
-            result.error_message or result.status_code,
-            extra={
-                "delivery_id": ids.encode(ids.Prefix.DELIVERY, delivery.id),
-                "endpoint_id": ids.encode(ids.Prefix.ENDPOINT, delivery.endpoint_id),
-                "tenant_id": ids.encode(ids.Prefix.TENANT, delivery.tenant_id),
-                "status_code": result.status_code,
-                "error_kind": result.error_kind,
-                "next_state": decision.status,
-            },
-        )
+        level = logging.DEBUG if outcome is Outcome.SUCCESS else logging.INFO
+        if logger.isEnabledFor(level):
+            logger.log(
+                level,
+                "attempt %d of delivery %s: %s",
+                attempt_number,
+                delivery.id,
+                result.error_message or result.status_code,
+                extra={
+                    "delivery_id": ids.encode(ids.Prefix.DELIVERY, delivery.id),
+                    "endpoint_id": ids.encode(ids.Prefix.ENDPOINT, delivery.endpoint_id),
+                    "tenant_id": ids.encode(ids.Prefix.TENANT, delivery.tenant_id),
+                    "status_code": result.status_code,
+                    "error_kind": result.error_kind,
+                    "next_state": decision.status,
+                },
+            )
         if decision.status is DeliveryStatus.FAILED and outcome is Outcome.FAILURE:
             results.exhausted.append(
                 (change, delivery.event_id, delivery.tenant_id, delivery.event_type)
