@@ -3,7 +3,8 @@ defer instead of block, the circuit breaker, and the lanes that keep first attem
 starved by retries. A pure function of the candidates the queue found, so each rule is
 checked by tests without a database.
 
-- ``max_in_flight``: at most that many requests to one endpoint at once, over all workers;
+- ``max_in_flight``: at most that many requests to one endpoint at once, counted over all
+  workers at each claim (workers claiming at the same instant may overshoot it together);
   the rest wait ``defer_s`` in the queue, holding no worker slot and no connection.
 - ``rate_limit_per_s``: a token bucket per endpoint (one second of burst); deliveries beyond
   the tokens are pushed back to when their token will be there.
