@@ -1,16 +1,21 @@
-"""Run hookpost's benchmarks and print a table: ``python -m benchmarks [--quick]``.
+"""Run hookpost's benchmarks and print their figures: ``python -m benchmarks [--quick]``.
 
-Scenarios:
-- ceiling: a bare aiohttp loop doing the same signed POSTs to the same receiver, no database;
-- drain: a worker delivering a pre-filled backlog to the receiver, every attempt logged;
-- logs (``python -m benchmarks logs``, alone): the log queries' latency over 10 million
-  attempts (see ``benchmarks/logs.py``);
-- isolation (``python -m benchmarks isolation``, alone): healthy endpoints' throughput and
-  latency when 20 of 100 endpoints hang (see ``benchmarks/isolation.py``).
+The default run measures, on this machine, with a fast receiver in its own process:
+- ceiling: a bare aiohttp loop on uvloop doing the same signed POSTs, no database: every
+  other delivery figure is also shown as a ratio to it;
+- ingest: events per second through ``POST /v1/events`` and ``/v1/events/batch``;
+- drain: deliveries per second of one worker emptying a backlog, every attempt logged;
+- steady: p50/p99 milliseconds from the API accepting an event to the receiver getting it,
+  at 200 events a second;
+- backlog: the drain rate with 1,000,000 pending deliveries against 10,000, and the worker's
+  memory growth in each.
 
-It uses ``HOOKPOST_DATABASE_URL``'s server when set (in a fresh database it creates and drops),
-else an embedded Postgres in a temporary folder. The receiver runs in its own process on
-127.0.0.1. Every run is bounded in count and time.
+``--quick`` runs each with small counts in under a minute. Two more run alone:
+``python -m benchmarks logs`` (log queries over 10 million attempts) and
+``python -m benchmarks isolation`` (20 of 100 endpoints hanging).
+
+Each scenario gets a fresh database: on ``HOOKPOST_DATABASE_URL``'s server when set (created
+and dropped), else an embedded Postgres in a temporary folder. Every run is bounded.
 """
 
 import argparse
@@ -18,138 +23,113 @@ import asyncio
 import contextlib
 import os
 import platform
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
 import asyncpg
 from cryptography.fernet import Fernet
 
-from benchmarks import isolation, logs
-from benchmarks.seed import add_endpoint
-from hookpost.db.engine import create_engine, driver_connection, plain_dsn, session_factory
+from benchmarks import delivery, isolation, logs, processes, traffic
+from hookpost.db.engine import plain_dsn
 from hookpost.db.scratch import scratch_database
-from hookpost.delivery.signing import generate_secret, secret_bytes, sign
-from hookpost.delivery.worker import Worker
-from hookpost.encryption import SecretBox
-from hookpost.ids import new_id
-from hookpost.ingest.emit import EventIn, emit
-from hookpost.settings import Settings
 
-CONCURRENCY = 32
-BENCH_KEY = Fernet.generate_key().decode()  # encrypts the benchmark endpoint's secret
-BODY = b'{"id":"evt_bench","type":"invoice.paid","timestamp":"2026-11-22T00:00:00Z","data":{}}'
+BENCH_KEY = Fernet.generate_key().decode()  # encrypts the benchmark endpoints' secrets
+ADMIN_KEY = "hp_bench_admin"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+@dataclass(frozen=True)
+class Sizes:
+    deliveries: int
+    single_events: int
+    batches: int
+    steady_s: float
+    backlog_small: int
+    backlog_big: int
+
+
+QUICK = Sizes(5_000, 2_000, 10, 5.0, 5_000, 50_000)
+FULL = Sizes(20_000, 10_000, 40, 20.0, 10_000, 1_000_000)
 
 
 @contextlib.contextmanager
-def _receiver() -> Iterator[str]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.receiver", str(port)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert process.stdout is not None
-        assert process.stdout.readline().strip() == "ready"
-        yield f"http://127.0.0.1:{port}/hook"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+def _database(server_url: str | None) -> Iterator[str]:
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        scratch_database(server_url, Path(folder), label="bench") as url,
+    ):
+        yield url
 
 
-async def ceiling(url: str, count: int) -> float:
-    """Signed POSTs per second of a bare aiohttp loop: the most the machine gives."""
-    key = secret_bytes(generate_secret())
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(count):
-        queue.put_nowait(i)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=CONCURRENCY)) as session:
-
-        async def loop() -> None:
-            while not queue.empty():
-                queue.get_nowait()
-                timestamp = int(time.time())
-                headers = {
-                    "content-type": "application/json",
-                    "webhook-id": "evt_bench",
-                    "webhook-timestamp": str(timestamp),
-                    "webhook-signature": sign([key], "evt_bench", timestamp, BODY),
-                }
-                async with session.post(url, data=BODY, headers=headers) as response:
-                    await response.read()
-                    assert response.status == 200
-
-        started = time.perf_counter()
-        await asyncio.gather(*(loop() for _ in range(CONCURRENCY)))
-        return count / (time.perf_counter() - started)
-
-
-async def _seed(database_url: str, url: str, count: int) -> None:
-    """``count`` pending deliveries to one endpoint at ``url``."""
-    engine = create_engine(database_url)
-    box = SecretBox([BENCH_KEY])
-    tenant_id = new_id()
-    async with engine.begin() as connection:
-        raw = (await connection.get_raw_connection()).driver_connection
-        assert raw is not None
-        await raw.execute("INSERT INTO tenants (id, name) VALUES ($1, 'bench')", tenant_id)
-        await raw.execute(
-            "INSERT INTO event_types (id, name) VALUES ($1, 'invoice.paid')", new_id()
-        )
-        # one fast receiver takes the whole run: its endpoint's limit must not be the bottleneck
-        await add_endpoint(raw, tenant_id, url, box, subscribes_to="*", max_in_flight=1000)
-    sessions = session_factory(engine)
-    for start in range(0, count, 1000):
-        async with sessions() as session, session.begin():
-            await emit(
-                await driver_connection(session),
-                [
-                    EventIn(tenant_id, "invoice.paid", {"i": i}, None)
-                    for i in range(start, min(start + 1000, count))
-                ],
-            )
-    await engine.dispose()
-
-
-async def drain(database_url: str, url: str, count: int) -> float:
-    """Deliveries per second of one worker process emptying a backlog of ``count``."""
-    await _seed(database_url, url, count)
-    settings = Settings(
-        database_url=database_url,
-        secret_key=BENCH_KEY,
-        worker_concurrency=CONCURRENCY,
-        log_level="warning",
-        allowed_networks="127.0.0.0/8",  # the benchmark receiver is local
-    )
+async def _prepare(database_url: str, endpoint_url: str, emitted: int = 0, seeded: int = 0) -> None:
     connection = await asyncpg.connect(plain_dsn(database_url))
-    stop = asyncio.Event()
-    started = time.perf_counter()
-    task = asyncio.create_task(Worker(settings).run(stop))
-    deadline = started + 600
-    while time.perf_counter() < deadline:
-        done = await connection.fetchval(
-            "SELECT count(*) FROM deliveries WHERE status = 'succeeded'"
+    try:
+        tenant_id = await delivery.setup_tenant(connection, endpoint_url, BENCH_KEY)
+        if emitted:
+            await delivery.seed_with_emit(connection, tenant_id, emitted)
+        if seeded:
+            await delivery.seed_with_sql(connection, tenant_id, seeded)
+    finally:
+        await connection.close()
+
+
+def _delivery_figures(server_url: str | None, sizes: Sizes) -> list[tuple[str, float, str]]:
+    rows: list[tuple[str, float, str]] = []
+    with processes.receiver() as base:
+        bare = asyncio.run(delivery.ceiling(f"{base}/hook", sizes.deliveries))
+        rows.append(("ceiling: bare aiohttp loop, no database (deliveries/s)", bare, "100%"))
+
+        with _database(server_url) as url:
+            asyncio.run(_prepare(url, f"{base}/hook", emitted=sizes.deliveries))
+            rate, _ = asyncio.run(delivery.drain(url, BENCH_KEY, sizes.deliveries))
+        rows.append(
+            ("drain: one worker, attempts logged (deliveries/s)", rate, f"{rate / bare:.0%}")
         )
-        if done == count:
-            break
-        await asyncio.sleep(0.05)
-    elapsed = time.perf_counter() - started
-    stop.set()
-    await task
-    logged = await connection.fetchval("SELECT count(*) FROM attempts")
-    await connection.close()
-    assert logged == count, f"{logged} attempts logged for {count} deliveries"
-    return count / elapsed
+
+        with _database(server_url) as url:
+            asyncio.run(_prepare(url, f"{base}/hook"))
+            with processes.api(url, admin_key=ADMIN_KEY, secret_key=BENCH_KEY) as api:
+                single = asyncio.run(traffic.ingest_single(api, ADMIN_KEY, sizes.single_events))
+                batched = asyncio.run(traffic.ingest_batches(api, ADMIN_KEY, sizes.batches))
+        rows.append(("ingest: POST /v1/events, 32 clients (events/s)", single, ""))
+        rows.append(("ingest: POST /v1/events/batch of 1000 (events/s)", batched, ""))
+
+        with _database(server_url) as url:
+            asyncio.run(_prepare(url, f"{base}/steady"))
+            settings = delivery.worker_settings(url, BENCH_KEY)
+            with processes.api(url, admin_key=ADMIN_KEY, secret_key=BENCH_KEY) as api:
+                p50, p99 = asyncio.run(
+                    traffic.steady(api, base, ADMIN_KEY, settings, rate=200, seconds=sizes.steady_s)
+                )
+        rows.append(("steady at 200 events/s: accept to receive p50 (ms)", p50, ""))
+        rows.append(("steady at 200 events/s: accept to receive p99 (ms)", p99, ""))
+
+        measured = min(sizes.backlog_small, 10_000)
+        results = {}
+        for backlog in (sizes.backlog_small, sizes.backlog_big):
+            with _database(server_url) as url:
+                asyncio.run(_prepare(url, f"{base}/hook", seeded=backlog))
+                results[backlog] = asyncio.run(delivery.drain(url, BENCH_KEY, measured))
+        small_rate, small_mem = results[sizes.backlog_small]
+        big_rate, big_mem = results[sizes.backlog_big]
+        rows.append(
+            (
+                f"backlog {sizes.backlog_small:,}: drain (deliveries/s)",
+                small_rate,
+                f"{small_rate / bare:.0%}",
+            )
+        )
+        rows.append(
+            (
+                f"backlog {sizes.backlog_big:,}: drain (deliveries/s)",
+                big_rate,
+                f"{big_rate / bare:.0%}, {big_rate / small_rate:.0%} of the small backlog",
+            )
+        )
+        rows.append((f"backlog {sizes.backlog_small:,}: worker memory growth (MiB)", small_mem, ""))
+        rows.append((f"backlog {sizes.backlog_big:,}: worker memory growth (MiB)", big_mem, ""))
+    return rows
 
 
 def main() -> None:
@@ -159,38 +139,24 @@ def main() -> None:
         nargs="?",
         choices=["delivery", "logs", "isolation"],
         default="delivery",
-        help="what to run",
+        help="what to run (default: delivery, the main table)",
     )
     parser.add_argument("--quick", action="store_true", help="small counts: under a minute")
     parser.add_argument(
         "--attempts", type=int, default=10_000_000, help="attempt rows to seed for 'logs'"
     )
-    parser.add_argument("--count", type=int, help="deliveries per scenario")
     args = parser.parse_args()
-    count = args.count or (5_000 if args.quick else 20_000)
-    try:
-        import uvloop
+    import uvloop
 
-        uvloop.install()
-        loop_name = "uvloop"
-    except ImportError:
-        loop_name = "asyncio"
-
+    uvloop.install()
     server_url = os.environ.get("HOOKPOST_DATABASE_URL")
     if args.scenario == "logs":
-        with (
-            tempfile.TemporaryDirectory() as folder,
-            scratch_database(server_url, Path(folder), label="bench") as database_url,
-        ):
-            logs.run(database_url, args.attempts)
+        with _database(server_url) as url:
+            logs.run(url, args.attempts)
         return
     if args.scenario == "isolation":
-        with (
-            tempfile.TemporaryDirectory() as folder,
-            _receiver() as url,
-            scratch_database(server_url, Path(folder), label="bench") as database_url,
-        ):
-            rows = asyncio.run(isolation.run(database_url, url.rsplit("/", 1)[0], BENCH_KEY))
+        with processes.receiver() as base, _database(server_url) as url:
+            rows = asyncio.run(isolation.run(url, base, BENCH_KEY))
         print(f"\n{isolation.RATE} events/s for {isolation.SECONDS} s, one endpoint each in turn")
         print("| run | healthy deliveries/s | p50 ms | p99 ms |")
         print("|---|---:|---:|---:|")
@@ -198,25 +164,27 @@ def main() -> None:
             print(f"| {name} | {rate:,.0f} | {p50:.0f} | {p99:.0f} |")
         print(f"\nhealthy throughput with hanging endpoints: {rows[1][1] / rows[0][1]:.0%}")
         return
-    with (
-        tempfile.TemporaryDirectory() as folder,
-        _receiver() as url,
-        scratch_database(server_url, Path(folder), label="bench") as database_url,
-    ):
-        bare = asyncio.run(ceiling(url, count))
-        drained = asyncio.run(drain(database_url, url, count))
 
+    sizes = QUICK if args.quick else FULL
+    figures = _delivery_figures(server_url, sizes)
     print(
-        f"\nhookpost benchmarks: {count} signed POSTs each, concurrency {CONCURRENCY}, {loop_name}"
+        f"\nhookpost benchmarks{' (quick)' if args.quick else ''}: signed POSTs at concurrency "
+        f"{delivery.CONCURRENCY}, uvloop"
     )
+    where = server_url.split("@")[-1] if server_url else "embedded"
     print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, Postgres: {where}"
     )
     print()
-    print("| scenario | per second | vs ceiling |")
+    print("| scenario | figure | vs ceiling |")
     print("|---|---:|---:|")
-    print(f"| ceiling: bare aiohttp loop, no database | {bare:,.0f} | 100% |")
-    print(f"| drain: worker, attempts logged | {drained:,.0f} | {drained / bare:.0%} |")
+    for name, value, ratio in figures:
+        print(
+            f"| {name} | {value:,.1f} | {ratio} |"
+            if value < 100
+            else f"| {name} | {value:,.0f} | {ratio} |"
+        )
 
 
 if __name__ == "__main__":

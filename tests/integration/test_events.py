@@ -349,3 +349,8 @@ async def test_list_and_filter(admin: AsyncClient) -> None:
     assert [e["id"] for e in rest["data"]] == [made[1]]
     assert rest["next_cursor"] is None
     problem(await admin.get("/v1/events/evt_garbage"), 404, "event_not_found")
+
+
+async def test_integers_past_64_bits_are_refused_not_a_500(admin: AsyncClient) -> None:
+    await _setup(admin)
+    problem(await _emit(admin, payload={"n": 2**70}), 422, "payload_invalid")

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hookpost.db.models import ApiKey
 
 KEY_PREFIX = "hp_"
+FIND_BY_HASH = "SELECT id, tenant_id FROM api_keys WHERE key_hash = $1"
 
 
 def generate_key() -> str:
@@ -31,10 +32,6 @@ async def create(
     session.add(row)
     await session.flush()
     return row, key
-
-
-async def find_by_key(session: AsyncSession, key: str) -> ApiKey | None:
-    return await session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
 
 
 async def has_admin_key(session: AsyncSession) -> bool:

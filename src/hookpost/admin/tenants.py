@@ -3,6 +3,7 @@
 import uuid
 from typing import Any
 
+import asyncpg
 from sqlalchemy import Select, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +22,17 @@ async def find(session: AsyncSession, ref: str) -> Tenant | None:
     if tenant_id is not None:
         return await session.get(Tenant, tenant_id)
     return await session.scalar(select(Tenant).where(Tenant.uid == ref))
+
+
+async def find_id(connection: asyncpg.Connection, ref: str) -> uuid.UUID | None:
+    """The id of the tenant whose id or uid is ``ref``, on a bare asyncpg connection (the
+    ingest path and the worker)."""
+    found: uuid.UUID | None = await connection.fetchval(
+        "SELECT id FROM tenants WHERE id = $1 OR uid = $2",
+        ids.decode(ids.Prefix.TENANT, ref),
+        ref,
+    )
+    return found
 
 
 async def create(

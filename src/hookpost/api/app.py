@@ -3,10 +3,11 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
 from fastapi import FastAPI
 
 from hookpost import __version__
-from hookpost.api.deps import AppState
+from hookpost.api.deps import AppState, KeyCache
 from hookpost.api.errors import install_error_handlers
 from hookpost.api.limits import BodySizeLimit
 from hookpost.api.openapi import install_openapi
@@ -19,7 +20,7 @@ from hookpost.api.routes import (
     health,
     tenants,
 )
-from hookpost.db.engine import create_engine, session_factory, wait_for_database
+from hookpost.db.engine import create_engine, plain_dsn, session_factory, wait_for_database
 from hookpost.encryption import load_secret_box
 from hookpost.settings import Settings
 
@@ -63,15 +64,21 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(database_url, pool_size=settings.db_pool_size)
         await wait_for_database(engine, timeout_s=settings.db_connect_timeout_s)
+        pool = await asyncpg.create_pool(
+            plain_dsn(database_url), min_size=1, max_size=settings.db_pool_size
+        )
         app.state.hookpost = AppState(
             settings=settings,
             engine=engine,
             sessions=session_factory(engine),
+            pool=pool,
             secret_box=load_secret_box(settings),
+            keys=KeyCache(),
         )
         try:
             yield
         finally:
+            await pool.close()
             await engine.dispose()
 
     app = FastAPI(

@@ -157,6 +157,16 @@ async def _on_database_error(request: Request, exc: Exception) -> Response:
         return problem_response(
             Problem(422, "invalid_value", "A value of the request cannot be stored as given")
         )
+    if (isinstance(exc, DBAPIError) and exc.connection_invalidated) or isinstance(exc, OSError):
+        logger.warning("database unavailable: %s", type(exc).__name__)
+        return problem_response(
+            Problem(
+                503,
+                "database_unavailable",
+                "The database cannot be reached; try again shortly",
+                headers={"Retry-After": "1"},
+            )
+        )
     return await _on_unexpected(request, exc)
 
 
@@ -171,4 +181,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(DBAPIError, _on_database_error)  # through SQLAlchemy
     app.add_exception_handler(asyncpg.DataError, _on_database_error)  # on the driver itself
+    app.add_exception_handler(OSError, _on_database_error)  # the database went away
     app.add_exception_handler(Exception, _on_unexpected)

@@ -26,6 +26,7 @@ import asyncpg
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from hookpost import __version__, ids
+from hookpost.admin import tenants
 from hookpost.db.engine import plain_dsn
 from hookpost.db.models import DeliveryStatus
 from hookpost.delivery import queue
@@ -36,7 +37,7 @@ from hookpost.delivery.signing import secret_bytes, sign
 from hookpost.encryption import SecretBox, load_secret_box
 from hookpost.ingest.emit import NOTIFY_CHANNEL, EmitError, emit
 from hookpost.ops import metrics
-from hookpost.ops.events import ensure_event_types, find_tenant, operational_events
+from hookpost.ops.events import ensure_event_types, operational_events
 from hookpost.ops.retention import run_retention
 from hookpost.settings import Settings
 
@@ -480,7 +481,7 @@ class Worker:
         if ref is None:
             return None
         if self._ops_tenant_id is None:
-            self._ops_tenant_id = await find_tenant(connection, ref)
+            self._ops_tenant_id = await tenants.find_id(connection, ref)
             if self._ops_tenant_id is None:
                 logger.warning("HOOKPOST_OPS_TENANT %r names no tenant", ref)
             else:

@@ -34,15 +34,6 @@ async def ensure_event_types(connection: asyncpg.Connection) -> None:
     )
 
 
-async def find_tenant(connection: asyncpg.Connection, ref: str) -> uuid.UUID | None:
-    """The id of the tenant whose id or uid is ``ref``."""
-    tenant_id = ids.decode(ids.Prefix.TENANT, ref)
-    found: uuid.UUID | None = await connection.fetchval(
-        "SELECT id FROM tenants WHERE id = $1 OR uid = $2", tenant_id, ref
-    )
-    return found
-
-
 def _endpoint(row: asyncpg.Record) -> dict[str, Any]:
     return {
         "endpoint_id": ids.encode(ids.Prefix.ENDPOINT, row["id"]),

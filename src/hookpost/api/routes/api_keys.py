@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Response
 
 from hookpost import ids
 from hookpost.admin import api_keys
-from hookpost.api.deps import AuthDep, PageDep, SessionDep
+from hookpost.api.deps import AuthDep, PageDep, SessionDep, StateDep
 from hookpost.api.errors import not_found, problem_responses
 from hookpost.api.pagination import paginate
 from hookpost.api.schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
@@ -50,7 +50,9 @@ async def list_api_keys(
 @router.delete(
     "/{key_id}", status_code=204, summary="Revoke an API key", responses=problem_responses(404)
 )
-async def delete_api_key(key_id: str, session: SessionDep, principal: AuthDep) -> Response:
+async def delete_api_key(
+    key_id: str, session: SessionDep, state: StateDep, principal: AuthDep
+) -> Response:
     """The key stops working at once."""
     parsed = ids.decode(ids.Prefix.API_KEY, key_id)
     row = None if parsed is None else await api_keys.get(session, parsed)
@@ -59,4 +61,5 @@ async def delete_api_key(key_id: str, session: SessionDep, principal: AuthDep) -
     if row.tenant_id is not None and not principal.can_see(row.tenant_id):
         raise not_found("api_key", key_id)
     await api_keys.remove(session, row.id)
+    state.keys.forget()
     return Response(status_code=204)

@@ -3,11 +3,13 @@
 import uuid
 from typing import Annotated
 
+import asyncpg
 import orjson
 from fastapi import APIRouter, Header, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost import ids
+from hookpost.admin import tenants
 from hookpost.api.deps import AuthDep, PageDep, Principal, SessionDep, StateDep
 from hookpost.api.errors import FieldError, Problem, not_found, problem_responses
 from hookpost.api.pagination import paginate
@@ -21,8 +23,7 @@ from hookpost.api.schemas.events import (
     EventOut,
     IdempotencyKey,
 )
-from hookpost.api.scoping import owner_tenant_id, tenant_id_for
-from hookpost.db.engine import driver_connection
+from hookpost.api.scoping import tenant_id_for
 from hookpost.db.models import Event
 from hookpost.ingest import emit, events
 from hookpost.ops.metrics import DELIVERIES_QUEUED, EVENTS_INGESTED
@@ -31,20 +32,35 @@ router = APIRouter(prefix="/v1/events", tags=["events"], responses=problem_respo
 
 
 async def _to_event_in(
-    session: AsyncSession,
+    connection: asyncpg.Connection,
     principal: Principal,
     body: EventCreate,
     idempotency_key: str | None,
-    tenants: dict[str | None, uuid.UUID],
+    tenants_seen: dict[str | None, uuid.UUID],
 ) -> emit.EventIn:
+    """The event with its tenant resolved: the one named (id or uid), or a tenant key's own;
+    404 for one the caller may not see."""
     ref = body.tenant_id
-    if ref not in tenants:
-        tenants[ref] = await owner_tenant_id(session, principal, ref)
-    return emit.EventIn(tenants[ref], body.event_type, body.payload, idempotency_key)
+    if ref not in tenants_seen:
+        if ref is None:
+            if principal.tenant_id is None:
+                raise Problem(422, "validation_error", "tenant_id is required with an admin key")
+            tenants_seen[ref] = principal.tenant_id
+        else:
+            tenant_id = await tenants.find_id(connection, ref)
+            if tenant_id is None or not principal.can_see(tenant_id):
+                raise not_found("tenant", ref)
+            tenants_seen[ref] = tenant_id
+    return emit.EventIn(tenants_seen[ref], body.event_type, body.payload, idempotency_key)
 
 
 def _check_size(body: EventCreate, max_bytes: int, where: str) -> None:
-    size = len(orjson.dumps(body.payload))
+    try:
+        size = len(orjson.dumps(body.payload))
+    except orjson.JSONEncodeError as error:  # integers past 64 bits, mostly
+        raise Problem(
+            422, "payload_invalid", f"The payload{where} cannot be encoded: {error}"
+        ) from None
     if size > max_bytes:
         raise Problem(
             413,
@@ -98,7 +114,6 @@ def _answer(item: emit.Emitted) -> Emitted:
 )
 async def emit_event(
     body: EventCreate,
-    session: SessionDep,
     state: StateDep,
     principal: AuthDep,
     response: Response,
@@ -116,11 +131,12 @@ async def emit_event(
             422, "validation_error", "idempotency_key differs from the Idempotency-Key header"
         )
     _check_size(body, state.settings.max_payload_bytes, "")
-    event = await _to_event_in(session, principal, body, key, {})
-    try:
-        [emitted] = await emit.emit(await driver_connection(session), [event])
-    except emit.EmitError as error:
-        raise _problem(error, ["body"]) from None
+    async with state.pool.acquire() as connection, connection.transaction():
+        event = await _to_event_in(connection, principal, body, key, {})
+        try:
+            [emitted] = await emit.emit(connection, [event])
+        except emit.EmitError as error:
+            raise _problem(error, ["body"]) from None
     if not emitted.created:
         response.status_code = 200
     _count([emitted])
@@ -133,20 +149,21 @@ async def emit_event(
     summary="Emit up to 1000 events",
     responses=problem_responses(404, 409, 413, 422),
 )
-async def emit_batch(
-    body: EventBatch, session: SessionDep, state: StateDep, principal: AuthDep
-) -> EmittedBatch:
+async def emit_batch(body: EventBatch, state: StateDep, principal: AuthDep) -> EmittedBatch:
     """Emit many events in one request and one transaction: all are recorded, or none (an
     error names the event by its index). Each answer says whether it was a repeat."""
-    tenants: dict[str | None, uuid.UUID] = {}
-    batch = []
     for index, item in enumerate(body.events):
         _check_size(item, state.settings.max_payload_bytes, f" of event {index}")
-        batch.append(await _to_event_in(session, principal, item, item.idempotency_key, tenants))
-    try:
-        emitted = await emit.emit(await driver_connection(session), batch)
-    except emit.EmitError as error:
-        raise _problem(error, ["body", "events", error.index]) from None
+    tenants_seen: dict[str | None, uuid.UUID] = {}
+    async with state.pool.acquire() as connection, connection.transaction():
+        batch = [
+            await _to_event_in(connection, principal, item, item.idempotency_key, tenants_seen)
+            for item in body.events
+        ]
+        try:
+            emitted = await emit.emit(connection, batch)
+        except emit.EmitError as error:
+            raise _problem(error, ["body", "events", error.index]) from None
     _count(emitted)
     return EmittedBatch(data=[_answer(item) for item in emitted])
 

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Response
 
 from hookpost import ids
 from hookpost.admin import tenants
-from hookpost.api.deps import AuthDep, PageDep, SessionDep
+from hookpost.api.deps import AuthDep, PageDep, SessionDep, StateDep
 from hookpost.api.errors import Problem, problem_responses
 from hookpost.api.pagination import paginate
 from hookpost.api.schemas.common import Page
@@ -74,10 +74,13 @@ async def update_tenant(
     summary="Delete a tenant",
     responses=problem_responses(403, 404),
 )
-async def delete_tenant(tenant_id: str, session: SessionDep, principal: AuthDep) -> Response:
+async def delete_tenant(
+    tenant_id: str, session: SessionDep, state: StateDep, principal: AuthDep
+) -> Response:
     """Delete a tenant with its endpoints, events, deliveries, attempts and keys. Admin keys
     only; this cannot be undone."""
     principal.require_admin()
     tenant = await tenant_for(session, principal, tenant_id)
     await tenants.remove(session, tenant.id)
+    state.keys.forget()  # its keys went with it
     return Response(status_code=204)
