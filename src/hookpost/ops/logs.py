@@ -6,14 +6,17 @@ attempts, prunes the daily partitions outside the window.
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost import ids
 from hookpost.db.models import Attempt, Delivery, Endpoint, Event
+
+Row = TypeVar("Row", Delivery, Attempt)
 
 
 @dataclass(frozen=True)
@@ -38,42 +41,30 @@ class AttemptFilter:
     until: datetime | None = None
 
 
-def deliveries_query(where: DeliveryFilter) -> Select[tuple[Delivery]]:
-    query = select(Delivery)
-    if where.tenant_id is not None:
-        query = query.where(Delivery.tenant_id == where.tenant_id)
-    if where.endpoint_id is not None:
-        query = query.where(Delivery.endpoint_id == where.endpoint_id)
-    if where.event_id is not None:
-        query = query.where(Delivery.event_id == where.event_id)
-    if where.event_type is not None:
-        query = query.where(Delivery.event_type == where.event_type)
-    if where.status is not None:
-        query = query.where(Delivery.status == where.status)
-    if where.since is not None:
-        query = query.where(Delivery.id >= ids.floor(where.since))
-    if where.until is not None:
-        query = query.where(Delivery.id < ids.floor(where.until))
+def _filtered(
+    query: Select[tuple[Row]], model: type[Row], where: object, columns: dict[str, str]
+) -> Select[tuple[Row]]:
+    """``query`` narrowed by every filter of ``where`` that is set: equality on the column
+    the field names (``columns`` renames), and the ``since``/``until`` window as id bounds."""
+    for field in fields(where):  # type: ignore[arg-type]
+        value = getattr(where, field.name)
+        if value is None:
+            continue
+        if field.name == "since":
+            query = query.where(model.id >= ids.floor(value))  # type: ignore[attr-defined]
+        elif field.name == "until":
+            query = query.where(model.id < ids.floor(value))  # type: ignore[attr-defined]
+        else:
+            query = query.where(getattr(model, columns.get(field.name, field.name)) == value)
     return query
+
+
+def deliveries_query(where: DeliveryFilter) -> Select[tuple[Delivery]]:
+    return _filtered(select(Delivery), Delivery, where, {})
 
 
 def attempts_query(where: AttemptFilter) -> Select[tuple[Attempt]]:
-    query = select(Attempt)
-    if where.tenant_id is not None:
-        query = query.where(Attempt.tenant_id == where.tenant_id)
-    if where.endpoint_id is not None:
-        query = query.where(Attempt.endpoint_id == where.endpoint_id)
-    if where.delivery_id is not None:
-        query = query.where(Attempt.delivery_id == where.delivery_id)
-    if where.status_code is not None:
-        query = query.where(Attempt.response_status == where.status_code)
-    if where.error_kind is not None:
-        query = query.where(Attempt.error_kind == where.error_kind)
-    if where.since is not None:
-        query = query.where(Attempt.id >= ids.floor(where.since))
-    if where.until is not None:
-        query = query.where(Attempt.id < ids.floor(where.until))
-    return query
+    return _filtered(select(Attempt), Attempt, where, {"status_code": "response_status"})
 
 
 async def get_delivery(session: AsyncSession, delivery_id: uuid.UUID) -> Delivery | None:
