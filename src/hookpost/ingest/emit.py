@@ -91,40 +91,58 @@ def webhook_body(event_id: uuid.UUID, event_type: str, at: datetime, payload: An
 
 _EVENT_TYPES = "SELECT name, archived, schema::text FROM event_types WHERE name = ANY($1::text[])"
 
-_INSERT_EVENTS = """
-INSERT INTO events (id, tenant_id, event_type, body, idempotency_key, payload_hash, created_at)
-SELECT * FROM unnest(
-    $1::uuid[], $2::uuid[], $3::text[], $4::json[], $5::text[], $6::bytea[], $7::timestamptz[]
+# One statement stores the events, fans each new one out into deliveries and wakes the
+# workers, so it is atomic without a transaction of the caller's. A delivery goes to every
+# live endpoint of the event's tenant with a matching subscription (the exact name, `*`, or a
+# prefix pattern `invoice.*`); a disabled endpoint's is recorded as failed with the reason, so
+# that `recover` can send it once the endpoint is enabled again. A repeated idempotency key
+# inserts nothing (ON CONFLICT), and its event is not in the answer.
+_STORE = (
+    """
+WITH inserted AS (
+    INSERT INTO events (id, tenant_id, event_type, body, idempotency_key, payload_hash,
+                        created_at)
+    SELECT * FROM unnest(
+        $1::uuid[], $2::uuid[], $3::text[], $4::json[], $5::text[], $6::bytea[],
+        $7::timestamptz[]
+    )
+    ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING id, tenant_id, event_type
+),
+fanned AS (
+    INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, event_type, next_attempt_at,
+                            status, status_reason, finished_at)
+    SELECT hookpost_uuid7(), ev.id, ep.id, ep.tenant_id, ev.event_type, now(),
+           CASE WHEN ep.enabled THEN 'pending' ELSE 'failed' END,
+           CASE WHEN ep.enabled THEN NULL
+                ELSE 'emitted while the endpoint was disabled: '
+                     || coalesce(ep.disabled_reason, 'no reason given') END,
+           CASE WHEN ep.enabled THEN NULL ELSE now() END
+    FROM inserted ev
+    JOIN endpoints ep ON ep.tenant_id = ev.tenant_id AND ep.deleted_at IS NULL
+    WHERE EXISTS (
+        SELECT 1 FROM subscriptions s
+        WHERE s.endpoint_id = ep.id
+          AND (
+            s.event_type = ev.event_type
+            OR s.event_type = '*'
+            OR (right(s.event_type, 2) = '.*'
+                AND starts_with(ev.event_type, left(s.event_type, -1)))
+          )
+    )
+    RETURNING event_id, status = 'pending' AS queued
+),
+counted AS (
+    SELECT event_id, count(*) AS deliveries, bool_or(queued) AS queued
+    FROM fanned GROUP BY event_id
 )
-ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-RETURNING id
+SELECT i.id, coalesce(c.deliveries, 0) AS deliveries,
+       CASE WHEN c.queued THEN pg_notify('"""
+    + NOTIFY_CHANNEL
+    + """', '') END AS woken
+FROM inserted i LEFT JOIN counted c ON c.event_id = i.id
 """
-
-# One delivery per (event, live endpoint of the event's tenant with a matching subscription:
-# the exact name, `*`, or a prefix pattern `invoice.*`). A disabled endpoint's delivery is
-# recorded as failed with the reason, so that `recover` can send it once it is enabled again.
-_FAN_OUT = """
-INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, event_type, next_attempt_at,
-                        status, status_reason, finished_at)
-SELECT hookpost_uuid7(), ev.id, ep.id, ep.tenant_id, ev.event_type, now(),
-       CASE WHEN ep.enabled THEN 'pending' ELSE 'failed' END,
-       CASE WHEN ep.enabled THEN NULL
-            ELSE 'emitted while the endpoint was disabled: '
-                 || coalesce(ep.disabled_reason, 'no reason given') END,
-       CASE WHEN ep.enabled THEN NULL ELSE now() END
-FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS ev(id, tenant_id, event_type)
-JOIN endpoints ep ON ep.tenant_id = ev.tenant_id AND ep.deleted_at IS NULL
-WHERE EXISTS (
-    SELECT 1 FROM subscriptions s
-    WHERE s.endpoint_id = ep.id
-      AND (
-        s.event_type = ev.event_type
-        OR s.event_type = '*'
-        OR (right(s.event_type, 2) = '.*' AND starts_with(ev.event_type, left(s.event_type, -1)))
-      )
 )
-RETURNING event_id, status = 'pending' AS queued
-"""
 
 _EXISTING = """
 SELECT e.id, e.tenant_id, e.idempotency_key, e.payload_hash, e.created_at,
@@ -151,9 +169,10 @@ async def _check_types(connection: asyncpg.Connection, events: Sequence[EventIn]
 
 
 async def emit(connection: asyncpg.Connection, events: Sequence[EventIn]) -> list[Emitted]:
-    """Store ``events`` with their deliveries and wake the workers, in the caller's
-    transaction. A repeated idempotency key with the same payload answers the stored event;
-    with another payload it raises ``IdempotencyConflict``."""
+    """Store ``events`` with their deliveries and wake the workers: a read of the event types,
+    one atomic statement, and for repeated idempotency keys a read of the first events. A
+    repeat with the same payload answers the stored event; with another payload it raises
+    ``IdempotencyConflict`` (inside a caller's transaction, which then rolls back)."""
     await _check_types(connection, events)
     now = datetime.now(UTC)
     new_ids = [ids.new_id() for _ in events]
@@ -164,7 +183,7 @@ async def emit(connection: asyncpg.Connection, events: Sequence[EventIn]) -> lis
         webhook_body(i, e.event_type, now, e.payload) for i, e in zip(new_ids, events, strict=True)
     ]
     rows = await connection.fetch(
-        _INSERT_EVENTS,
+        _STORE,
         new_ids,
         tenant_ids,
         event_types,
@@ -173,20 +192,8 @@ async def emit(connection: asyncpg.Connection, events: Sequence[EventIn]) -> lis
         hashes,
         [now] * len(events),
     )
-    inserted = {row["id"] for row in rows}
-    fresh = [index for index, event_id in enumerate(new_ids) if event_id in inserted]
-    counts: dict[uuid.UUID, int] = dict.fromkeys(inserted, 0)
-    if fresh:
-        fanned = await connection.fetch(
-            _FAN_OUT,
-            [new_ids[i] for i in fresh],
-            [tenant_ids[i] for i in fresh],
-            [event_types[i] for i in fresh],
-        )
-        for row in fanned:
-            counts[row["event_id"]] += 1
-        if any(row["queued"] for row in fanned):
-            await connection.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+    counts: dict[uuid.UUID, int] = {row["id"]: row["deliveries"] for row in rows}
+    inserted = set(counts)
 
     repeats = [index for index, event_id in enumerate(new_ids) if event_id not in inserted]
     existing = {}

@@ -131,7 +131,7 @@ async def emit_event(
             422, "validation_error", "idempotency_key differs from the Idempotency-Key header"
         )
     _check_size(body, state.settings.max_payload_bytes, "")
-    async with state.pool.acquire() as connection, connection.transaction():
+    async with state.pool.acquire() as connection:
         event = await _to_event_in(connection, principal, body, key, {})
         try:
             [emitted] = await emit.emit(connection, [event])
