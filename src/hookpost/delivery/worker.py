@@ -3,9 +3,11 @@ the results in batches. One ``Worker`` per process, with up to ``concurrency`` r
 way; any number of processes may share one database.
 
 Tasks of a running worker:
-- the claim loop: claims as many deliveries as there are free slots, then sleeps until a
-  NOTIFY (new deliveries), a free slot, or the next due retry;
-- one task per delivery: sign, POST, decide (``policy.decide``), queue the result;
+- the claim loop: keeps up to ``concurrency`` requests under way and as many leased
+  deliveries ready behind them (claims run ahead of the sending), then sleeps until a NOTIFY
+  (new deliveries), a free slot, or the next due retry;
+- one task per delivery: sign, POST, decide (``policy.decide``), queue the result, and start
+  the next ready delivery;
 - the flusher: writes queued results every ``flush_s`` in one transaction (group commit);
 - the lease keeper: takes back deliveries whose lease expired (killed workers);
 - upkeep: retention and attempt partitions (``ops.retention``), one worker at a time.
