@@ -390,14 +390,15 @@ class Worker:
             metrics.DELIVERIES_FINISHED.labels(decision.status).inc()
         level = logging.DEBUG if outcome is Outcome.SUCCESS else logging.INFO
         if logger.isEnabledFor(level):
+            delivery_id = ids.encode(ids.Prefix.DELIVERY, delivery.id)
             logger.log(
                 level,
                 "attempt %d of delivery %s: %s",
                 attempt_number,
-                delivery.id,
+                delivery_id,
                 result.error_message or result.status_code,
                 extra={
-                    "delivery_id": ids.encode(ids.Prefix.DELIVERY, delivery.id),
+                    "delivery_id": delivery_id,
                     "endpoint_id": ids.encode(ids.Prefix.ENDPOINT, delivery.endpoint_id),
                     "tenant_id": ids.encode(ids.Prefix.TENANT, delivery.tenant_id),
                     "status_code": result.status_code,
@@ -457,7 +458,13 @@ class Worker:
             disable_after_s=self.settings.disable_after_s,
         )
         for row in recorded.disabled:
-            logger.warning("endpoint %s disabled: %s", row["id"], row["disabled_reason"])
+            endpoint_id = ids.encode(ids.Prefix.ENDPOINT, row["id"])
+            logger.warning(
+                "endpoint %s disabled: %s",
+                endpoint_id,
+                row["disabled_reason"],
+                extra={"endpoint_id": endpoint_id},
+            )
         if not (recorded.disabled or recorded.failing or batch.exhausted):
             return
         ops_tenant_id = await self._ops_tenant(connection)

@@ -25,7 +25,10 @@ class DeliveryOut(BaseModel):
     tenant_id: TenantId
     event_type: str
     status: DeliveryStatus
-    status_reason: str | None = Field(description="Why it failed or was cancelled.")
+    status_reason: str | None = Field(
+        description="Why it failed or was cancelled; for a pending one, why its last attempt "
+        "failed."
+    )
     attempt_count: int
     next_attempt_at: datetime = Field(description="When a pending delivery is next tried.")
     last_attempt_at: datetime | None
