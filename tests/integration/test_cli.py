@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from cryptography.fernet import Fernet
 
 from tests.conftest import ADMIN_KEY, LOCAL_NETWORKS
 
@@ -198,3 +199,40 @@ def test_run_on_the_embedded_postgres(tmp_path: Path) -> None:
         output, _ = process.communicate(timeout=30)
     assert "Admin API key" not in output
     assert ADMIN_KEY not in output
+
+
+def test_a_worker_serves_its_metrics_and_stops_on_sigterm(
+    database_url: str, tmp_path: Path
+) -> None:
+    port = _free_port()
+    env = _env(
+        HOOKPOST_DATABASE_URL=database_url,
+        HOOKPOST_DATA_DIR=str(tmp_path),
+        HOOKPOST_METRICS_PORT=str(port),
+        HOOKPOST_SECRET_KEY=Fernet.generate_key().decode(),
+    )
+    process = subprocess.Popen(
+        [*HOOKPOST, "worker", "--concurrency", "4"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "no metrics served"
+                time.sleep(0.2)
+        assert answer.status_code == 200
+        assert "hookpost_worker_in_flight" in answer.text
+        assert "hookpost_attempt_duration_seconds" in answer.text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    assert re.search(r"worker \S+ stopped", output), output
