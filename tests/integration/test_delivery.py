@@ -29,6 +29,15 @@ async def _emit(admin: AsyncClient, payload: dict[str, Any] | None = None) -> di
     return ok(await admin.post("/v1/events", json=body), 202)
 
 
+async def _emit_batch(admin: AsyncClient, count: int) -> None:
+    """``count`` events in one batch, with payloads ``{"i": 0}`` to ``{"i": count - 1}``."""
+    batch = [
+        {"tenant_id": "acme", "event_type": "invoice.paid", "payload": {"i": i}}
+        for i in range(count)
+    ]
+    ok(await admin.post("/v1/events/batch", json={"events": batch}), 202)
+
+
 async def _delivery(db: asyncpg.Connection) -> asyncpg.Record:
     return await db.fetchrow("SELECT * FROM deliveries")
 
@@ -309,6 +318,23 @@ async def test_expired_leases_are_taken_back(
     assert (await _delivery(db))["status"] == "succeeded"
 
 
+async def test_deliveries_held_ready_too_long_go_back_unsent(
+    admin: AsyncClient, db: asyncpg.Connection, settings: Settings
+) -> None:
+    """One slot, a 0.3 s receiver and a 1 s lease: the deliveries claimed ahead wait longer
+    than half their lease, so they go back to the queue unsent instead of being sent while
+    their lease expires (which would let the lease keeper hand them out a second time)."""
+    async with receiver(lambda n, r: Reply(delay_s=0.3)) as target:
+        await _setup(admin, target.url)
+        await _emit_batch(admin, 8)
+        async with running_worker(settings, worker_concurrency=1, lease_s=1.0):
+            await eventually(lambda: _finished(db, 8), timeout=20)
+    sent = [orjson.loads(request.body)["data"]["i"] for request in target.requests]
+    assert sorted(sent) == list(range(8))  # each sent once
+    assert await db.fetchval("SELECT count(*) FROM attempts") == 8
+    assert await db.fetchval("SELECT max(attempt_count) FROM deliveries") == 1
+
+
 async def test_graceful_shutdown_releases_what_did_not_finish(
     admin: AsyncClient, db: asyncpg.Connection, settings: Settings
 ) -> None:
@@ -343,11 +369,7 @@ async def test_many_deliveries_many_endpoints(
     async with receiver() as target:
         await _setup(admin, target.url + "/a")
         await create_endpoint(admin, "acme", url=target.url + "/b", event_types=["invoice.*"])
-        batch = [
-            {"tenant_id": "acme", "event_type": "invoice.paid", "payload": {"i": i}}
-            for i in range(300)
-        ]
-        ok(await admin.post("/v1/events/batch", json={"events": batch}), 202)
+        await _emit_batch(admin, 300)
         async with running_worker(settings, worker_concurrency=16, worker_batch_size=50):
             await eventually(lambda: _finished(db, 600), timeout=30)
     assert len(target.requests) == 600

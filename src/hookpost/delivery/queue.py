@@ -43,7 +43,7 @@ retry_lane AS (
     FOR UPDATE SKIP LOCKED
 ),
 cand AS (SELECT * FROM first_lane UNION ALL SELECT * FROM retry_lane),
-eps AS (
+eps AS MATERIALIZED (
     SELECT ep.id, ep.enabled, ep.max_in_flight, ep.rate_limit_per_s, ep.rate_tokens,
            EXTRACT(EPOCH FROM now() - ep.rate_updated_at)::float8 AS since_refill_s,
            ep.consecutive_failures,
@@ -110,7 +110,7 @@ SET status = u.status,
     attempt_count = GREATEST(d.attempt_count, u.attempt_count),
     round_attempts = CASE WHEN u.last_attempt_at IS NULL THEN d.round_attempts
                           ELSE d.round_attempts + 1 END,
-    trigger = 'scheduled',
+    trigger = CASE WHEN u.last_attempt_at IS NULL THEN d.trigger ELSE 'scheduled' END,
     next_attempt_at = COALESCE(u.next_attempt_at, d.next_attempt_at),
     last_attempt_at = COALESCE(u.last_attempt_at, d.last_attempt_at),
     last_status_code = COALESCE(u.last_status_code, d.last_status_code),
