@@ -1,5 +1,6 @@
 """Retention removes exactly what has expired: attempts by dropping whole daily partitions
-and trimming the one that straddles the cutoff; finished events with their deliveries."""
+and trimming the one that straddles the cutoff; finished events with their deliveries and
+those deliveries' attempts."""
 
 from datetime import UTC, date, datetime, timedelta
 
@@ -40,8 +41,20 @@ async def _seed(admin: AsyncClient, db: asyncpg.Connection) -> tuple[object, obj
     )
 
 
+async def _insert_attempt(db: asyncpg.Connection, delivery_id: object, at: datetime) -> None:
+    """An attempt of ``delivery_id`` made at ``at`` (its partition must exist)."""
+    await db.execute(
+        "INSERT INTO attempts (id, delivery_id, endpoint_id, tenant_id, attempt_number, "
+        "started_at, duration_ms, request_headers, worker_id) "
+        "SELECT $1, id, endpoint_id, tenant_id, 1, $2, 1, '{}', 'w' FROM deliveries WHERE id = $3",
+        ids.id_at(at),
+        at,
+        delivery_id,
+    )
+
+
 async def test_attempts_expire_exactly(admin: AsyncClient, db: asyncpg.Connection) -> None:
-    delivery_id, endpoint_id, tenant_id = await _seed(admin, db)
+    delivery_id, _, _ = await _seed(admin, db)
     await db.execute(
         "SELECT hookpost_create_attempt_partitions($1::date, $2::date)",
         date(2026, 10, 10),
@@ -49,17 +62,7 @@ async def test_attempts_expire_exactly(admin: AsyncClient, db: asyncpg.Connectio
     )
     ages_h = [24 * 40, 24 * 31, 24 * 30 + 1, 24 * 30 - 1, 24 * 29, 24, 0.5]
     for age in ages_h:
-        at = NOW - timedelta(hours=age)
-        await db.execute(
-            "INSERT INTO attempts (id, delivery_id, endpoint_id, tenant_id, attempt_number, "
-            "started_at, duration_ms, request_headers, worker_id) "
-            "VALUES ($1, $2, $3, $4, 1, $5, 1, '{}', 'w')",
-            ids.id_at(at),
-            delivery_id,
-            endpoint_id,
-            tenant_id,
-            at,
-        )
+        await _insert_attempt(db, delivery_id, NOW - timedelta(hours=age))
     report = await run_retention(
         db, attempt_retention_s=30 * DAY, event_retention_s=300 * DAY, days_ahead=3, now=NOW
     )
@@ -86,6 +89,13 @@ async def test_finished_events_expire_with_their_deliveries(
     event_id = await db.fetchval("SELECT id FROM events")
     # the same event, backdated, once delivered and once still pending
     finished, unfinished = ids.id_at(old), ids.id_at(old + timedelta(seconds=1))
+    attempted_at = datetime.now(UTC) + timedelta(seconds=1)  # after the deliveries' ids
+    await db.execute(
+        "SELECT hookpost_create_attempt_partitions($1::date, $2::date)",
+        attempted_at.date(),
+        attempted_at.date(),
+    )
+    delivery_of = {}
     for new_id, status in ((finished, "succeeded"), (unfinished, "pending")):
         await db.execute(
             "INSERT INTO events (id, tenant_id, event_type, body, payload_hash, created_at) "
@@ -94,14 +104,15 @@ async def test_finished_events_expire_with_their_deliveries(
             old,
             event_id,
         )
-        await db.execute(
+        delivery_of[new_id] = await db.fetchval(
             "INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, event_type, status) "
             "SELECT hookpost_uuid7(), $1, endpoint_id, tenant_id, event_type, $2 "
-            "FROM deliveries WHERE event_id = $3",
+            "FROM deliveries WHERE event_id = $3 RETURNING id",
             new_id,
             status,
             event_id,
         )
+        await _insert_attempt(db, delivery_of[new_id], attempted_at)
     report = await run_retention(
         db, attempt_retention_s=30 * DAY, event_retention_s=30 * DAY, days_ahead=3
     )
@@ -110,6 +121,8 @@ async def test_finished_events_expire_with_their_deliveries(
     left = {r["id"] for r in await db.fetch("SELECT id FROM events")}
     assert left == {event_id, unfinished}
     assert await db.fetchval("SELECT count(*) FROM deliveries WHERE event_id = $1", finished) == 0
+    attempted = {r["delivery_id"] for r in await db.fetch("SELECT delivery_id FROM attempts")}
+    assert attempted == {delivery_of[unfinished]}  # the expired delivery's attempt went with it
 
 
 async def test_one_runner_at_a_time(

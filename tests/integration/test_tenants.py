@@ -2,9 +2,17 @@
 
 from collections.abc import Callable
 
+import asyncpg
 from httpx import AsyncClient
 
-from tests.integration.helpers import create_tenant, ok, problem, tenant_key
+from tests.integration.helpers import (
+    create_endpoint,
+    create_event_type,
+    create_tenant,
+    ok,
+    problem,
+    tenant_key,
+)
 
 
 async def test_create_get_update_delete(admin: AsyncClient) -> None:
@@ -25,6 +33,30 @@ async def test_create_get_update_delete(admin: AsyncClient) -> None:
 
     assert (await admin.delete(f"/v1/tenants/{tenant['id']}")).status_code == 204
     problem(await admin.get(f"/v1/tenants/{tenant['id']}"), 404, "tenant_not_found")
+
+
+async def test_deleting_a_tenant_deletes_its_attempts(
+    admin: AsyncClient, db: asyncpg.Connection
+) -> None:
+    """The attempt log has no foreign keys: deleting a tenant deletes its attempts itself."""
+    await create_event_type(admin, "invoice.paid")
+    for uid in ("gone", "kept"):
+        await create_tenant(admin, uid=uid)
+        await create_endpoint(admin, uid, event_types=["*"])
+        body = {"tenant_id": uid, "event_type": "invoice.paid", "payload": {}}
+        ok(await admin.post("/v1/events", json=body), 202)
+    await db.execute("SELECT hookpost_create_attempt_partitions(current_date, current_date + 1)")
+    await db.execute(
+        "INSERT INTO attempts (id, delivery_id, endpoint_id, tenant_id, attempt_number, "
+        "started_at, duration_ms, request_headers, worker_id) "
+        "SELECT hookpost_uuid7(), id, endpoint_id, tenant_id, 1, now(), 1, '{}', 'w' "
+        "FROM deliveries"
+    )
+    assert await db.fetchval("SELECT count(*) FROM attempts") == 2
+    assert (await admin.delete("/v1/tenants/gone")).status_code == 204
+    left = await db.fetch("SELECT t.uid FROM attempts a JOIN tenants t ON t.id = a.tenant_id")
+    assert [row["uid"] for row in left] == ["kept"]
+    assert await db.fetchval("SELECT count(*) FROM attempts") == 1
 
 
 async def test_uid_is_unique(admin: AsyncClient) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost import ids
-from hookpost.db.models import Tenant
+from hookpost.db.models import Attempt, Tenant
 
 
 class UidTaken(Exception):
@@ -53,6 +53,9 @@ async def update(session: AsyncSession, tenant: Tenant, changes: dict[str, Any])
 
 
 async def remove(session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    """Delete the tenant and everything of it: its attempts explicitly (the attempt log has
+    no foreign keys), the rest by the cascades of theirs."""
+    await session.execute(delete(Attempt).where(Attempt.tenant_id == tenant_id))
     await session.execute(delete(Tenant).where(Tenant.id == tenant_id))
 
 

@@ -193,14 +193,15 @@ class Delivery(Base):
 
 
 class Attempt(Base):
-    """One HTTP try of a delivery: an immutable log row."""
+    """One HTTP try of a delivery: an immutable log row. No foreign keys (migration 0005):
+    they cost more than the row; retention and tenant deletion delete attempts themselves."""
 
     __tablename__ = "attempts"
 
     id: Mapped[uuid.UUID] = _id_column()
-    delivery_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"))
-    endpoint_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"))
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    delivery_id: Mapped[uuid.UUID]
+    endpoint_id: Mapped[uuid.UUID]
+    tenant_id: Mapped[uuid.UUID]
     attempt_number: Mapped[int] = mapped_column(Integer)
     trigger: Mapped[str] = mapped_column(String(16), default="scheduled")
     started_at: Mapped[datetime]

@@ -6,7 +6,7 @@
   bloat), and the few expired rows of the partition that straddles the cutoff are deleted in
   small batches;
 - events older than their retention whose deliveries are all finished go with their
-  deliveries and attempts, in small batches, so no lock is held for long.
+  deliveries and those deliveries' attempts, in small batches, so no lock is held for long.
 """
 
 import logging
@@ -32,8 +32,10 @@ WHERE i.inhparent = 'attempts'::regclass
 DELETE_EXPIRED_ATTEMPTS = """
 DELETE FROM attempts WHERE id IN (SELECT id FROM attempts WHERE id < $1 LIMIT $2)
 """
+# The deliveries go by their foreign key's cascade; their attempts (which have no foreign keys,
+# migration 0005) are deleted alongside. An attempt's id is never below its delivery's.
 DELETE_EXPIRED_EVENTS = """
-DELETE FROM events WHERE id IN (
+WITH picked AS (
     SELECT e.id FROM events e
     WHERE e.id < $1
       AND NOT EXISTS (
@@ -41,7 +43,12 @@ DELETE FROM events WHERE id IN (
         WHERE d.event_id = e.id AND d.status IN ('pending', 'in_flight')
       )
     LIMIT $2
+),
+their_attempts AS (
+    DELETE FROM attempts a USING deliveries d
+    WHERE d.event_id IN (SELECT id FROM picked) AND a.delivery_id = d.id AND a.id >= d.id
 )
+DELETE FROM events WHERE id IN (SELECT id FROM picked)
 """
 
 
