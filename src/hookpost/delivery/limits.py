@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Candidate:
     """A due delivery, with what the queue knows of its endpoint."""
 

@@ -40,7 +40,7 @@ class Outcome(StrEnum):
     FAILURE = "failure"  # anything else
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     """The delivery's state after an attempt."""
 

@@ -235,7 +235,7 @@ ATTEMPT_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Claimed:
     """A leased delivery with what sending it needs."""
 
@@ -257,7 +257,7 @@ class Claimed:
     secrets: list[tuple[uuid.UUID, bytes]]  # the endpoint's live secrets, newest first
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AttemptRow:
     """One attempt to log; ``as_record`` gives the COPY row."""
 
@@ -297,7 +297,7 @@ class AttemptRow:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StateChange:
     """A delivery's new state; ``last_attempt_at`` is None when no attempt was made."""
 
@@ -337,7 +337,7 @@ async def claim(
     if not rows:
         return []
     plan = plan_claim(
-        [Candidate(**dict(row)) for row in rows],
+        [Candidate(*row) for row in rows],  # the columns are in the fields' order
         free_slots=free_slots,
         retry_slots=retry_slots,
         rules=rules,
@@ -354,6 +354,8 @@ async def claim(
         plan.probes,
         rules.probe_s,
     )
+    # an endpoint's headers and secrets are the same on each of its rows: parse them once
+    headers = {text: orjson.loads(text) for text in {row["headers"] for row in leased}}
     return [
         Claimed(
             id=row["id"],
@@ -367,7 +369,7 @@ async def claim(
             round_started_at=row["round_started_at"],
             body=row["body"].encode(),
             url=row["url"],
-            headers=orjson.loads(row["headers"]),
+            headers=headers[row["headers"]],
             enabled=row["enabled"],
             deleted=row["deleted"],
             disabled_reason=row["disabled_reason"],

@@ -28,7 +28,7 @@ class ErrorKind(StrEnum):
     INVALID_URL = "invalid_url"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SendResult:
     """What one POST gave: a response (status, headers, capped body), or an error, or both
     (a non-2xx status is an error of kind ``http_status``)."""

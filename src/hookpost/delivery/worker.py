@@ -20,7 +20,7 @@ import secrets
 import socket
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -74,6 +74,15 @@ class _Results:
     exhausted: list[tuple[queue.StateChange, uuid.UUID, uuid.UUID, str]] = field(
         default_factory=list
     )
+    # the counters' increments, added to the metrics once per flush, not once per attempt
+    attempt_counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    finished_counts: Counter[str] = field(default_factory=Counter)
+
+    def count_metrics(self) -> None:
+        for (outcome, error_kind), count in self.attempt_counts.items():
+            metrics.ATTEMPTS.labels(outcome, error_kind).inc(count)
+        for status, count in self.finished_counts.items():
+            metrics.DELIVERIES_FINISHED.labels(status).inc(count)
 
     def __bool__(self) -> bool:
         return bool(self.changes)
@@ -162,6 +171,7 @@ class Worker:
             user_agent=USER_AGENT,
             policy=self.settings.destination_policy,
         )
+        metrics.IN_FLIGHT.set_function(lambda: len(self._in_flight))  # read when scraped
         flushing = asyncio.Event()
         background = [
             asyncio.create_task(self._flush_loop(flushing), name="hookpost-flush"),
@@ -183,6 +193,7 @@ class Worker:
             await self._pool.close()
             if self._sender is None:
                 await sender.close()
+            metrics.IN_FLIGHT.set_function(lambda: 0)
             logger.info("worker %s stopped", self.worker_id)
 
     async def _connect(self) -> asyncpg.Pool:
@@ -285,7 +296,6 @@ class Worker:
             self._in_flight[ready.delivery.id] = asyncio.create_task(
                 self._deliver(sender, ready.delivery, ready.keys)
             )
-            metrics.IN_FLIGHT.inc()
 
     def _hand_back(self, delivery: queue.Claimed) -> None:
         """Return a leased delivery to the queue, due now, with the next flush."""
@@ -336,7 +346,6 @@ class Worker:
                 return
             await self._attempt(sender, delivery, keys)
         finally:
-            metrics.IN_FLIGHT.dec()
             del self._in_flight[delivery.id]
             if delivery.round_attempts:
                 self._retries_held -= 1
@@ -363,7 +372,7 @@ class Worker:
                 resume_on_enable=not delivery.deleted,
             )
         )
-        metrics.DELIVERIES_FINISHED.labels(status).inc()
+        self._results.finished_counts[status] += 1
 
     async def _attempt(self, sender: Sender, delivery: queue.Claimed, keys: list[bytes]) -> None:
         msg_id = ids.encode(ids.Prefix.EVENT, delivery.event_id)
@@ -424,10 +433,10 @@ class Worker:
         )
         results.changes.append(change)
         outcome = classify(result.status_code)
-        metrics.ATTEMPTS.labels(outcome, result.error_kind or "").inc()
+        results.attempt_counts[outcome, result.error_kind or ""] += 1
         metrics.ATTEMPT_SECONDS.observe(result.duration_ms / 1000)
         if decision.status is not DeliveryStatus.PENDING:
-            metrics.DELIVERIES_FINISHED.labels(decision.status).inc()
+            results.finished_counts[decision.status] += 1
         level = logging.DEBUG if outcome is Outcome.SUCCESS else logging.INFO
         if logger.isEnabledFor(level):
             delivery_id = ids.encode(ids.Prefix.DELIVERY, delivery.id)
@@ -468,6 +477,7 @@ class Worker:
         if not self._results:
             return
         batch, self._results = self._results, _Results()
+        batch.count_metrics()
         assert self._pool is not None
         try:
             async for attempt in AsyncRetrying(
