@@ -201,7 +201,7 @@ def worker(
     concurrency: Annotated[
         int | None,
         typer.Option(
-            help="Requests under way at once [default: HOOKPOST_WORKER_CONCURRENCY or 64].",
+            help="Requests under way at once [default: HOOKPOST_WORKER_CONCURRENCY or 512].",
             min=1,
         ),
     ] = None,
