@@ -1,9 +1,15 @@
-"""Delivery throughput: the bare aiohttp ceiling, the drain of a backlog by one worker with
-every attempt logged, and the same drain rate with a huge backlog (with the worker's memory)."""
+"""Delivery throughput: the bare aiohttp ceiling, the drain of a backlog by worker processes
+with every attempt logged, and the same drain rate with a huge backlog (with the workers'
+memory)."""
+
+from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import time
 import uuid
+from multiprocessing.sharedctypes import Synchronized
+from multiprocessing.synchronize import Event as EventType
 
 import aiohttp
 import asyncpg
@@ -19,6 +25,7 @@ from hookpost.ingest.emit import EventIn, emit
 from hookpost.settings import Settings
 
 CONCURRENCY = 32
+WARM_UP = 500  # deliveries a worker makes before its memory is first read
 BODY = b'{"id":"evt_bench","type":"invoice.paid","timestamp":"2026-11-22T00:00:00Z","data":{}}'
 
 
@@ -114,24 +121,80 @@ def worker_settings(database_url: str, key: str) -> Settings:
     )
 
 
-async def drain(database_url: str, key: str, count: int) -> tuple[float, float]:
-    """(deliveries per second, worker memory growth in MiB) of one worker delivering
-    ``count`` of the pending deliveries; every attempt is logged before it returns."""
-    process = psutil.Process()
-    worker = Worker(worker_settings(database_url, key))
-    stop = asyncio.Event()
-    rss_before = process.memory_info().rss
+def _worker_process(
+    database_url: str,
+    key: str,
+    ready: EventType,
+    start: EventType,
+    stop: EventType,
+    delivered: Synchronized[int],
+    grown: Synchronized[float],
+) -> None:
+    """One worker process of a drain: says it is ``ready`` (imports done), waits for
+    ``start``, delivers until ``stop``, keeps ``delivered`` current, and leaves in ``grown``
+    how many MiB its memory grew after its first ``WARM_UP`` deliveries."""
+    import uvloop
+
+    async def run() -> None:
+        process = psutil.Process()
+        worker = Worker(worker_settings(database_url, key))
+        halt = asyncio.Event()
+        rss_warm = None  # after the first deliveries: pools, sessions and caches are made
+        task = asyncio.create_task(worker.run(halt))
+        while not stop.is_set():
+            delivered.value = worker.delivered
+            if rss_warm is None and worker.delivered >= WARM_UP:
+                rss_warm = process.memory_info().rss
+            await asyncio.sleep(0.01)  # a poll: the counter is for the parent's progress
+        delivered.value = worker.delivered
+        if rss_warm is not None:
+            grown.value = (process.memory_info().rss - rss_warm) / 2**20
+        halt.set()
+        await task
+
+    ready.set()
+    start.wait()
+    uvloop.run(run())
+
+
+def drain(database_url: str, key: str, count: int, processes: int = 1) -> tuple[float, float]:
+    """(deliveries per second, largest worker memory growth in MiB) of ``processes`` worker
+    processes delivering ``count`` of the pending deliveries. The clock starts when every
+    process is up (imports done), and every attempt is logged before it returns."""
+    context = multiprocessing.get_context("spawn")
+    start, stop = context.Event(), context.Event()
+    ready = [context.Event() for _ in range(processes)]
+    delivered = [context.Value("q", 0) for _ in range(processes)]
+    grown = [context.Value("d", 0.0) for _ in range(processes)]
+    workers = [
+        context.Process(
+            target=_worker_process,
+            args=(database_url, key, ready[i], start, stop, delivered[i], grown[i]),
+        )
+        for i in range(processes)
+    ]
+    for process in workers:
+        process.start()
+    for event in ready:
+        assert event.wait(timeout=60), "a worker process did not start"
     started = time.perf_counter()
-    task = asyncio.create_task(worker.run(stop))
+    start.set()
     deadline = started + 900
-    while worker.delivered < count and time.perf_counter() < deadline:  # noqa: ASYNC110
-        await asyncio.sleep(0.01)  # a poll: the worker keeps no event for this count
+    while sum(d.value for d in delivered) < count and time.perf_counter() < deadline:
+        time.sleep(0.01)
     elapsed = time.perf_counter() - started
-    rss_after = process.memory_info().rss
     stop.set()
-    await task
-    connection = await asyncpg.connect(plain_dsn(database_url))
-    logged = await connection.fetchval("SELECT count(*) FROM attempts")
-    await connection.close()
+    for process in workers:
+        process.join(timeout=60)
+        assert process.exitcode == 0, f"a worker process exited with {process.exitcode}"
+    logged = asyncio.run(_count_attempts(database_url))
     assert logged >= count, f"{logged} attempts logged for {count} deliveries"
-    return count / elapsed, (rss_after - rss_before) / 2**20
+    return count / elapsed, max(g.value for g in grown)
+
+
+async def _count_attempts(database_url: str) -> int:
+    connection = await asyncpg.connect(plain_dsn(database_url))
+    try:
+        return int(await connection.fetchval("SELECT count(*) FROM attempts"))
+    finally:
+        await connection.close()
