@@ -8,7 +8,9 @@ from typing import Any
 
 import asyncpg
 import orjson
+from cryptography.fernet import Fernet
 from httpx import AsyncClient
+from pydantic import SecretStr
 from standardwebhooks.webhooks import Webhook
 
 from hookpost import ids
@@ -200,6 +202,34 @@ async def test_refused_connections_are_logged(
     attempts = await db.fetch("SELECT * FROM attempts")
     assert len(attempts) == 2
     assert {a["error_kind"] for a in attempts} == {"connect"}
+
+
+async def test_an_unreadable_secret_fails_its_attempts_and_nothing_else(
+    admin: AsyncClient, db: asyncpg.Connection, settings: Settings
+) -> None:
+    """A worker whose HOOKPOST_SECRET_KEY lost the key an endpoint's secret was encrypted
+    with sends nothing unsigned: the attempt fails with its reason and is retried; once the
+    key is back, the delivery goes out signed."""
+    async with receiver() as target:
+        await _setup(admin, target.url)
+        wrong_key = Fernet.generate_key().decode()
+        async with running_worker(settings, secret_key=SecretStr(wrong_key), retry_max_attempts=5):
+            await _emit(admin)
+            attempt = await eventually(lambda: db.fetchrow("SELECT * FROM attempts"))
+        assert attempt["error_kind"] == "secret_unreadable"
+        assert "cannot be decrypted" in attempt["error_message"]
+        assert "webhook-signature" not in orjson.loads(attempt["request_headers"])
+        assert target.requests == []
+        assert (await _delivery(db))["status"] == "pending"  # retried as usual
+
+        assert settings.secret_key is not None
+        keys = SecretStr(f"{wrong_key},{settings.secret_key.get_secret_value()}")  # key back
+        await db.execute("UPDATE deliveries SET next_attempt_at = now()")
+        async with running_worker(settings, secret_key=keys):
+            await target.wait_for(1)
+            await eventually(lambda: _finished(db))
+    assert (await _delivery(db))["status"] == "succeeded"
+    assert "webhook-signature" in target.requests[0].headers
 
 
 async def test_redirects_are_failures_and_not_followed(

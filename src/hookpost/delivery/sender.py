@@ -26,6 +26,7 @@ class ErrorKind(StrEnum):
     REDIRECT = "redirect"
     BLOCKED_DESTINATION = "blocked_destination"
     INVALID_URL = "invalid_url"
+    SECRET_UNREADABLE = "secret_unreadable"  # not sent: the signing secret won't decrypt
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,9 +34,9 @@ from hookpost.db.models import DeliveryStatus
 from hookpost.delivery import queue
 from hookpost.delivery.limits import LimitRules
 from hookpost.delivery.policy import Outcome, RetrySchedule, classify, decide, schedule_from
-from hookpost.delivery.sender import AiohttpSender, Sender, SenderLimits
+from hookpost.delivery.sender import AiohttpSender, ErrorKind, Sender, SenderLimits, SendResult
 from hookpost.delivery.signing import secret_bytes, sign
-from hookpost.encryption import SecretBox, load_secret_box
+from hookpost.encryption import InvalidToken, SecretBox, load_secret_box
 from hookpost.ingest.emit import NOTIFY_CHANNEL, EmitError, emit
 from hookpost.ops import metrics
 from hookpost.ops.events import ensure_event_types, operational_events
@@ -47,6 +47,10 @@ logger = logging.getLogger(__name__)
 
 USER_AGENT = f"hookpost/{__version__}"
 REDACTED = "[redacted]"
+UNREADABLE_SECRET = (
+    "the endpoint's signing secret cannot be decrypted with the keys of HOOKPOST_SECRET_KEY "
+    "(was the key it was encrypted with removed?); nothing was sent"
+)
 PREFETCH_ROUNDS = 4  # leased deliveries held ready, in multiples of the concurrency
 _DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
@@ -102,7 +106,7 @@ class _Ready:
     """A leased delivery waiting for a slot, with its signing keys and when it was leased."""
 
     delivery: queue.Claimed
-    keys: list[bytes]
+    keys: list[bytes] | None  # None: a secret cannot be decrypted (``_signing_keys``)
     leased_at: float  # time.monotonic()
 
 
@@ -124,6 +128,7 @@ class Worker:
         self._sender = sender
         self._box: SecretBox = load_secret_box(settings)
         self._keys: dict[uuid.UUID, bytes] = {}  # secret row id -> key; secret rows never change
+        self._unreadable: set[uuid.UUID] = set()  # endpoints whose secret failed to decrypt
         self._in_flight: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._results = _Results()
         self._wake = asyncio.Event()
@@ -326,20 +331,36 @@ class Worker:
         for waiter in pending:
             waiter.cancel()
 
-    def _signing_keys(self, delivery: queue.Claimed) -> list[bytes]:
+    def _signing_keys(self, delivery: queue.Claimed) -> list[bytes] | None:
         """The delivery's endpoint's live secrets as key bytes, newest first; decrypted once
-        per secret (secret rows never change)."""
+        per secret (secret rows never change). None when a secret cannot be decrypted with
+        the configured keys: that delivery's attempt fails, the worker goes on."""
         keys = []
         for secret_id, ciphertext in delivery.secrets:
             key = self._keys.get(secret_id)
             if key is None:
-                key = self._keys[secret_id] = secret_bytes(self._box.decrypt(ciphertext))
+                try:
+                    key = self._keys[secret_id] = secret_bytes(self._box.decrypt(ciphertext))
+                except InvalidToken:
+                    self._report_unreadable(delivery.endpoint_id)
+                    return None
             keys.append(key)
         return keys
 
+    def _report_unreadable(self, endpoint_id: uuid.UUID) -> None:
+        if endpoint_id in self._unreadable:
+            return
+        self._unreadable.add(endpoint_id)
+        public_id = ids.encode(ids.Prefix.ENDPOINT, endpoint_id)
+        logger.error(
+            "endpoint %s: %s", public_id, UNREADABLE_SECRET, extra={"endpoint_id": public_id}
+        )
+
     # delivering
 
-    async def _deliver(self, sender: Sender, delivery: queue.Claimed, keys: list[bytes]) -> None:
+    async def _deliver(
+        self, sender: Sender, delivery: queue.Claimed, keys: list[bytes] | None
+    ) -> None:
         try:
             if not delivery.enabled:
                 self._stop_undeliverable(delivery)
@@ -374,17 +395,28 @@ class Worker:
         )
         self._results.finished_counts[status] += 1
 
-    async def _attempt(self, sender: Sender, delivery: queue.Claimed, keys: list[bytes]) -> None:
+    async def _attempt(
+        self, sender: Sender, delivery: queue.Claimed, keys: list[bytes] | None
+    ) -> None:
         msg_id = ids.encode(ids.Prefix.EVENT, delivery.event_id)
         timestamp = int(time.time())
         hookpost_headers = {
             "content-type": "application/json",
             "webhook-id": msg_id,
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(keys, msg_id, timestamp, delivery.body),
         }
         started_at = datetime.now(UTC)
-        result = await sender.send(delivery.url, delivery.headers | hookpost_headers, delivery.body)
+        if keys is None:  # nothing is sent unsigned
+            result = SendResult(
+                duration_ms=0,
+                error_kind=ErrorKind.SECRET_UNREADABLE,
+                error_message=UNREADABLE_SECRET,
+            )
+        else:
+            hookpost_headers["webhook-signature"] = sign(keys, msg_id, timestamp, delivery.body)
+            result = await sender.send(
+                delivery.url, delivery.headers | hookpost_headers, delivery.body
+            )
         attempt_number = delivery.attempt_count + 1
         now = datetime.now(UTC)
         decision = decide(

@@ -56,7 +56,7 @@ class AttemptOut(BaseModel):
     response_body: str | None = Field(description="Up to the response body cap.")
     error_kind: str | None = Field(
         description="timeout, connect, dns, tls, http_status, redirect, blocked_destination, "
-        "invalid_url; null on success."
+        "invalid_url, secret_unreadable; null on success."
     )
     error_message: str | None
     worker_id: str
