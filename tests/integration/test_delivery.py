@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from standardwebhooks.webhooks import Webhook
 
 from hookpost import ids
+from hookpost.delivery import queue
 from hookpost.settings import Settings
 from tests.integration.delivery_helpers import eventually, running_worker
 from tests.integration.helpers import create_endpoint, create_event_type, create_tenant, ok
@@ -346,6 +347,27 @@ async def test_expired_leases_are_taken_back(
             await target.wait_for(1)
             await eventually(lambda: _finished(db))
     assert (await _delivery(db))["status"] == "succeeded"
+
+
+async def test_the_next_due_time_is_the_earliest_of_both_lanes(
+    admin: AsyncClient, db: asyncpg.Connection
+) -> None:
+    await _setup(admin, "http://127.0.0.1:9/hook")
+    assert await queue.seconds_to_next_due(db) is None  # nothing pending
+    await _emit_batch(admin, 2)
+    first, retry = [row["id"] for row in await db.fetch("SELECT id FROM deliveries ORDER BY id")]
+    await db.execute(
+        "UPDATE deliveries SET next_attempt_at = now() + interval '100 seconds' WHERE id = $1",
+        first,
+    )
+    await db.execute(
+        "UPDATE deliveries SET next_attempt_at = now() + interval '10 seconds', "
+        "round_attempts = 1 WHERE id = $1",
+        retry,
+    )
+    assert 8 < (await queue.seconds_to_next_due(db) or 0) <= 10  # the retry's
+    await db.execute("UPDATE deliveries SET status = 'succeeded' WHERE id = $1", retry)
+    assert 98 < (await queue.seconds_to_next_due(db) or 0) <= 100  # the first attempt's
 
 
 async def test_deliveries_held_ready_too_long_go_back_unsent(

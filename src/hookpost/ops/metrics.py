@@ -39,13 +39,22 @@ OLDEST_DUE_AGE = Gauge(
 )
 ENDPOINTS_DISABLED = Gauge("hookpost_endpoints_disabled", "Endpoints disabled now.")
 
+# The due figures are summed over the two lanes: each lane has its own partial index
+# (migration 0004), and a condition on status alone matches neither.
 _QUEUE_FIGURES = """
 SELECT
   (SELECT count(*) FROM deliveries WHERE status = 'pending') AS pending,
   (SELECT count(*) FROM deliveries WHERE status = 'in_flight') AS in_flight,
-  (SELECT count(*) FROM deliveries WHERE status = 'pending' AND next_attempt_at <= now()) AS due,
-  (SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(next_attempt_at)), 0)::float8
-     FROM deliveries WHERE status = 'pending' AND next_attempt_at <= now()) AS oldest_due_s,
+  (SELECT count(*) FROM deliveries
+     WHERE status = 'pending' AND round_attempts = 0 AND next_attempt_at <= now())
+  + (SELECT count(*) FROM deliveries
+     WHERE status = 'pending' AND round_attempts > 0 AND next_attempt_at <= now()) AS due,
+  COALESCE(EXTRACT(EPOCH FROM now() - LEAST(
+    (SELECT min(next_attempt_at) FROM deliveries
+     WHERE status = 'pending' AND round_attempts = 0 AND next_attempt_at <= now()),
+    (SELECT min(next_attempt_at) FROM deliveries
+     WHERE status = 'pending' AND round_attempts > 0 AND next_attempt_at <= now())
+  )), 0)::float8 AS oldest_due_s,
   (SELECT count(*) FROM endpoints WHERE NOT enabled AND deleted_at IS NULL) AS disabled
 """
 
