@@ -88,7 +88,8 @@ picked AS (
 UPDATE deliveries d
 SET status = 'in_flight', locked_until = now() + make_interval(secs => $2), locked_by = $3
 FROM picked, events e, endpoints ep
-WHERE d.id = picked.id AND e.id = d.event_id AND ep.id = d.endpoint_id
+WHERE d.id = ANY($1::uuid[]) AND d.id = picked.id AND e.id = d.event_id
+  AND ep.id = d.endpoint_id
 RETURNING d.id, d.event_id, d.endpoint_id, d.tenant_id, d.event_type, d.attempt_count,
           d.trigger, d.round_attempts, d.round_started_at,
           e.body::text AS body, ep.url, ep.headers::text AS headers, ep.enabled,
