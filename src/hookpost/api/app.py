@@ -20,7 +20,13 @@ from hookpost.api.routes import (
     health,
     tenants,
 )
-from hookpost.db.engine import create_engine, plain_dsn, session_factory, wait_for_database
+from hookpost.db.engine import (
+    create_engine,
+    keep_session_state,
+    plain_dsn,
+    session_factory,
+    wait_for_database,
+)
 from hookpost.encryption import load_secret_box
 from hookpost.settings import Settings
 
@@ -65,7 +71,10 @@ def create_app(settings: Settings) -> FastAPI:
         engine = create_engine(database_url, pool_size=settings.db_pool_size)
         await wait_for_database(engine, timeout_s=settings.db_connect_timeout_s)
         pool = await asyncpg.create_pool(
-            plain_dsn(database_url), min_size=1, max_size=settings.db_pool_size
+            plain_dsn(database_url),
+            min_size=1,
+            max_size=settings.db_pool_size,
+            reset=keep_session_state,
         )
         app.state.hookpost = AppState(
             settings=settings,

@@ -29,7 +29,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from hookpost import __version__, ids
 from hookpost.admin import tenants
-from hookpost.db.engine import plain_dsn
+from hookpost.db.engine import keep_session_state, plain_dsn
 from hookpost.db.models import DeliveryStatus
 from hookpost.delivery import queue
 from hookpost.delivery.limits import LimitRules
@@ -53,12 +53,6 @@ UNREADABLE_SECRET = (
 )
 PREFETCH_ROUNDS = 4  # leased deliveries held ready, in multiples of the concurrency
 _DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
-
-
-async def _keep(_connection: asyncpg.Connection) -> None:
-    """The pool's reset on release: nothing beyond asyncpg's own (an open transaction rolled
-    back, listeners dropped). The worker's queries leave no session state behind, and the
-    default reset (RESET ALL and more) cost a round trip per claim and per flush."""
 
 
 def new_worker_id() -> str:
@@ -211,7 +205,10 @@ class Worker:
         ):
             with attempt:
                 pool: asyncpg.Pool = await asyncpg.create_pool(
-                    plain_dsn(self.settings.database_url), min_size=2, max_size=4, reset=_keep
+                    plain_dsn(self.settings.database_url),
+                    min_size=2,
+                    max_size=4,
+                    reset=keep_session_state,
                 )
         return pool
 
