@@ -7,7 +7,7 @@ The default run measures, on this machine, with a fast receiver in its own proce
 - drain: deliveries per second of one worker process, and of ``WORKER_PROCESSES``, emptying
   a backlog, every attempt logged;
 - steady: p50/p99 milliseconds from the API accepting an event to the receiver getting it,
-  at 200 events a second;
+  at 200 events a second, one worker process delivering;
 - backlog: the drain rate (``WORKER_PROCESSES`` workers) with 1,000,000 pending deliveries
   against 10,000, and each worker's memory growth in each.
 
@@ -110,10 +110,12 @@ def _delivery_figures(server_url: str | None, sizes: Sizes) -> list[tuple[str, f
 
         with _database(server_url) as url:
             asyncio.run(_prepare(url, f"{base}/steady"))
-            settings = delivery.worker_settings(url, BENCH_KEY)
-            with processes.api(url, admin_key=ADMIN_KEY, secret_key=BENCH_KEY) as api:
+            with (
+                processes.api(url, admin_key=ADMIN_KEY, secret_key=BENCH_KEY) as api,
+                delivery.worker_processes(url, BENCH_KEY, 1),
+            ):
                 p50, p99 = asyncio.run(
-                    traffic.steady(api, base, ADMIN_KEY, settings, rate=200, seconds=sizes.steady_s)
+                    traffic.steady(api, base, ADMIN_KEY, rate=200, seconds=sizes.steady_s)
                 )
         rows.append(("steady at 200 events/s: accept to receive p50 (ms)", p50, ""))
         rows.append(("steady at 200 events/s: accept to receive p99 (ms)", p99, ""))

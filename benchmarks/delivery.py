@@ -5,9 +5,12 @@ memory)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import time
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Event as EventType
 
@@ -157,39 +160,64 @@ def _worker_process(
     uvloop.run(run())
 
 
+@dataclass
+class WorkerProcesses:
+    """Worker processes started by ``worker_processes``: their progress and memory growth."""
+
+    delivered: list[Synchronized[int]]
+    grown: list[Synchronized[float]]
+
+    @property
+    def total_delivered(self) -> int:
+        return sum(counter.value for counter in self.delivered)
+
+
+@contextlib.contextmanager
+def worker_processes(database_url: str, key: str, count: int) -> Iterator[WorkerProcesses]:
+    """``count`` worker processes on the database, started together once each has imported
+    hookpost (the block begins then), stopped gracefully when the block ends."""
+    context = multiprocessing.get_context("spawn")
+    start, stop = context.Event(), context.Event()
+    ready = [context.Event() for _ in range(count)]
+    running = WorkerProcesses(
+        [context.Value("q", 0) for _ in range(count)],
+        [context.Value("d", 0.0) for _ in range(count)],
+    )
+    workers = [
+        context.Process(
+            target=_worker_process,
+            args=(database_url, key, ready[i], start, stop, running.delivered[i], running.grown[i]),
+        )
+        for i in range(count)
+    ]
+    for process in workers:
+        process.start()
+    try:
+        for event in ready:
+            assert event.wait(timeout=60), "a worker process did not start"
+        start.set()
+        yield running
+    finally:
+        stop.set()
+        for process in workers:
+            process.join(timeout=60)
+    for process in workers:
+        assert process.exitcode == 0, f"a worker process exited with {process.exitcode}"
+
+
 def drain(database_url: str, key: str, count: int, processes: int = 1) -> tuple[float, float]:
     """(deliveries per second, largest worker memory growth in MiB) of ``processes`` worker
     processes delivering ``count`` of the pending deliveries. The clock starts when every
     process is up (imports done), and every attempt is logged before it returns."""
-    context = multiprocessing.get_context("spawn")
-    start, stop = context.Event(), context.Event()
-    ready = [context.Event() for _ in range(processes)]
-    delivered = [context.Value("q", 0) for _ in range(processes)]
-    grown = [context.Value("d", 0.0) for _ in range(processes)]
-    workers = [
-        context.Process(
-            target=_worker_process,
-            args=(database_url, key, ready[i], start, stop, delivered[i], grown[i]),
-        )
-        for i in range(processes)
-    ]
-    for process in workers:
-        process.start()
-    for event in ready:
-        assert event.wait(timeout=60), "a worker process did not start"
-    started = time.perf_counter()
-    start.set()
-    deadline = started + 900
-    while sum(d.value for d in delivered) < count and time.perf_counter() < deadline:
-        time.sleep(0.01)
-    elapsed = time.perf_counter() - started
-    stop.set()
-    for process in workers:
-        process.join(timeout=60)
-        assert process.exitcode == 0, f"a worker process exited with {process.exitcode}"
+    with worker_processes(database_url, key, processes) as running:
+        started = time.perf_counter()
+        deadline = started + 900
+        while running.total_delivered < count and time.perf_counter() < deadline:
+            time.sleep(0.01)
+        elapsed = time.perf_counter() - started
     logged = asyncio.run(_count_attempts(database_url))
     assert logged >= count, f"{logged} attempts logged for {count} deliveries"
-    return count / elapsed, max(g.value for g in grown)
+    return count / elapsed, max(g.value for g in running.grown)
 
 
 async def _count_attempts(database_url: str) -> int:

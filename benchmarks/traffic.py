@@ -8,9 +8,6 @@ import time
 import aiohttp
 import orjson
 
-from hookpost.delivery.worker import Worker
-from hookpost.settings import Settings
-
 CLIENTS = 32
 
 
@@ -92,13 +89,10 @@ async def _emit_at(session: aiohttp.ClientSession, rate: int, seconds: float) ->
 
 
 async def steady(
-    api: str, receiver: str, admin_key: str, settings: Settings, *, rate: int, seconds: float
+    api: str, receiver: str, admin_key: str, *, rate: int, seconds: float
 ) -> tuple[float, float]:
     """(p50, p99) milliseconds from accept to receive while emitting ``rate`` events a second
-    for ``seconds``, with one worker delivering."""
-    stop = asyncio.Event()
-    worker = asyncio.create_task(Worker(settings).run(stop))
-    await asyncio.sleep(0.5)  # the worker is listening
+    for ``seconds``, with a worker process (started by the caller) delivering."""
     async with _session(api, admin_key, 32) as session:
         # one second of warm-up (connections, prepared statements), then measure
         await _emit_at(session, rate, 1.0)
@@ -112,8 +106,6 @@ async def steady(
             await asyncio.sleep(0.2)
             async with session.get(f"{receiver}/stats") as answer:
                 latencies += (await answer.json()).get("steady", [])
-    stop.set()
-    await worker
     latencies.sort()
     assert len(latencies) >= sent * 0.99, f"{len(latencies)} of {sent} arrived"
     return latencies[len(latencies) // 2] * 1000, latencies[int(len(latencies) * 0.99) - 1] * 1000
