@@ -28,6 +28,7 @@ from hookpost.db.engine import (
     wait_for_database,
 )
 from hookpost.encryption import load_secret_box
+from hookpost.ingest.emit import EventTypeCache
 from hookpost.settings import Settings
 
 DESCRIPTION = """
@@ -83,6 +84,7 @@ def create_app(settings: Settings) -> FastAPI:
             pool=pool,
             secret_box=load_secret_box(settings),
             keys=KeyCache(),
+            event_types=EventTypeCache(),
         )
         try:
             yield

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from hookpost.admin import api_keys
 from hookpost.api.errors import Problem
 from hookpost.encryption import SecretBox
+from hookpost.ingest.emit import EventTypeCache
 from hookpost.settings import Settings
 
 
@@ -30,6 +31,7 @@ class AppState:
     pool: asyncpg.Pool
     secret_box: SecretBox
     keys: "KeyCache"
+    event_types: EventTypeCache
 
 
 async def get_state(request: Request) -> AppState:

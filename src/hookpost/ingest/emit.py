@@ -5,6 +5,7 @@ It runs on the asyncpg connection of the caller's transaction: the API's request
 worker's result flush when hookpost emits its own operational events."""
 
 import hashlib
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -153,27 +154,89 @@ JOIN unnest($1::uuid[], $2::text[]) AS k(tenant_id, key)
 """
 
 
-async def _check_types(connection: asyncpg.Connection, events: Sequence[EventIn]) -> None:
-    rows = await connection.fetch(_EVENT_TYPES, list({event.event_type for event in events}))
-    found = {row["name"]: row for row in rows}
+@dataclass(frozen=True, slots=True)
+class _TypeRules:
+    archived: bool
+    schema: dict[str, Any] | None
+
+
+class EventTypeCache:
+    """Event types already read, for a few seconds, so that emitting one event does not cost a
+    query for its type. Only types found are kept: a new type is usable at once everywhere.
+    Changing a type in this process takes effect at once (``forget``); in the other API
+    processes within ``ttl_s``."""
+
+    def __init__(self, ttl_s: float = 5.0) -> None:
+        self.ttl_s = ttl_s
+        self._found: dict[str, tuple[_TypeRules, float]] = {}
+        self._hold_until = 0.0  # no caching before: the change being forgotten may not be
+        # committed yet, and a read in between would cache the old type again
+
+    def get(self, name: str) -> _TypeRules | None:
+        found = self._found.get(name)
+        if found is None or found[1] < time.monotonic():
+            return None
+        return found[0]
+
+    def put(self, name: str, rules: _TypeRules) -> None:
+        now = time.monotonic()
+        if now < self._hold_until:
+            return
+        if len(self._found) > 10_000:
+            self._found.clear()
+        self._found[name] = (rules, now + self.ttl_s)
+
+    def forget(self, hold_s: float = 1.0) -> None:
+        """Drop every type, and cache none for ``hold_s``: the changing request commits when
+        its route returns, just after this."""
+        self._found.clear()
+        self._hold_until = time.monotonic() + hold_s
+
+
+async def _type_rules(
+    connection: asyncpg.Connection, names: set[str], cache: EventTypeCache | None
+) -> dict[str, _TypeRules]:
+    """The rules of the named event types that exist, from the cache or one query."""
+    found = {}
+    if cache is not None:
+        found = {name: rules for name in names if (rules := cache.get(name)) is not None}
+    if missing := names - found.keys():
+        for row in await connection.fetch(_EVENT_TYPES, list(missing)):
+            schema = row["schema"]
+            rules = _TypeRules(row["archived"], None if schema is None else orjson.loads(schema))
+            found[row["name"]] = rules
+            if cache is not None:
+                cache.put(row["name"], rules)
+    return found
+
+
+async def _check_types(
+    connection: asyncpg.Connection, events: Sequence[EventIn], cache: EventTypeCache | None
+) -> None:
+    found = await _type_rules(connection, {event.event_type for event in events}, cache)
     for index, event in enumerate(events):
-        row = found.get(event.event_type)
-        if row is None:
+        rules = found.get(event.event_type)
+        if rules is None:
             raise UnknownEventType(index, f"No event type named {event.event_type!r}")
-        if row["archived"]:
+        if rules.archived:
             raise ArchivedEventType(index, f"The event type {event.event_type!r} is archived")
-        schema = row["schema"]
-        if schema is not None and (error := payload_error(orjson.loads(schema), event.payload)):
+        if rules.schema is not None and (error := payload_error(rules.schema, event.payload)):
             path, message = error
             raise InvalidPayload(index, path, message)
 
 
-async def emit(connection: asyncpg.Connection, events: Sequence[EventIn]) -> list[Emitted]:
-    """Store ``events`` with their deliveries and wake the workers: a read of the event types,
-    one atomic statement, and for repeated idempotency keys a read of the first events. A
-    repeat with the same payload answers the stored event; with another payload it raises
-    ``IdempotencyConflict`` (inside a caller's transaction, which then rolls back)."""
-    await _check_types(connection, events)
+async def emit(
+    connection: asyncpg.Connection,
+    events: Sequence[EventIn],
+    *,
+    types: EventTypeCache | None = None,
+) -> list[Emitted]:
+    """Store ``events`` with their deliveries and wake the workers: a read of the event types
+    (unless ``types`` holds them), one atomic statement, and for repeated idempotency keys a
+    read of the first events. A repeat with the same payload answers the stored event; with
+    another payload it raises ``IdempotencyConflict`` (inside a caller's transaction, which
+    then rolls back)."""
+    await _check_types(connection, events, types)
     now = datetime.now(UTC)
     new_ids = [ids.new_id() for _ in events]
     hashes = [payload_hash(event.event_type, event.payload) for event in events]

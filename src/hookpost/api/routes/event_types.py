@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost import ids
 from hookpost.admin import event_types
-from hookpost.api.deps import AuthDep, PageDep, SessionDep
+from hookpost.api.deps import AuthDep, PageDep, SessionDep, StateDep
 from hookpost.api.errors import Problem, not_found, problem_responses
 from hookpost.api.pagination import paginate
 from hookpost.api.schemas.common import Page
@@ -48,7 +48,7 @@ async def _find(session: AsyncSession, name: str) -> EventType:
     responses=problem_responses(403, 409, 422),
 )
 async def create_event_type(
-    body: EventTypeCreate, session: SessionDep, principal: AuthDep
+    body: EventTypeCreate, session: SessionDep, state: StateDep, principal: AuthDep
 ) -> EventTypeOut:
     """Declare a kind of event. With a `schema`, every payload emitted for it is validated.
     Admin keys only."""
@@ -60,6 +60,7 @@ async def create_event_type(
         )
     except event_types.NameTaken:
         raise Problem(409, "event_type_exists", f"Event type {body.name!r} exists") from None
+    state.event_types.forget()  # a type deleted and created again under its name
     return EventTypeOut.model_validate(event_type)
 
 
@@ -84,7 +85,11 @@ async def get_event_type(name: NamePath, session: SessionDep, principal: AuthDep
 
 @router.patch("/{name}", summary="Update an event type", responses=problem_responses(403, 404, 422))
 async def update_event_type(
-    name: NamePath, body: EventTypeUpdate, session: SessionDep, principal: AuthDep
+    name: NamePath,
+    body: EventTypeUpdate,
+    session: SessionDep,
+    state: StateDep,
+    principal: AuthDep,
 ) -> EventTypeOut:
     """Change the description or the schema, or archive the type (archived types take no new
     events). Admin keys only."""
@@ -93,7 +98,9 @@ async def update_event_type(
     changes = body.changes()
     if "schema" in changes:
         _check_schema(changes["schema"])
-    return EventTypeOut.model_validate(await event_types.update(session, event_type, changes))
+    updated = await event_types.update(session, event_type, changes)
+    state.event_types.forget()  # emitting checks the new schema or the archive at once
+    return EventTypeOut.model_validate(updated)
 
 
 @router.delete(
@@ -102,9 +109,12 @@ async def update_event_type(
     summary="Delete an event type",
     responses=problem_responses(403, 404),
 )
-async def delete_event_type(name: NamePath, session: SessionDep, principal: AuthDep) -> Response:
+async def delete_event_type(
+    name: NamePath, session: SessionDep, state: StateDep, principal: AuthDep
+) -> Response:
     """Remove an event type. Events already emitted keep their type name. Prefer archiving
     (`PATCH` with `archived: true`) to keep the type's description. Admin keys only."""
     principal.require_admin()
     await event_types.remove(session, await _find(session, name))
+    state.event_types.forget()
     return Response(status_code=204)

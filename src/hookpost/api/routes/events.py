@@ -134,7 +134,7 @@ async def emit_event(
     async with state.pool.acquire() as connection:
         event = await _to_event_in(connection, principal, body, key, {})
         try:
-            [emitted] = await emit.emit(connection, [event])
+            [emitted] = await emit.emit(connection, [event], types=state.event_types)
         except emit.EmitError as error:
             raise _problem(error, ["body"]) from None
     if not emitted.created:
@@ -161,7 +161,7 @@ async def emit_batch(body: EventBatch, state: StateDep, principal: AuthDep) -> E
             for item in body.events
         ]
         try:
-            emitted = await emit.emit(connection, batch)
+            emitted = await emit.emit(connection, batch, types=state.event_types)
         except emit.EmitError as error:
             raise _problem(error, ["body", "events", error.index]) from None
     _count(emitted)
