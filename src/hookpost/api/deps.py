@@ -2,7 +2,6 @@
 principal (bearer auth) and pagination parameters, as ``Annotated`` aliases."""
 
 import hmac
-import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from hookpost.admin import api_keys
 from hookpost.api.errors import Problem
+from hookpost.cache import TtlCache
 from hookpost.encryption import SecretBox
 from hookpost.ingest.emit import EventTypeCache
 from hookpost.settings import Settings
@@ -81,28 +81,8 @@ def _unauthorized(detail: str) -> Problem:
     return Problem(401, "unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-class KeyCache:
-    """API keys already checked, for a few seconds, so that a busy client does not cost a
-    query per request. Revoking a key in this process takes effect at once; in the other
-    API processes within ``ttl_s``."""
-
-    def __init__(self, ttl_s: float = 5.0) -> None:
-        self.ttl_s = ttl_s
-        self._found: dict[bytes, tuple[Principal, float]] = {}
-
-    def get(self, key_hash: bytes) -> "Principal | None":
-        found = self._found.get(key_hash)
-        if found is None or found[1] < time.monotonic():
-            return None
-        return found[0]
-
-    def put(self, key_hash: bytes, principal: "Principal") -> None:
-        if len(self._found) > 10_000:
-            self._found.clear()
-        self._found[key_hash] = (principal, time.monotonic() + self.ttl_s)
-
-    def forget(self) -> None:
-        self._found.clear()
+# API keys already checked, so that a busy client does not cost a query per request.
+KeyCache = TtlCache[bytes, "Principal"]
 
 
 async def authenticate(

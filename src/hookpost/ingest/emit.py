@@ -5,7 +5,6 @@ It runs on the asyncpg connection of the caller's transaction: the API's request
 worker's result flush when hookpost emits its own operational events."""
 
 import hashlib
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ import asyncpg
 import orjson
 
 from hookpost import ids
+from hookpost.cache import TtlCache
 from hookpost.ingest.validation import payload_error
 
 NOTIFY_CHANNEL = "hookpost_deliveries"
@@ -160,37 +160,7 @@ class _TypeRules:
     schema: dict[str, Any] | None
 
 
-class EventTypeCache:
-    """Event types already read, for a few seconds, so that emitting one event does not cost a
-    query for its type. Only types found are kept: a new type is usable at once everywhere.
-    Changing a type in this process takes effect at once (``forget``); in the other API
-    processes within ``ttl_s``."""
-
-    def __init__(self, ttl_s: float = 5.0) -> None:
-        self.ttl_s = ttl_s
-        self._found: dict[str, tuple[_TypeRules, float]] = {}
-        self._hold_until = 0.0  # no caching before: the change being forgotten may not be
-        # committed yet, and a read in between would cache the old type again
-
-    def get(self, name: str) -> _TypeRules | None:
-        found = self._found.get(name)
-        if found is None or found[1] < time.monotonic():
-            return None
-        return found[0]
-
-    def put(self, name: str, rules: _TypeRules) -> None:
-        now = time.monotonic()
-        if now < self._hold_until:
-            return
-        if len(self._found) > 10_000:
-            self._found.clear()
-        self._found[name] = (rules, now + self.ttl_s)
-
-    def forget(self, hold_s: float = 1.0) -> None:
-        """Drop every type, and cache none for ``hold_s``: the changing request commits when
-        its route returns, just after this."""
-        self._found.clear()
-        self._hold_until = time.monotonic() + hold_s
+EventTypeCache = TtlCache[str, _TypeRules]  # by name; only types found are kept
 
 
 async def _type_rules(
