@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Event as EventType
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -114,14 +115,14 @@ async def seed_with_sql(connection: asyncpg.Connection, tenant_id: uuid.UUID, co
     await connection.execute("VACUUM (ANALYZE) events, deliveries")
 
 
-def worker_settings(database_url: str, key: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        secret_key=key,
-        worker_concurrency=CONCURRENCY,
-        log_level="warning",
-        allowed_networks="127.0.0.0/8",  # the benchmark receiver is local
-    )
+def worker_settings(database_url: str, key: str, **overrides: Any) -> Settings:
+    """The benchmark workers' settings: concurrency ``CONCURRENCY`` unless overridden."""
+    defaults: dict[str, Any] = {
+        "worker_concurrency": CONCURRENCY,
+        "log_level": "warning",
+        "allowed_networks": "127.0.0.0/8",  # the benchmark receiver is local
+    }
+    return Settings(database_url=database_url, secret_key=key, **(defaults | overrides))
 
 
 def _worker_process(
@@ -132,6 +133,7 @@ def _worker_process(
     stop: EventType,
     delivered: Synchronized[int],
     grown: Synchronized[float],
+    overrides: dict[str, Any],
 ) -> None:
     """One worker process of a drain: says it is ``ready`` (imports done), waits for
     ``start``, delivers until ``stop``, keeps ``delivered`` current, and leaves in ``grown``
@@ -140,7 +142,7 @@ def _worker_process(
 
     async def run() -> None:
         process = psutil.Process()
-        worker = Worker(worker_settings(database_url, key))
+        worker = Worker(worker_settings(database_url, key, **overrides))
         halt = asyncio.Event()
         rss_warm = None  # after the first deliveries: pools, sessions and caches are made
         task = asyncio.create_task(worker.run(halt))
@@ -173,9 +175,12 @@ class WorkerProcesses:
 
 
 @contextlib.contextmanager
-def worker_processes(database_url: str, key: str, count: int) -> Iterator[WorkerProcesses]:
-    """``count`` worker processes on the database, started together once each has imported
-    hookpost (the block begins then), stopped gracefully when the block ends."""
+def worker_processes(
+    database_url: str, key: str, count: int, **overrides: Any
+) -> Iterator[WorkerProcesses]:
+    """``count`` worker processes on the database (``worker_settings`` with ``overrides``),
+    started together once each has imported hookpost (the block begins then), stopped
+    gracefully when the block ends."""
     context = multiprocessing.get_context("spawn")
     start, stop = context.Event(), context.Event()
     ready = [context.Event() for _ in range(count)]
@@ -186,7 +191,16 @@ def worker_processes(database_url: str, key: str, count: int) -> Iterator[Worker
     workers = [
         context.Process(
             target=_worker_process,
-            args=(database_url, key, ready[i], start, stop, running.delivered[i], running.grown[i]),
+            args=(
+                database_url,
+                key,
+                ready[i],
+                start,
+                stop,
+                running.delivered[i],
+                running.grown[i],
+                overrides,
+            ),
         )
         for i in range(count)
     ]

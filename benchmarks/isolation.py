@@ -9,19 +9,19 @@ import time
 import asyncpg
 import httpx
 
+from benchmarks.delivery import worker_processes
 from benchmarks.seed import add_endpoint
 from hookpost.db.engine import plain_dsn
-from hookpost.delivery.worker import Worker
 from hookpost.encryption import SecretBox
 from hookpost.ids import new_id
 from hookpost.ingest.emit import EventIn, emit
-from hookpost.settings import Settings
 
 ENDPOINTS = 100
 HANGING = 20
 RATE = 1000  # events a second
 SECONDS = 10
 TIMEOUT_S = 5.0
+WORKER_CONCURRENCY = 512  # the default
 
 
 async def _setup(connection: asyncpg.Connection, base: str, box: SecretBox, hang: bool) -> object:
@@ -39,23 +39,8 @@ async def _setup(connection: asyncpg.Connection, base: str, box: SecretBox, hang
     return tenant_id
 
 
-async def one_run(
-    database_url: str, base: str, key: str, *, hang: bool
-) -> tuple[float, float, float]:
-    """(healthy deliveries per second, p50 and p99 latency in ms) of one run."""
-    box = SecretBox([key])
-    connection = await asyncpg.connect(plain_dsn(database_url))
-    tenant_id = await _setup(connection, base, box, hang)
-    settings = Settings(
-        database_url=database_url,
-        secret_key=key,
-        delivery_timeout_s=TIMEOUT_S,
-        lease_s=60,
-        log_level="warning",
-        allowed_networks="127.0.0.0/8",  # the benchmark receiver is local
-    )
-    stop = asyncio.Event()
-    worker = asyncio.create_task(Worker(settings).run(stop))
+async def _emit_for(connection: asyncpg.Connection, tenant_id: object) -> int:
+    """``RATE`` events a second for ``SECONDS``, each to the next endpoint; how many."""
     tick = 0.1
     per_tick = int(RATE * tick)
     started = time.perf_counter()
@@ -69,18 +54,37 @@ async def one_run(
             await emit(connection, events)
         sent += per_tick
         await asyncio.sleep(max(0.0, started + (step + 1) * tick - time.perf_counter()))
-    healthy_expected = sent * (ENDPOINTS - HANGING) // ENDPOINTS
+    return sent
+
+
+async def _healthy_latencies(base: str, expected: int) -> list[float]:
+    """The receiver's accept-to-receive latencies of healthy endpoints, once ``expected`` came
+    (or a minute passed)."""
+    got: list[float] = []
     async with httpx.AsyncClient() as client:
         deadline = time.perf_counter() + 60
-        got: list[float] = []
-        while time.perf_counter() < deadline:
+        while time.perf_counter() < deadline and len(got) < expected:
             await asyncio.sleep(0.2)
             got += (await client.get(f"{base}/stats")).json().get("healthy", [])
-            if len(got) >= healthy_expected:
-                break
-    elapsed = time.perf_counter() - started
-    stop.set()
-    await worker
+    return got
+
+
+async def one_run(
+    database_url: str, base: str, key: str, *, hang: bool
+) -> tuple[float, float, float]:
+    """(healthy deliveries per second, p50 and p99 latency in ms) of one run."""
+    box = SecretBox([key])
+    connection = await asyncpg.connect(plain_dsn(database_url))
+    tenant_id = await _setup(connection, base, box, hang)
+    # one worker process with the default concurrency, as deployed
+    with worker_processes(
+        database_url, key, 1, worker_concurrency=WORKER_CONCURRENCY, delivery_timeout_s=TIMEOUT_S
+    ):
+        started = time.perf_counter()
+        sent = await _emit_for(connection, tenant_id)
+        healthy_expected = sent * (ENDPOINTS - HANGING) // ENDPOINTS
+        got = await _healthy_latencies(base, healthy_expected)
+        elapsed = time.perf_counter() - started
     await connection.close()
     got.sort()
     p50 = got[len(got) // 2] * 1000
