@@ -1,6 +1,6 @@
 """A short-lived cache for rows that rarely change and are read on every request (API keys,
-event types): each value is kept for ``ttl_s``. A change made in this process takes effect
-at once (``forget``); in the other processes within ``ttl_s``."""
+event types, tenant ids by uid): each value is kept for ``ttl_s``. A change made in this
+process takes effect at once (``forget``); in the other processes within ``ttl_s``."""
 
 import time
 from typing import Generic, TypeVar
@@ -33,6 +33,10 @@ class TtlCache(Generic[K, V]):
         if len(self._found) >= self.max_size:
             self._found.clear()
         self._found[key] = (value, now + self.ttl_s)
+
+    def discard(self, key: K) -> None:
+        """Drop the value of ``key``, if held."""
+        self._found.pop(key, None)
 
     def forget(self, hold_s: float = 1.0) -> None:
         """Drop every value, and cache none for ``hold_s`` while the change commits."""

@@ -260,6 +260,35 @@ async def test_tenant_key_cannot_emit_for_another_tenant(
     )
 
 
+async def test_a_uid_that_moved_to_another_tenant_is_never_served_from_the_cache(
+    admin: AsyncClient, db: asyncpg.Connection
+) -> None:
+    """The API caches tenant ids by uid; the store checks the uid again, so an event never
+    goes to the tenant that had the uid before (a change another API process made)."""
+    first = await _setup(admin)
+    ok(await _emit(admin), 202)  # "acme" -> first, now cached
+    ok(await admin.patch(f"/v1/tenants/{first['id']}", json={"uid": "acme-old"}))
+    second = await create_tenant(admin, uid="acme")
+    assert ok(await _emit(admin), 202)["tenant_id"] == second["id"]
+    batch = [
+        {"tenant_id": "acme", "event_type": "invoice.paid", "payload": {"i": i}} for i in (1, 2)
+    ]
+    answer = ok(await admin.post("/v1/events/batch", json={"events": batch}), 202)
+    assert {item["tenant_id"] for item in answer["data"]} == {second["id"]}
+    counts = dict(await db.fetch("SELECT tenant_id, count(*) FROM events GROUP BY tenant_id"))
+    assert sorted(counts.values()) == [1, 3]  # the first event only went to the first tenant
+
+    deleted = await admin.delete(f"/v1/tenants/{second['id']}")  # "acme" -> second, cached
+    assert deleted.status_code == 204
+    problem(await _emit(admin), 404, "tenant_not_found")
+    problem(await _emit(admin, tenant_id=second["id"]), 404, "tenant_not_found")
+    body = problem(
+        await admin.post("/v1/events/batch", json={"events": batch}), 404, "tenant_not_found"
+    )
+    assert "acme" in body["detail"]
+    assert await db.fetchval("SELECT count(*) FROM events") == 1
+
+
 async def test_batch_of_1000_fans_out_3000_deliveries_in_one_transaction(
     admin: AsyncClient, db: asyncpg.Connection
 ) -> None:

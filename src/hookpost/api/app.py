@@ -7,7 +7,7 @@ import asyncpg
 from fastapi import FastAPI
 
 from hookpost import __version__
-from hookpost.api.deps import AppState, KeyCache
+from hookpost.api.deps import AppState, KeyCache, TenantCache
 from hookpost.api.errors import install_error_handlers
 from hookpost.api.limits import BodySizeLimit
 from hookpost.api.openapi import install_openapi
@@ -85,6 +85,7 @@ def create_app(settings: Settings) -> FastAPI:
             secret_box=load_secret_box(settings),
             keys=KeyCache(),
             event_types=EventTypeCache(),
+            tenant_uids=TenantCache(),
         )
         try:
             yield

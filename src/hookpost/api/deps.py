@@ -32,6 +32,7 @@ class AppState:
     secret_box: SecretBox
     keys: "KeyCache"
     event_types: EventTypeCache
+    tenant_uids: "TenantCache"
 
 
 async def get_state(request: Request) -> AppState:
@@ -110,6 +111,9 @@ async def authenticate(
 
 
 AuthDep = Annotated[Principal, Depends(authenticate)]
+
+# Tenant ids by uid for ingest. A stale one is harmless: the store checks the uid again.
+TenantCache = TtlCache[str, uuid.UUID]
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,15 @@ NOTIFY_CHANNEL = "hookpost_deliveries"
 
 @dataclass(frozen=True)
 class EventIn:
-    """One event to emit, its tenant already resolved."""
+    """One event to emit, its tenant already resolved. The event is stored only if that
+    tenant still exists and, when ``tenant_uid`` is given, still has that uid: a tenant
+    resolved from a cache (the API's) can never receive another tenant's event."""
 
     tenant_id: uuid.UUID
     event_type: str
     payload: dict[str, Any]
     idempotency_key: str | None
+    tenant_uid: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,10 @@ class IdempotencyConflict(EmitError):
     pass
 
 
+class StaleTenant(EmitError):
+    """The event's tenant no longer exists, or no longer has the uid it was named by."""
+
+
 def payload_hash(event_type: str, payload: dict[str, Any]) -> bytes:
     """What an idempotent repeat must match: the type and the payload, key order aside."""
     return hashlib.sha256(
@@ -97,16 +104,26 @@ _EVENT_TYPES = "SELECT name, archived, schema::text FROM event_types WHERE name 
 # live endpoint of the event's tenant with a matching subscription (the exact name, `*`, or a
 # prefix pattern `invoice.*`); a disabled endpoint's is recorded as failed with the reason, so
 # that `recover` can send it once the endpoint is enabled again. A repeated idempotency key
-# inserts nothing (ON CONFLICT), and its event is not in the answer.
+# inserts nothing (ON CONFLICT), and its event is not in the answer. An event whose tenant is
+# gone, or no longer has the uid the caller named it by, comes back as stale, and then the
+# statement stores nothing at all.
 _STORE = (
     """
-WITH inserted AS (
+WITH stale AS (
+    SELECT u.id FROM unnest($1::uuid[], $2::uuid[], $8::text[]) AS u(id, tenant_id, uid)
+    WHERE NOT EXISTS (
+        SELECT 1 FROM tenants t
+        WHERE t.id = u.tenant_id AND (u.uid IS NULL OR t.uid = u.uid)
+    )
+),
+inserted AS (
     INSERT INTO events (id, tenant_id, event_type, body, idempotency_key, payload_hash,
                         created_at)
     SELECT * FROM unnest(
         $1::uuid[], $2::uuid[], $3::text[], $4::json[], $5::text[], $6::bytea[],
         $7::timestamptz[]
     )
+    WHERE NOT EXISTS (SELECT 1 FROM stale)
     ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id, tenant_id, event_type
 ),
@@ -140,8 +157,11 @@ counted AS (
 SELECT i.id, coalesce(c.deliveries, 0) AS deliveries,
        CASE WHEN c.queued THEN pg_notify('"""
     + NOTIFY_CHANNEL
-    + """', '') END AS woken
+    + """', '') END AS woken,
+       false AS stale
 FROM inserted i LEFT JOIN counted c ON c.event_id = i.id
+UNION ALL
+SELECT id, 0, NULL, true FROM stale
 """
 )
 
@@ -205,7 +225,8 @@ async def emit(
     (unless ``types`` holds them), one atomic statement, and for repeated idempotency keys a
     read of the first events. A repeat with the same payload answers the stored event; with
     another payload it raises ``IdempotencyConflict`` (inside a caller's transaction, which
-    then rolls back)."""
+    then rolls back). ``StaleTenant``: an event's tenant is gone or its uid moved (see
+    ``EventIn``); nothing was stored."""
     await _check_types(connection, events, types)
     now = datetime.now(UTC)
     new_ids = [ids.new_id() for _ in events]
@@ -224,7 +245,11 @@ async def emit(
         [event.idempotency_key for event in events],
         hashes,
         [now] * len(events),
+        [event.tenant_uid for event in events],
     )
+    if stale := {row["id"] for row in rows if row["stale"]}:
+        index = next(i for i, event_id in enumerate(new_ids) if event_id in stale)
+        raise StaleTenant(index, "The event's tenant was deleted or its uid changed")
     counts: dict[uuid.UUID, int] = {row["id"]: row["deliveries"] for row in rows}
     inserted = set(counts)
 

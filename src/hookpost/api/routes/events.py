@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost import ids
 from hookpost.admin import tenants
-from hookpost.api.deps import AuthDep, PageDep, Principal, SessionDep, StateDep
+from hookpost.api.deps import AuthDep, PageDep, Principal, SessionDep, StateDep, TenantCache
 from hookpost.api.errors import FieldError, Problem, not_found, problem_responses
 from hookpost.api.pagination import paginate
 from hookpost.api.schemas.common import Page, TenantRef
@@ -31,27 +31,58 @@ from hookpost.ops.metrics import DELIVERIES_QUEUED, EVENTS_INGESTED
 router = APIRouter(prefix="/v1/events", tags=["events"], responses=problem_responses(401))
 
 
-async def _to_event_in(
+async def _tenant(
+    connection: asyncpg.Connection, principal: Principal, ref: str | None, uids: TenantCache
+) -> tuple[uuid.UUID, str | None]:
+    """The tenant an event names (id or uid), or a tenant key's own, with the uid it was named
+    by; 404 for one the caller may not see. A uid is read from ``uids`` when it holds it: the
+    store checks that the tenant still has that uid (``emit.EventIn``), as it checks that a
+    tenant named by id exists, which therefore needs no read here."""
+    if ref is None:
+        if principal.tenant_id is None:
+            raise Problem(422, "validation_error", "tenant_id is required with an admin key")
+        return principal.tenant_id, None
+    uid = None
+    tenant_id = ids.decode(ids.Prefix.TENANT, ref)
+    if tenant_id is None:  # a uid: uids never look like tenant ids
+        uid = ref
+        tenant_id = uids.get(uid)
+        if tenant_id is None:
+            tenant_id = await tenants.find_id(connection, uid)
+            if tenant_id is None:
+                raise not_found("tenant", ref)
+            uids.put(uid, tenant_id)
+    if not principal.can_see(tenant_id):
+        raise not_found("tenant", ref)
+    return tenant_id, uid
+
+
+async def _events_in(
     connection: asyncpg.Connection,
     principal: Principal,
-    body: EventCreate,
-    idempotency_key: str | None,
-    tenants_seen: dict[str | None, uuid.UUID],
-) -> emit.EventIn:
-    """The event with its tenant resolved: the one named (id or uid), or a tenant key's own;
-    404 for one the caller may not see."""
-    ref = body.tenant_id
-    if ref not in tenants_seen:
-        if ref is None:
-            if principal.tenant_id is None:
-                raise Problem(422, "validation_error", "tenant_id is required with an admin key")
-            tenants_seen[ref] = principal.tenant_id
-        else:
-            tenant_id = await tenants.find_id(connection, ref)
-            if tenant_id is None or not principal.can_see(tenant_id):
-                raise not_found("tenant", ref)
-            tenants_seen[ref] = tenant_id
-    return emit.EventIn(tenants_seen[ref], body.event_type, body.payload, idempotency_key)
+    bodies: list[EventCreate],
+    idempotency_keys: list[str | None],
+    uids: TenantCache,
+) -> list[emit.EventIn]:
+    """The events to emit, each tenant resolved once."""
+    found = {
+        ref: await _tenant(connection, principal, ref, uids)
+        for ref in dict.fromkeys(body.tenant_id for body in bodies)
+    }
+    events = []
+    for body, key in zip(bodies, idempotency_keys, strict=True):
+        tenant_id, uid = found[body.tenant_id]
+        events.append(emit.EventIn(tenant_id, body.event_type, body.payload, key, uid))
+    return events
+
+
+def _stale(events: list[EventCreate], error: emit.StaleTenant, uids: TenantCache) -> Problem:
+    """The 404 once a tenant was stale twice; the first time only its cached uid is dropped
+    (the next resolution reads it again)."""
+    ref = events[error.index].tenant_id
+    if ref is not None:
+        uids.discard(ref)
+    return not_found("tenant", ref or "of this API key")
 
 
 def _check_size(body: EventCreate, max_bytes: int, where: str) -> None:
@@ -132,11 +163,17 @@ async def emit_event(
         )
     _check_size(body, state.settings.max_payload_bytes, "")
     async with state.pool.acquire() as connection:
-        event = await _to_event_in(connection, principal, body, key, {})
-        try:
-            [emitted] = await emit.emit(connection, [event], types=state.event_types)
-        except emit.EmitError as error:
-            raise _problem(error, ["body"]) from None
+        for tries_left in (1, 0):  # a tenant stale in the cache costs one more try
+            [event] = await _events_in(connection, principal, [body], [key], state.tenant_uids)
+            try:
+                [emitted] = await emit.emit(connection, [event], types=state.event_types)
+                break
+            except emit.StaleTenant as error:
+                problem = _stale([body], error, state.tenant_uids)
+                if not tries_left:
+                    raise problem from None
+            except emit.EmitError as error:
+                raise _problem(error, ["body"]) from None
     if not emitted.created:
         response.status_code = 200
     _count([emitted])
@@ -154,16 +191,22 @@ async def emit_batch(body: EventBatch, state: StateDep, principal: AuthDep) -> E
     error names the event by its index). Each answer says whether it was a repeat."""
     for index, item in enumerate(body.events):
         _check_size(item, state.settings.max_payload_bytes, f" of event {index}")
-    tenants_seen: dict[str | None, uuid.UUID] = {}
-    async with state.pool.acquire() as connection, connection.transaction():
-        batch = [
-            await _to_event_in(connection, principal, item, item.idempotency_key, tenants_seen)
-            for item in body.events
-        ]
-        try:
-            emitted = await emit.emit(connection, batch, types=state.event_types)
-        except emit.EmitError as error:
-            raise _problem(error, ["body", "events", error.index]) from None
+    keys = [item.idempotency_key for item in body.events]
+    async with state.pool.acquire() as connection:
+        for tries_left in (1, 0):  # as for one event
+            try:
+                async with connection.transaction():
+                    batch = await _events_in(
+                        connection, principal, body.events, keys, state.tenant_uids
+                    )
+                    emitted = await emit.emit(connection, batch, types=state.event_types)
+                break
+            except emit.StaleTenant as error:
+                problem = _stale(body.events, error, state.tenant_uids)
+                if not tries_left:
+                    raise problem from None
+            except emit.EmitError as error:
+                raise _problem(error, ["body", "events", error.index]) from None
     _count(emitted)
     return EmittedBatch(data=[_answer(item) for item in emitted])
 
