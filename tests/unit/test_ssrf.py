@@ -71,6 +71,16 @@ def test_the_allow_list_opens_only_its_ranges() -> None:
         parse_networks("not-a-network")
 
 
+def test_a_url_asked_again_gets_the_same_answer() -> None:
+    """check_url keeps its answer per URL (the sender asks for every attempt)."""
+    policy = DestinationPolicy(tuple(parse_networks("127.0.0.0/8")))
+    for _ in range(2):
+        policy.check_url("http://127.0.0.1:9000/hook")
+        with pytest.raises(BlockedDestination, match=r"10\.0\.0\.1 is not a public address"):
+            policy.check_url("http://10.0.0.1/hook")
+    assert policy == DestinationPolicy(tuple(parse_networks("127.0.0.0/8")))  # answers aside
+
+
 def test_https_only() -> None:
     policy = DestinationPolicy(https_only=True)
     policy.check_url("https://example.com/")

@@ -12,8 +12,7 @@ URLs, which skip the resolver, are checked by ``DestinationPolicy.check_url``.
 import ipaddress
 import socket
 from collections.abc import Iterable
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -50,10 +49,8 @@ def parse_networks(text: str) -> list[IPNetwork]:
     ]
 
 
-@lru_cache(maxsize=4096)
 def _scheme_and_literal(url: str) -> tuple[str, IPAddress | None]:
-    """A URL's scheme, and its host if that is an IP literal (cached: the sender asks for
-    every attempt, and endpoints are few)."""
+    """A URL's scheme, and its host if that is an IP literal."""
     parts = urlsplit(url)
     try:
         return parts.scheme, ipaddress.ip_address(parts.hostname or "")
@@ -61,10 +58,18 @@ def _scheme_and_literal(url: str) -> tuple[str, IPAddress | None]:
         return parts.scheme, None
 
 
+_MAX_VERDICTS = 4096
+
+
 @dataclass(frozen=True)
 class DestinationPolicy:
     allowed_networks: tuple[IPNetwork, ...] = ()
     https_only: bool = False
+    # check_url's answer by URL (None: allowed): the sender asks for every attempt, endpoints
+    # are few, and the answer depends only on the URL and this (frozen) policy
+    _verdicts: dict[str, str | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def check_address(self, address: IPAddress) -> None:
         unwrapped = _unwrap(address)
@@ -75,11 +80,26 @@ class DestinationPolicy:
 
     def check_url(self, url: str) -> None:
         """Refuse a plain-http URL under https-only, and a URL whose host is a blocked IP."""
+        try:
+            refusal = self._verdicts[url]
+        except KeyError:
+            refusal = self._refusal(url)
+            if len(self._verdicts) >= _MAX_VERDICTS:
+                self._verdicts.clear()
+            self._verdicts[url] = refusal
+        if refusal is not None:
+            raise BlockedDestination(refusal)
+
+    def _refusal(self, url: str) -> str | None:
         scheme, address = _scheme_and_literal(url)
         if self.https_only and scheme != "https":
-            raise BlockedDestination("only https:// URLs are allowed (HOOKPOST_HTTPS_ONLY)")
+            return "only https:// URLs are allowed (HOOKPOST_HTTPS_ONLY)"
         if address is not None:  # a name's addresses are checked when it is resolved
-            self.check_address(address)
+            try:
+                self.check_address(address)
+            except BlockedDestination as error:
+                return str(error)
+        return None
 
     def check_results(self, host: str, results: Iterable[ResolveResult]) -> None:
         for result in results:
