@@ -51,6 +51,12 @@ class Settings(BaseSettings):
         description="Port on which `hookpost worker` serves its own /metrics (0: none). With "
         "`hookpost run` the worker's metrics are on the API's /metrics.",
     )
+    otel: bool = Field(
+        default=False,
+        description="FastAPI's native OpenTelemetry on the API (request spans, metrics, error "
+        "logs) through the global OpenTelemetry providers. Off by default: even with no "
+        "provider configured, it costs about a fifth of the API's CPU per request.",
+    )
     db_pool_size: int = Field(default=10, ge=1, description="Database connections per process.")
     db_connect_timeout_s: float = Field(
         default=30.0, gt=0, description="How long start-up waits for the database."

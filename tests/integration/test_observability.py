@@ -15,6 +15,7 @@ import asyncpg
 import yaml
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
+from opentelemetry import trace
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
@@ -22,6 +23,7 @@ from hookpost import cli
 from hookpost.api.app import create_app
 from hookpost.log import JsonFormatter, TextFormatter
 from hookpost.settings import Settings
+from tests.conftest import ADMIN_KEY
 from tests.integration.delivery_helpers import eventually, running_worker
 from tests.integration.helpers import create_endpoint, create_event_type, create_tenant, ok
 from tests.receiver import Reply, receiver
@@ -273,3 +275,41 @@ def test_the_compose_file_brings_up_a_working_system() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "COPY migrations" in dockerfile
     assert "pip install" in dockerfile
+
+
+class _RecordingTracerProvider(trace.TracerProvider):
+    """An OpenTelemetry tracer provider that notes the name of every span started."""
+
+    def __init__(self) -> None:
+        self.spans: list[str] = []
+
+    def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
+        spans = self.spans
+
+        class Tracer(trace.NoOpTracer):
+            def start_span(self, name: str, *args: Any, **kwargs: Any) -> trace.Span:
+                spans.append(name)
+                return super().start_span(name, *args, **kwargs)
+
+        return Tracer()
+
+
+async def test_fastapi_telemetry_only_with_hookpost_otel(
+    settings: Settings, db: asyncpg.Connection, monkeypatch: Any
+) -> None:
+    """FastAPI's native OpenTelemetry costs a check on every request, so it is off unless
+    HOOKPOST_OTEL is set; then the globally configured provider sees the requests."""
+    provider = _RecordingTracerProvider()
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+    for otel in (False, True):
+        app = create_app(settings.model_copy(update={"otel": otel}))
+        async with (
+            app.router.lifespan_context(app),
+            AsyncClient(
+                transport=ASGITransport(app=app),
+                base_url="http://test",
+                headers={"authorization": f"Bearer {ADMIN_KEY}"},
+            ) as client,
+        ):
+            ok(await client.get("/v1/tenants"))
+        assert bool(provider.spans) is otel, provider.spans
