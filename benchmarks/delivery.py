@@ -26,6 +26,7 @@ from hookpost.delivery.worker import Worker
 from hookpost.encryption import SecretBox
 from hookpost.ids import new_id
 from hookpost.ingest.emit import EventIn, emit
+from hookpost.runtime import settle_gc
 from hookpost.settings import Settings
 
 CONCURRENCY = 32
@@ -143,6 +144,7 @@ def _worker_process(
     async def run() -> None:
         process = psutil.Process()
         worker = Worker(worker_settings(database_url, key, **overrides))
+        settle_gc()  # as ``hookpost worker`` does
         halt = asyncio.Event()
         rss_warm = None  # after the first deliveries: pools, sessions and caches are made
         task = asyncio.create_task(worker.run(halt))

@@ -23,6 +23,7 @@ from hookpost.db.embedded import embedded_postgres
 from hookpost.db.engine import create_engine, session_factory, wait_for_database
 from hookpost.delivery.worker import Worker
 from hookpost.log import configure_logging
+from hookpost.runtime import settle_gc
 from hookpost.settings import Settings
 
 app = typer.Typer(
@@ -140,6 +141,7 @@ async def _serve(
         parts.append(worker.run(stop))
         if sys.stdout.isatty():
             parts.append(_status_line(worker, stop))
+    settle_gc()  # the app and the worker are built: what lives now lives as long as we do
     await asyncio.gather(*parts)
 
 
