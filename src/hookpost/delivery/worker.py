@@ -237,8 +237,9 @@ class Worker:
 
     async def _claim_loop(self, sender: Sender, stop: asyncio.Event) -> None:
         """Keep up to ``concurrency`` requests under way and as many leased deliveries ready
-        behind them, so that the claim's round trips overlap the sending. With a backlog,
-        claim in batches of at least a quarter of what is held."""
+        behind them, so that the claim's round trips overlap the sending. While claims find
+        deliveries, claim in batches of at least a quarter of what is held; after one that
+        found none, sleep until woken or the next delivery falls due."""
         assert self._pool is not None
         target = self.concurrency + self._prefetch
         batch_floor = max(1, min(target, self.settings.worker_batch_size) // 4)
@@ -262,16 +263,16 @@ class Worker:
                         lease_s=self.settings.lease_s,
                         worker_id=self.worker_id,
                     )
-                    due_in = (
-                        None
-                        if len(claimed) == wanted
-                        else await queue.seconds_to_next_due(connection)
-                    )
+                    # A short claim may only have lost rows to another worker: claim
+                    # again. Only an empty one asks when the next delivery falls due (the
+                    # question walks the due indexes: 24 us a delivery when asked after
+                    # every short claim of two workers, measured).
+                    due_in = await queue.seconds_to_next_due(connection) if not claimed else None
             except _DB_ERRORS as error:
                 logger.warning("claiming failed (%s); retrying", error)
                 await self._sleep(stop, None, 1.0)
                 continue
-            backlog = len(claimed) == wanted
+            backlog = bool(claimed)
             leased_at = time.monotonic()
             for delivery in claimed:
                 if delivery.round_attempts:
