@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made per delivery (queue.Claimed says why)
 class Candidate:
     """A due delivery, with what the queue knows of its endpoint."""
 

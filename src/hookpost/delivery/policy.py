@@ -40,7 +40,7 @@ class Outcome(StrEnum):
     FAILURE = "failure"  # anything else
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made per delivery (queue.Claimed says why)
 class Decision:
     """The delivery's state after an attempt."""
 

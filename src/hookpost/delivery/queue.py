@@ -243,7 +243,11 @@ ATTEMPT_COLUMNS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+# The records made for every delivery (these three, limits.Candidate, policy.Decision,
+# sender.SendResult, worker._Ready) are slotted but not frozen: a frozen dataclass's __init__
+# sets each field through object.__setattr__, three to four times the cost (AttemptRow 1.9
+# against 0.55 us, measured), about 5 us a delivery in all. Nothing changes them once made.
+@dataclass(slots=True)
 class Claimed:
     """A leased delivery with what sending it needs."""
 
@@ -265,7 +269,7 @@ class Claimed:
     secrets: list[tuple[uuid.UUID, bytes]]  # the endpoint's live secrets, newest first
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AttemptRow:
     """One attempt to log; ``as_record`` gives the COPY row."""
 
@@ -305,7 +309,7 @@ class AttemptRow:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StateChange:
     """A delivery's new state; ``last_attempt_at`` is None when no attempt was made."""
 

@@ -29,7 +29,7 @@ class ErrorKind(StrEnum):
     SECRET_UNREADABLE = "secret_unreadable"  # not sent: the signing secret won't decrypt
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made per delivery (queue.Claimed says why)
 class SendResult:
     """What one POST gave: a response (status, headers, capped body), or an error, or both
     (a non-2xx status is an error of kind ``http_status``)."""

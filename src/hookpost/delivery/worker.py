@@ -95,7 +95,7 @@ def _health(outcomes: dict[uuid.UUID, list[bool]]) -> list[queue.EndpointHealth]
     return found
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made per delivery (queue.Claimed says why)
 class _Ready:
     """A leased delivery waiting for a slot, with its signing keys and when it was leased."""
 
