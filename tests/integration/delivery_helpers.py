@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from hookpost.delivery.sender import Sender
 from hookpost.delivery.worker import Worker
 from hookpost.settings import Settings
 
@@ -26,9 +27,12 @@ FAST = {
 
 
 @asynccontextmanager
-async def running_worker(settings: Settings, **overrides: Any) -> AsyncIterator[Worker]:
-    """A worker on the test database, stopped gracefully when the block ends."""
-    worker = Worker(settings.model_copy(update=FAST | overrides))
+async def running_worker(
+    settings: Settings, *, sender: Sender | None = None, **overrides: Any
+) -> AsyncIterator[Worker]:
+    """A worker on the test database (``sender``: instead of its own), stopped gracefully
+    when the block ends."""
+    worker = Worker(settings.model_copy(update=FAST | overrides), sender=sender)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     try:

@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 import orjson
+import pytest
 from cryptography.fernet import Fernet
 from httpx import AsyncClient
 from pydantic import SecretStr
@@ -15,6 +16,7 @@ from standardwebhooks.webhooks import Webhook
 
 from hookpost import ids
 from hookpost.delivery import queue
+from hookpost.delivery.sender import AiohttpSender, Sender, SenderLimits, SendResult
 from hookpost.settings import Settings
 from tests.integration.delivery_helpers import eventually, running_worker
 from tests.integration.helpers import create_endpoint, create_event_type, create_tenant, ok
@@ -385,6 +387,54 @@ async def test_deliveries_held_ready_too_long_go_back_unsent(
     assert sorted(sent) == list(range(8))  # each sent once
     assert await db.fetchval("SELECT count(*) FROM attempts") == 8
     assert await db.fetchval("SELECT max(attempt_count) FROM deliveries") == 1
+
+
+class _FailsOnce:
+    """A sender whose first send raises, as a bug on the delivery path would."""
+
+    def __init__(self, sender: Sender) -> None:
+        self._sender = sender
+        self.raised = False
+
+    async def send(self, url: str, headers: dict[str, str], body: bytes) -> SendResult:
+        if not self.raised:
+            self.raised = True
+            raise RuntimeError("a bug")
+        return await self._sender.send(url, headers, body)
+
+    async def close(self) -> None:
+        await self._sender.close()
+
+
+async def test_a_bug_while_delivering_costs_the_lease_not_the_slot(
+    admin: AsyncClient,
+    db: asyncpg.Connection,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One slot: the delivery whose send raised waits for its lease to expire and goes
+    again; the slot goes on with the next one meanwhile."""
+    async with receiver(lambda n, r: Reply()) as target:
+        await _setup(admin, target.url)
+        await _emit_batch(admin, 2)
+        limits = SenderLimits(
+            connections=1,
+            total_timeout_s=2.0,
+            connect_timeout_s=2.0,
+            read_timeout_s=2.0,
+            body_cap_bytes=1024,
+        )
+        sender = _FailsOnce(
+            AiohttpSender(limits, user_agent="test", policy=settings.destination_policy)
+        )
+        async with running_worker(settings, sender=sender, worker_concurrency=1, lease_s=1.0):
+            await eventually(lambda: _finished(db, 2), timeout=10)
+        await sender.close()
+    assert sender.raised
+    assert sorted(orjson.loads(r.body)["data"]["i"] for r in target.requests) == [0, 1]
+    assert await db.fetchval("SELECT count(*) FROM attempts") == 2
+    assert "RuntimeError: a bug" in caplog.text
+    assert "took back 1 deliveries with an expired lease" in caplog.text
 
 
 async def test_graceful_shutdown_releases_what_did_not_finish(
