@@ -452,6 +452,26 @@ async def test_graceful_shutdown_releases_what_did_not_finish(
         assert await db.fetchval("SELECT count(*) FROM attempts") == 0
 
 
+async def test_graceful_shutdown_releases_deliveries_claimed_ahead(
+    admin: AsyncClient, db: asyncpg.Connection, settings: Settings
+) -> None:
+    """One slot: the first delivery hangs past the grace period, the two claimed behind it
+    were never started; all three go back to the queue, unattempted."""
+    async with receiver(lambda n, r: Reply(delay_s=5.0)) as target:
+        await _setup(admin, target.url)
+        await _emit_batch(admin, 3)
+        async with running_worker(
+            settings, worker_concurrency=1, worker_grace_s=0.2, delivery_timeout_s=10
+        ):
+            await target.wait_for(1)
+            leased = await db.fetchval("SELECT count(*) FROM deliveries WHERE status = 'in_flight'")
+            assert leased == 3
+        rows = await db.fetch("SELECT status, locked_by, attempt_count FROM deliveries")
+    assert [tuple(row) for row in rows] == [("pending", None, 0)] * 3
+    assert await db.fetchval("SELECT count(*) FROM attempts") == 0
+    assert len(target.requests) == 1
+
+
 async def test_graceful_shutdown_lets_short_requests_finish(
     admin: AsyncClient, db: asyncpg.Connection, settings: Settings
 ) -> None:
