@@ -49,7 +49,8 @@ CREATE TEMP TABLE dl AS
 INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, event_type, status, attempt_count,
                         created_at)
   SELECT id, event_id, endpoint_id, tenant_id, 'invoice.paid',
-         CASE WHEN n % 50 = 0 THEN 'failed' WHEN n % 97 = 0 THEN 'pending' ELSE 'succeeded' END,
+         CASE WHEN n % 50 = 0 THEN 'failed' WHEN n % 97 = 0 THEN 'pending'
+              WHEN n % 5003 = 0 THEN 'in_flight' ELSE 'succeeded' END,
          2, now()
   FROM dl;
 INSERT INTO attempts (id, delivery_id, endpoint_id, tenant_id, attempt_number, started_at,
@@ -109,6 +110,23 @@ async def measure(database_url: str) -> list[tuple[str, float, float]]:
             {"tenant_id": tenant, "status": "failed"},
         ),
         ("failed deliveries, all tenants", "/v1/deliveries", {"status": "failed"}),
+        (
+            "succeeded deliveries of a tenant",
+            "/v1/deliveries",
+            {"tenant_id": tenant, "status": "succeeded"},
+        ),
+        (
+            "pending deliveries of an endpoint",
+            "/v1/deliveries",
+            {"endpoint_id": endpoint, "status": "pending"},
+        ),
+        (
+            "deliveries in flight of a tenant",
+            "/v1/deliveries",
+            {"tenant_id": tenant, "status": "in_flight"},
+        ),
+        ("deliveries in flight, all tenants", "/v1/deliveries", {"status": "in_flight"}),
+        ("an endpoint's figures (backlog included)", f"/v1/endpoints/{endpoint}/stats", {}),
         ("deliveries of an event", "/v1/deliveries", {"event_id": event_id}),
         (
             "deliveries of an endpoint, one hour a day ago",

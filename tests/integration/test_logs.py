@@ -1,15 +1,19 @@
 """The delivery log (filters, pagination, detail), resend, recover, endpoint stats."""
 
-from collections.abc import Callable
+import json
+import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 from fastapi import FastAPI
 from httpx import AsyncClient
+from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 
 from hookpost import ids
-from hookpost.ops import recovery
+from hookpost.db.models import Delivery, DeliveryStatus
+from hookpost.ops import logs, recovery
 from hookpost.settings import Settings
 from tests.integration.delivery_helpers import eventually, running_worker
 from tests.integration.helpers import (
@@ -126,6 +130,48 @@ async def test_delivery_filters(admin: AsyncClient, db: asyncpg.Connection) -> N
     problem(
         await admin.get("/v1/deliveries", params={"tenant_id": "ghost"}), 404, "tenant_not_found"
     )
+
+
+def _index_names(plan: Any) -> Iterator[str]:
+    if isinstance(plan, dict):
+        if "Index Name" in plan:
+            yield plan["Index Name"]
+        for value in plan.values():
+            yield from _index_names(value)
+    elif isinstance(plan, list):
+        for value in plan:
+            yield from _index_names(value)
+
+
+async def test_status_filters_read_the_status_indexes_in_generic_plans(
+    db: asyncpg.Connection,
+) -> None:
+    """The status indexes hold only pending, failed and cancelled rows (migration 0007). A plan
+    may read such an index only where it can prove the filter's status is one of those: a
+    generic plan, which a prepared statement settles on, can only if the status is a literal."""
+    await db.execute("SET plan_cache_mode = force_generic_plan")
+    await db.execute("SET enable_seqscan = off")
+    dialect = asyncpg_dialect.dialect()
+    scopes: list[tuple[dict[str, uuid.UUID], str]] = [
+        ({"tenant_id": uuid.uuid4()}, "ix_deliveries_tenant_id_status_id"),
+        ({"endpoint_id": uuid.uuid4()}, "ix_deliveries_endpoint_id_status_id"),
+        ({}, "ix_deliveries_status_id"),
+    ]
+    for scope, index in scopes:
+        for status in (DeliveryStatus.PENDING, DeliveryStatus.FAILED, DeliveryStatus.CANCELLED):
+            query = logs.deliveries_query(logs.DeliveryFilter(status=status, **scope))
+            compiled = (
+                query.order_by(Delivery.id.desc())
+                .limit(51)
+                .compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+            )
+            arguments = ", ".join(f"'{compiled.params[name]}'" for name in compiled.positiontup)
+            await db.execute(f"PREPARE log_page AS {compiled}")
+            try:
+                plan = await db.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE log_page({arguments})")
+            finally:
+                await db.execute("DEALLOCATE log_page")
+            assert index in set(_index_names(json.loads(plan))), (scope, status, plan)
 
 
 async def test_time_window_filters(admin: AsyncClient, db: asyncpg.Connection) -> None:

@@ -18,11 +18,18 @@ _BY_STATUS = text(
     GROUP BY status
     """
 )
+# One branch per status, each on its own partial index (migrations 0006 and 0007); a single
+# ``status IN (...)`` matches neither index.
 _BACKLOG = text(
     """
     SELECT count(*) AS n, EXTRACT(EPOCH FROM now() - min(created_at))::float8 AS oldest_s
-    FROM deliveries
-    WHERE endpoint_id = :endpoint_id AND status IN ('pending', 'in_flight')
+    FROM (
+        SELECT created_at FROM deliveries
+        WHERE endpoint_id = :endpoint_id AND status = 'pending'
+        UNION ALL
+        SELECT created_at FROM deliveries
+        WHERE endpoint_id = :endpoint_id AND status = 'in_flight'
+    ) backlog
     """
 )
 
