@@ -14,7 +14,7 @@ from benchmarks.seed import add_endpoint
 from hookpost.db.engine import plain_dsn
 from hookpost.encryption import SecretBox
 from hookpost.ids import new_id
-from hookpost.ingest.emit import EventIn, emit
+from hookpost.ingest.emit import NOTIFY, EventIn, emit
 
 ENDPOINTS = 100
 HANGING = 20
@@ -52,6 +52,7 @@ async def _emit_for(connection: asyncpg.Connection, tenant_id: object) -> int:
         ]
         async with connection.transaction():
             await emit(connection, events)
+        await connection.execute(NOTIFY)  # as the API does once the events are committed
         sent += per_tick
         await asyncio.sleep(max(0.0, started + (step + 1) * tick - time.perf_counter()))
     return sent

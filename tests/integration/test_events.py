@@ -8,6 +8,8 @@ import asyncpg
 import orjson
 from httpx import AsyncClient
 
+from hookpost.db.engine import plain_dsn
+from hookpost.ingest.wake import WorkerWaker
 from tests.integration.helpers import (
     create_endpoint,
     create_event_type,
@@ -360,6 +362,36 @@ async def test_emit_notifies_the_workers(admin: AsyncClient, db: asyncpg.Connect
     ok(await _emit(admin), 202)
     await asyncio.wait_for(heard.get(), timeout=5)
     assert heard.empty()
+    batch = {"events": [{"tenant_id": "acme", "event_type": "invoice.paid", "payload": {}}] * 3}
+    ok(await admin.post("/v1/events/batch", json=batch), 202)
+    await asyncio.wait_for(heard.get(), timeout=5)
+    await asyncio.sleep(0.1)
+    assert heard.empty()  # one wake-up for the batch
+
+
+async def test_wake_ups_meanwhile_share_the_next_notify(
+    database_url: str, db: asyncpg.Connection
+) -> None:
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    await db.add_listener("hookpost_deliveries", lambda *args: heard.put_nowait(args[2]))
+    pool = await asyncpg.create_pool(plain_dsn(database_url), min_size=1, max_size=2)
+    waker = WorkerWaker(pool)
+    for _ in range(50):  # in one step of the loop: one NOTIFY
+        waker.wake()
+    await asyncio.sleep(0)  # that NOTIFY is under way
+    for _ in range(50):  # these share one more, after it
+        waker.wake()
+    await waker.close()
+    assert waker.sent == 2
+    for _ in range(2):
+        await asyncio.wait_for(heard.get(), timeout=5)
+    await asyncio.sleep(0.1)
+    assert heard.empty()
+
+    await pool.close()
+    waker.wake()  # the database is out of reach: logged, the workers poll
+    await waker.close()
+    assert waker.sent == 2
 
 
 async def test_list_and_filter(admin: AsyncClient) -> None:

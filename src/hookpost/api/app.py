@@ -29,6 +29,7 @@ from hookpost.db.engine import (
 )
 from hookpost.encryption import load_secret_box
 from hookpost.ingest.emit import EventTypeCache
+from hookpost.ingest.wake import WorkerWaker
 from hookpost.settings import Settings
 
 DESCRIPTION = """
@@ -86,10 +87,12 @@ def create_app(settings: Settings) -> FastAPI:
             keys=KeyCache(),
             event_types=EventTypeCache(),
             tenant_uids=TenantCache(),
+            waker=(waker := WorkerWaker(pool)),
         )
         try:
             yield
         finally:
+            await waker.close()
             await pool.close()
             await engine.dispose()
 

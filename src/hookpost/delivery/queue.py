@@ -25,7 +25,7 @@ import asyncpg
 import orjson
 
 from hookpost.delivery.limits import Candidate, LimitRules, plan_claim
-from hookpost.ingest.emit import NOTIFY_CHANNEL
+from hookpost.ingest.emit import NOTIFY
 
 # Due deliveries of each lane, oldest first, with their endpoint's limits and its requests
 # under way over all workers. Read without row locks: this statement runs on its own, so a
@@ -209,8 +209,6 @@ SET status = 'pending', trigger = 'scheduled', next_attempt_at = now(), round_at
 FROM picked
 WHERE d.id = picked.id
 """
-
-NOTIFY = f"NOTIFY {NOTIFY_CHANNEL}"
 
 # One minimum per lane, each read from its lane's due index. A single min() over all pending
 # deliveries matches neither partial index: it scanned the table (0.5 s with a million

@@ -1,5 +1,6 @@
-"""Emitting events: one transaction writes the events, their deliveries (the fan-out) and the
-NOTIFY that wakes the workers. Set-based: one statement per step whatever the batch size.
+"""Emitting events: one statement writes the events and their deliveries (the fan-out),
+set-based whatever the batch size. The caller wakes the workers once that has committed
+(``Emitted.queued``; ``wake.py`` says why not in the same transaction).
 
 It runs on the asyncpg connection of the caller's transaction: the API's request, or the
 worker's result flush when hookpost emits its own operational events."""
@@ -19,6 +20,7 @@ from hookpost.cache import TtlCache
 from hookpost.ingest.validation import payload_error
 
 NOTIFY_CHANNEL = "hookpost_deliveries"
+NOTIFY = f"NOTIFY {NOTIFY_CHANNEL}"  # wakes the workers; sent once the deliveries are committed
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Emitted:
     created_at: datetime
     deliveries: int
     created: bool
+    queued: bool = False  # it was stored now with a delivery to send: wake the workers
 
 
 class EmitError(Exception):
@@ -99,16 +102,15 @@ def webhook_body(event_id: uuid.UUID, event_type: str, at: datetime, payload: An
 
 _EVENT_TYPES = "SELECT name, archived, schema::text FROM event_types WHERE name = ANY($1::text[])"
 
-# One statement stores the events, fans each new one out into deliveries and wakes the
-# workers, so it is atomic without a transaction of the caller's. A delivery goes to every
+# One statement stores the events and fans each new one out into deliveries, so it is atomic
+# without a transaction of the caller's. A delivery goes to every
 # live endpoint of the event's tenant with a matching subscription (the exact name, `*`, or a
 # prefix pattern `invoice.*`); a disabled endpoint's is recorded as failed with the reason, so
 # that `recover` can send it once the endpoint is enabled again. A repeated idempotency key
 # inserts nothing (ON CONFLICT), and its event is not in the answer. An event whose tenant is
 # gone, or no longer has the uid the caller named it by, comes back as stale, and then the
 # statement stores nothing at all.
-_STORE = (
-    """
+_STORE = """
 WITH stale AS (
     SELECT u.id FROM unnest($1::uuid[], $2::uuid[], $8::text[]) AS u(id, tenant_id, uid)
     WHERE NOT EXISTS (
@@ -154,16 +156,12 @@ counted AS (
     SELECT event_id, count(*) AS deliveries, bool_or(queued) AS queued
     FROM fanned GROUP BY event_id
 )
-SELECT i.id, coalesce(c.deliveries, 0) AS deliveries,
-       CASE WHEN c.queued THEN pg_notify('"""
-    + NOTIFY_CHANNEL
-    + """', '') END AS woken,
+SELECT i.id, coalesce(c.deliveries, 0) AS deliveries, coalesce(c.queued, false) AS queued,
        false AS stale
 FROM inserted i LEFT JOIN counted c ON c.event_id = i.id
 UNION ALL
-SELECT id, 0, NULL, true FROM stale
+SELECT id, 0, false, true FROM stale
 """
-)
 
 _EXISTING = """
 SELECT e.id, e.tenant_id, e.idempotency_key, e.payload_hash, e.created_at,
@@ -221,7 +219,7 @@ async def emit(
     *,
     types: EventTypeCache | None = None,
 ) -> list[Emitted]:
-    """Store ``events`` with their deliveries and wake the workers: a read of the event types
+    """Store ``events`` with their deliveries: a read of the event types
     (unless ``types`` holds them), one atomic statement, and for repeated idempotency keys a
     read of the first events. A repeat with the same payload answers the stored event; with
     another payload it raises ``IdempotencyConflict`` (inside a caller's transaction, which
@@ -250,10 +248,9 @@ async def emit(
     if stale := {row["id"] for row in rows if row["stale"]}:
         index = next(i for i, event_id in enumerate(new_ids) if event_id in stale)
         raise StaleTenant(index, "The event's tenant was deleted or its uid changed")
-    counts: dict[uuid.UUID, int] = {row["id"]: row["deliveries"] for row in rows}
-    inserted = set(counts)
+    stored = {row["id"]: row for row in rows}
 
-    repeats = [index for index, event_id in enumerate(new_ids) if event_id not in inserted]
+    repeats = [index for index, event_id in enumerate(new_ids) if event_id not in stored]
     existing = {}
     if repeats:
         found = await connection.fetch(
@@ -265,7 +262,7 @@ async def emit(
 
     results = []
     for index, event in enumerate(events):
-        if new_ids[index] in inserted:
+        if (row := stored.get(new_ids[index])) is not None:
             results.append(
                 Emitted(
                     new_ids[index],
@@ -273,8 +270,9 @@ async def emit(
                     event.event_type,
                     event.idempotency_key,
                     now,
-                    counts[new_ids[index]],
+                    row["deliveries"],
                     created=True,
+                    queued=row["queued"],
                 )
             )
             continue
