@@ -41,7 +41,7 @@ class WorkerWaker:
             try:
                 async with self._pool.acquire() as connection:
                     await connection.execute(NOTIFY)
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+            except Exception as error:  # never fail a request or a shutdown over a wake-up
                 logger.warning("could not wake the workers (%s); they poll the queue", error)
                 return
             self.sent += 1
