@@ -103,13 +103,13 @@ def webhook_body(event_id: uuid.UUID, event_type: str, at: datetime, payload: An
 _EVENT_TYPES = "SELECT name, archived, schema::text FROM event_types WHERE name = ANY($1::text[])"
 
 # One statement stores the events and fans each new one out into deliveries, so it is atomic
-# without a transaction of the caller's. A delivery goes to every
-# live endpoint of the event's tenant with a matching subscription (the exact name, `*`, or a
-# prefix pattern `invoice.*`); a disabled endpoint's is recorded as failed with the reason, so
-# that `recover` can send it once the endpoint is enabled again. A repeated idempotency key
-# inserts nothing (ON CONFLICT), and its event is not in the answer. An event whose tenant is
-# gone, or no longer has the uid the caller named it by, comes back as stale, and then the
-# statement stores nothing at all.
+# without a transaction of the caller's. A delivery goes to every live endpoint of the event's
+# tenant with a matching subscription (the exact name, `*`, or a prefix pattern `invoice.*`);
+# a disabled endpoint's is recorded as failed with the reason, so that `recover` can send it
+# once the endpoint is enabled again. A repeated idempotency key inserts nothing (ON
+# CONFLICT), and its event is not in the answer. An event whose tenant is gone, or no longer
+# has the uid the caller named it by, comes back as stale, and then the statement stores
+# nothing at all. ``queued``: some delivery of the event waits to be sent.
 _STORE = """
 WITH stale AS (
     SELECT u.id FROM unnest($1::uuid[], $2::uuid[], $8::text[]) AS u(id, tenant_id, uid)
@@ -219,12 +219,13 @@ async def emit(
     *,
     types: EventTypeCache | None = None,
 ) -> list[Emitted]:
-    """Store ``events`` with their deliveries: a read of the event types
-    (unless ``types`` holds them), one atomic statement, and for repeated idempotency keys a
-    read of the first events. A repeat with the same payload answers the stored event; with
-    another payload it raises ``IdempotencyConflict`` (inside a caller's transaction, which
-    then rolls back). ``StaleTenant``: an event's tenant is gone or its uid moved (see
-    ``EventIn``); nothing was stored."""
+    """Store ``events`` with their deliveries: a read of the event types (unless ``types``
+    holds them), one atomic statement, and for repeated idempotency keys a read of the first
+    events. The caller wakes the workers once committed, if any ``Emitted.queued``. A repeat
+    with the same payload answers the stored event; with another payload it raises
+    ``IdempotencyConflict`` (inside a caller's transaction, which then rolls back).
+    ``StaleTenant``: an event's tenant is gone or its uid moved (see ``EventIn``); nothing
+    was stored."""
     await _check_types(connection, events, types)
     now = datetime.now(UTC)
     new_ids = [ids.new_id() for _ in events]
