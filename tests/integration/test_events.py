@@ -1,14 +1,25 @@
 """Event ingestion: emit, validate, deduplicate, fan out; and reading events back."""
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import asyncpg
 import orjson
+from fastapi import FastAPI
 from httpx import AsyncClient
 
+from hookpost import ids
 from hookpost.db.engine import plain_dsn
+from hookpost.ingest.emit import (
+    Emitted,
+    EventIn,
+    IdempotencyConflict,
+    StaleTenant,
+    UnknownEventType,
+)
+from hookpost.ingest.group import EmitGroup
 from hookpost.ingest.wake import WorkerWaker
 from tests.integration.helpers import (
     create_endpoint,
@@ -367,6 +378,62 @@ async def test_emit_notifies_the_workers(admin: AsyncClient, db: asyncpg.Connect
     await asyncio.wait_for(heard.get(), timeout=5)
     await asyncio.sleep(0.1)
     assert heard.empty()  # one wake-up for the batch
+
+
+async def test_concurrent_emits_share_a_store_each_with_its_own_outcome(
+    app: FastAPI, admin: AsyncClient, db: asyncpg.Connection
+) -> None:
+    tenant = await _setup(admin)
+    await create_endpoint(admin, "acme", event_types=["*"])
+    ok(await _emit(admin, idempotency_key="taken"), 202)  # payload {"n": 1}
+    group: EmitGroup = app.state.hookpost.emit_group
+    stores, carried = group.stores, group.events
+    acme = ids.decode(ids.Prefix.TENANT, tenant["id"])
+    assert acme is not None
+    fresh = [EventIn(acme, "invoice.paid", {"n": i}, None) for i in range(5)]
+    events = [
+        *fresh,
+        EventIn(acme, "nope", {}, None),
+        EventIn(acme, "invoice.paid", {"n": 1}, "taken"),  # a repeat
+        EventIn(acme, "invoice.paid", {"n": 2}, "taken"),  # the key, another payload
+        EventIn(uuid.uuid4(), "invoice.paid", {}, None),  # no such tenant
+    ]
+    # all wait in one step of the loop: one store takes them all
+    outcomes = await asyncio.gather(*(group.emit(e) for e in events), return_exceptions=True)
+    assert (group.stores, group.events) == (stores + 1, carried + len(events))
+    stored = outcomes[:5]
+    assert all(isinstance(o, Emitted) and o.created and o.deliveries == 1 for o in stored)
+    assert len({o.id for o in stored if isinstance(o, Emitted)}) == 5
+    unknown, repeat, conflict, stale = outcomes[5:]
+    assert isinstance(unknown, UnknownEventType)
+    assert unknown.index == 0  # the request's only event
+    assert isinstance(repeat, Emitted)
+    assert not repeat.created
+    assert isinstance(conflict, IdempotencyConflict)
+    assert isinstance(stale, StaleTenant)
+    assert await db.fetchval("SELECT count(*) FROM events") == 6
+    assert await db.fetchval("SELECT count(*) FROM deliveries") == 6
+
+
+async def test_concurrent_requests_each_get_their_event(
+    admin: AsyncClient, db: asyncpg.Connection
+) -> None:
+    await _setup(admin)
+    await create_endpoint(admin, "acme", event_types=["*"])
+    answers = await asyncio.gather(
+        *(
+            admin.post(
+                "/v1/events",
+                json={"tenant_id": "acme", "event_type": "invoice.paid", "payload": {"n": n}},
+            )
+            for n in range(20)
+        )
+    )
+    made = [ok(answer, 202) for answer in answers]
+    assert len({event["id"] for event in made}) == 20
+    assert all(event["deliveries"] == 1 for event in made)
+    stored = await db.fetch("SELECT id, body FROM events")
+    assert sorted(orjson.loads(row["body"])["data"]["n"] for row in stored) == list(range(20))
 
 
 async def test_wake_ups_meanwhile_share_the_next_notify(

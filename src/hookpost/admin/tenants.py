@@ -24,9 +24,9 @@ async def find(session: AsyncSession, ref: str) -> Tenant | None:
     return await session.scalar(select(Tenant).where(Tenant.uid == ref))
 
 
-async def find_id(connection: asyncpg.Connection, ref: str) -> uuid.UUID | None:
-    """The id of the tenant whose id or uid is ``ref``, on a bare asyncpg connection (the
-    ingest path and the worker)."""
+async def find_id(connection: asyncpg.Connection | asyncpg.Pool, ref: str) -> uuid.UUID | None:
+    """The id of the tenant whose id or uid is ``ref``, on a bare asyncpg connection or pool
+    (the ingest path and the worker)."""
     found: uuid.UUID | None = await connection.fetchval(
         "SELECT id FROM tenants WHERE id = $1 OR uid = $2",
         ids.decode(ids.Prefix.TENANT, ref),

@@ -29,6 +29,7 @@ from hookpost.db.engine import (
 )
 from hookpost.encryption import load_secret_box
 from hookpost.ingest.emit import EventTypeCache
+from hookpost.ingest.group import EmitGroup
 from hookpost.ingest.wake import WorkerWaker
 from hookpost.settings import Settings
 
@@ -85,13 +86,15 @@ def create_app(settings: Settings) -> FastAPI:
             pool=pool,
             secret_box=load_secret_box(settings),
             keys=KeyCache(),
-            event_types=EventTypeCache(),
+            event_types=(event_types := EventTypeCache()),
             tenant_uids=TenantCache(),
             waker=(waker := WorkerWaker(pool)),
+            emit_group=(emit_group := EmitGroup(pool, event_types)),
         )
         try:
             yield
         finally:
+            await emit_group.close()
             await waker.close()
             await pool.close()
             await engine.dispose()

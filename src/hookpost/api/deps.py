@@ -17,6 +17,7 @@ from hookpost.api.errors import Problem
 from hookpost.cache import TtlCache
 from hookpost.encryption import SecretBox
 from hookpost.ingest.emit import EventTypeCache
+from hookpost.ingest.group import EmitGroup
 from hookpost.ingest.wake import WorkerWaker
 from hookpost.settings import Settings
 
@@ -35,6 +36,7 @@ class AppState:
     event_types: EventTypeCache
     tenant_uids: "TenantCache"
     waker: WorkerWaker  # after ingest commits that queued deliveries
+    emit_group: EmitGroup  # single-event emits, stored together
 
 
 async def get_state(request: Request) -> AppState:

@@ -198,19 +198,23 @@ async def _type_rules(
     return found
 
 
-async def _check_types(
+async def _type_errors(
     connection: asyncpg.Connection, events: Sequence[EventIn], cache: EventTypeCache | None
-) -> None:
+) -> list[EmitError | None]:
+    """Each event's error against its type's rules, or None."""
     found = await _type_rules(connection, {event.event_type for event in events}, cache)
+    errors: list[EmitError | None] = []
     for index, event in enumerate(events):
         rules = found.get(event.event_type)
+        error: EmitError | None = None
         if rules is None:
-            raise UnknownEventType(index, f"No event type named {event.event_type!r}")
-        if rules.archived:
-            raise ArchivedEventType(index, f"The event type {event.event_type!r} is archived")
-        if rules.schema is not None and (error := payload_error(rules.schema, event.payload)):
-            path, message = error
-            raise InvalidPayload(index, path, message)
+            error = UnknownEventType(index, f"No event type named {event.event_type!r}")
+        elif rules.archived:
+            error = ArchivedEventType(index, f"The event type {event.event_type!r} is archived")
+        elif rules.schema is not None and (invalid := payload_error(rules.schema, event.payload)):
+            error = InvalidPayload(index, *invalid)
+        errors.append(error)
+    return errors
 
 
 async def emit(
@@ -223,10 +227,50 @@ async def emit(
     holds them), one atomic statement, and for repeated idempotency keys a read of the first
     events. The caller wakes the workers once committed, if any ``Emitted.queued``. A repeat
     with the same payload answers the stored event; with another payload it raises
-    ``IdempotencyConflict`` (inside a caller's transaction, which then rolls back).
-    ``StaleTenant``: an event's tenant is gone or its uid moved (see ``EventIn``); nothing
-    was stored."""
-    await _check_types(connection, events, types)
+    ``IdempotencyConflict`` (inside a caller's transaction, which then rolls back). A type
+    error or ``StaleTenant`` (an event's tenant is gone or its uid moved, see ``EventIn``)
+    is raised before anything is stored."""
+    for error in await _type_errors(connection, events, types):
+        if error is not None:
+            raise error
+    results = []
+    for outcome in await _store(connection, events):
+        if isinstance(outcome, EmitError):
+            raise outcome
+        results.append(outcome)
+    return results
+
+
+async def emit_each(
+    connection: asyncpg.Connection,
+    events: Sequence[EventIn],
+    *,
+    types: EventTypeCache | None = None,
+) -> list[Emitted | EmitError]:
+    """Store independent events together, outside any transaction of the caller's: each gets
+    its own outcome, and one event's error (its index is its place in ``events``) stores
+    nothing of it and leaves the others alone. The caller wakes the workers, as for ``emit``.
+    """
+    outcomes: list[Emitted | EmitError | None] = list(await _type_errors(connection, events, types))
+    while todo := [index for index, outcome in enumerate(outcomes) if outcome is None]:
+        try:
+            stored = await _store(connection, [events[index] for index in todo])
+        except StaleTenant as error:  # nothing was stored: again without that event
+            outcomes[todo[error.index]] = StaleTenant(todo[error.index], error.message)
+            continue
+        for index, outcome in zip(todo, stored, strict=True):
+            if isinstance(outcome, EmitError):
+                outcome.index = index
+            outcomes[index] = outcome
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+async def _store(
+    connection: asyncpg.Connection, events: Sequence[EventIn]
+) -> list[Emitted | EmitError]:
+    """Store events whose types were checked: an ``Emitted`` for each, or an
+    ``IdempotencyConflict`` for a key used with another payload (that event stored nothing).
+    Raises ``StaleTenant`` for the first stale event, and then nothing was stored."""
     now = datetime.now(UTC)
     new_ids = [ids.new_id() for _ in events]
     hashes = [payload_hash(event.event_type, event.payload) for event in events]
@@ -261,7 +305,7 @@ async def emit(
         )
         existing = {(row["tenant_id"], row["idempotency_key"]): row for row in found}
 
-    results = []
+    results: list[Emitted | EmitError] = []
     for index, event in enumerate(events):
         if (row := stored.get(new_ids[index])) is not None:
             results.append(
@@ -279,10 +323,13 @@ async def emit(
             continue
         row = existing[(event.tenant_id, event.idempotency_key)]
         if bytes(row["payload_hash"]) != hashes[index]:
-            raise IdempotencyConflict(
-                index,
-                f"The idempotency key {event.idempotency_key!r} was used for another event",
+            results.append(
+                IdempotencyConflict(
+                    index,
+                    f"The idempotency key {event.idempotency_key!r} was used for another event",
+                )
             )
+            continue
         results.append(
             Emitted(
                 row["id"],

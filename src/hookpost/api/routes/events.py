@@ -32,12 +32,16 @@ router = APIRouter(prefix="/v1/events", tags=["events"], responses=problem_respo
 
 
 async def _tenant(
-    connection: asyncpg.Connection, principal: Principal, ref: str | None, uids: TenantCache
+    database: asyncpg.Connection | asyncpg.Pool,
+    principal: Principal,
+    ref: str | None,
+    uids: TenantCache,
 ) -> tuple[uuid.UUID, str | None]:
     """The tenant an event names (id or uid), or a tenant key's own, with the uid it was named
     by; 404 for one the caller may not see. A uid is read from ``uids`` when it holds it: the
     store checks that the tenant still has that uid (``emit.EventIn``), as it checks that a
-    tenant named by id exists, which therefore needs no read here."""
+    tenant named by id exists, which therefore needs no read here. ``database`` is read only
+    for a uid the cache does not hold."""
     if ref is None:
         if principal.tenant_id is None:
             raise Problem(422, "validation_error", "tenant_id is required with an admin key")
@@ -48,7 +52,7 @@ async def _tenant(
         uid = ref
         tenant_id = uids.get(uid)
         if tenant_id is None:
-            tenant_id = await tenants.find_id(connection, uid)
+            tenant_id = await tenants.find_id(database, uid)
             if tenant_id is None:
                 raise not_found("tenant", ref)
             uids.put(uid, tenant_id)
@@ -58,7 +62,7 @@ async def _tenant(
 
 
 async def _events_in(
-    connection: asyncpg.Connection,
+    database: asyncpg.Connection | asyncpg.Pool,
     principal: Principal,
     bodies: list[EventCreate],
     idempotency_keys: list[str | None],
@@ -66,7 +70,7 @@ async def _events_in(
 ) -> list[emit.EventIn]:
     """The events to emit, each tenant resolved once."""
     found = {
-        ref: await _tenant(connection, principal, ref, uids)
+        ref: await _tenant(database, principal, ref, uids)
         for ref in dict.fromkeys(body.tenant_id for body in bodies)
     }
     events = []
@@ -162,18 +166,17 @@ async def emit_event(
             422, "validation_error", "idempotency_key differs from the Idempotency-Key header"
         )
     _check_size(body, state.settings.max_payload_bytes, "")
-    async with state.pool.acquire() as connection:
-        for tries_left in (1, 0):  # a tenant stale in the cache costs one more try
-            [event] = await _events_in(connection, principal, [body], [key], state.tenant_uids)
-            try:
-                [emitted] = await emit.emit(connection, [event], types=state.event_types)
-                break
-            except emit.StaleTenant as error:
-                problem = _stale([body], error, state.tenant_uids)
-                if not tries_left:
-                    raise problem from None
-            except emit.EmitError as error:
-                raise _problem(error, ["body"]) from None
+    for tries_left in (1, 0):  # a tenant stale in the cache costs one more try
+        [event] = await _events_in(state.pool, principal, [body], [key], state.tenant_uids)
+        try:
+            emitted = await state.emit_group.emit(event)  # stored with concurrent requests'
+            break
+        except emit.StaleTenant as error:
+            problem = _stale([body], error, state.tenant_uids)
+            if not tries_left:
+                raise problem from None
+        except emit.EmitError as error:
+            raise _problem(error, ["body"]) from None
     if emitted.queued:
         state.waker.wake()
     if not emitted.created:
