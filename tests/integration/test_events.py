@@ -15,6 +15,7 @@ from hookpost.db.engine import plain_dsn
 from hookpost.ingest.emit import (
     Emitted,
     EventIn,
+    EventTypeCache,
     IdempotencyConflict,
     StaleTenant,
     UnknownEventType,
@@ -413,6 +414,19 @@ async def test_concurrent_emits_share_a_store_each_with_its_own_outcome(
     assert isinstance(stale, StaleTenant)
     assert await db.fetchval("SELECT count(*) FROM events") == 6
     assert await db.fetchval("SELECT count(*) FROM deliveries") == 6
+
+
+async def test_a_store_that_fails_fails_its_requests_only(
+    database_url: str, db: asyncpg.Connection
+) -> None:
+    pool = await asyncpg.create_pool(plain_dsn(database_url), min_size=1, max_size=2)
+    group = EmitGroup(pool, EventTypeCache())
+    await pool.close()  # the database is out of reach
+    event = EventIn(uuid.uuid4(), "invoice.paid", {}, None)
+    outcomes = await asyncio.gather(group.emit(event), group.emit(event), return_exceptions=True)
+    assert all(isinstance(o, asyncpg.InterfaceError) for o in outcomes), outcomes
+    await group.close()  # nothing is left waiting or running
+    assert group.stores == 0
 
 
 async def test_concurrent_requests_each_get_their_event(
