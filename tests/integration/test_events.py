@@ -7,11 +7,13 @@ from typing import Any
 
 import asyncpg
 import orjson
+import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 
 from hookpost import ids
 from hookpost.db.engine import plain_dsn
+from hookpost.ingest import group as group_module
 from hookpost.ingest.emit import (
     Emitted,
     EventIn,
@@ -414,6 +416,22 @@ async def test_concurrent_emits_share_a_store_each_with_its_own_outcome(
     assert isinstance(stale, StaleTenant)
     assert await db.fetchval("SELECT count(*) FROM events") == 6
     assert await db.fetchval("SELECT count(*) FROM deliveries") == 6
+
+
+async def test_an_emit_right_after_a_store_ends_is_stored(
+    app: FastAPI, admin: AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store loop that has just found nothing waiting must count as ended at once: the
+    request resumed by its last answer may emit again before the loop's task is done."""
+    tenant = await _setup(admin)
+    monkeypatch.setattr(group_module, "MAX_STORES", 1)
+    group: EmitGroup = app.state.hookpost.emit_group
+    acme = ids.decode(ids.Prefix.TENANT, tenant["id"])
+    assert acme is not None
+    async with asyncio.timeout(5):  # no task in between: this request resumes first
+        for n in range(5):
+            emitted = await group.emit(EventIn(acme, "invoice.paid", {"n": n}, None))
+            assert emitted.created
 
 
 async def test_a_store_that_fails_fails_its_requests_only(

@@ -30,7 +30,8 @@ class EmitGroup:
         self._pool = pool
         self._types = types
         self._waiting: list[tuple[EventIn, asyncio.Future[Emitted]]] = []
-        self._stores: set[asyncio.Task[None]] = set()
+        self._running = 0  # store loops started and not yet finished
+        self._tasks: set[asyncio.Task[None]] = set()  # the same, for close()
         self.stores = 0  # statements run, for tests and figures
         self.events = 0  # events they carried
 
@@ -39,30 +40,38 @@ class EmitGroup:
         request's only event), or the database's error if its store failed."""
         outcome: asyncio.Future[Emitted] = asyncio.get_running_loop().create_future()
         self._waiting.append((event, outcome))
-        if len(self._stores) < MAX_STORES:
+        if self._running < MAX_STORES:
+            self._running += 1
             task = asyncio.create_task(self._store_waiting(), name="hookpost-emit-group")
-            self._stores.add(task)
-            task.add_done_callback(self._stores.discard)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return await outcome
 
     async def _store_waiting(self) -> None:
-        while self._waiting:
-            group, self._waiting = self._waiting[:MAX_GROUP], self._waiting[MAX_GROUP:]
-            try:
-                async with self._pool.acquire() as connection:
-                    outcomes = await emit_each(
-                        connection, [event for event, _ in group], types=self._types
-                    )
-            except Exception as error:  # the database's: each request of the group reports it
-                _settle([waiter for _, waiter in group], [error] * len(group))
-                continue
-            self.stores += 1
-            self.events += len(group)
-            _settle([waiter for _, waiter in group], outcomes)
+        # The count drops in the same step that finds nothing waiting (no await between), so
+        # an event that arrives later always sees a loop that will take it, or starts one. (A
+        # task's done callback would run a step later: an event could slip in between and
+        # wait forever.)
+        try:
+            while self._waiting:
+                group, self._waiting = self._waiting[:MAX_GROUP], self._waiting[MAX_GROUP:]
+                try:
+                    async with self._pool.acquire() as connection:
+                        outcomes = await emit_each(
+                            connection, [event for event, _ in group], types=self._types
+                        )
+                except Exception as error:  # the database's: each request of the group has it
+                    _settle([waiter for _, waiter in group], [error] * len(group))
+                    continue
+                self.stores += 1
+                self.events += len(group)
+                _settle([waiter for _, waiter in group], outcomes)
+        finally:
+            self._running -= 1
 
     async def close(self) -> None:
         """Wait for the stores under way (before the pool closes)."""
-        await asyncio.gather(*self._stores, return_exceptions=True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 def _settle(
