@@ -1,5 +1,6 @@
 """Short ways to set up tenants, keys, event types and endpoints through the API."""
 
+from collections.abc import Iterator
 from typing import Any
 
 from httpx import AsyncClient, Response
@@ -44,3 +45,15 @@ async def create_endpoint(
     if tenant_id is not None:
         body["tenant_id"] = tenant_id
     return ok(await client.post("/v1/endpoints", json=body), 201)
+
+
+def index_scans(plan: Any) -> Iterator[dict[str, Any]]:
+    """Every node of an ``EXPLAIN (FORMAT JSON)`` plan that reads an index."""
+    if isinstance(plan, dict):
+        if "Index Name" in plan:
+            yield plan
+        for value in plan.values():
+            yield from index_scans(value)
+    elif isinstance(plan, list):
+        for value in plan:
+            yield from index_scans(value)

@@ -19,7 +19,13 @@ from hookpost.delivery import queue
 from hookpost.delivery.sender import AiohttpSender, Sender, SenderLimits, SendResult
 from hookpost.settings import Settings
 from tests.integration.delivery_helpers import eventually, running_worker
-from tests.integration.helpers import create_endpoint, create_event_type, create_tenant, ok
+from tests.integration.helpers import (
+    create_endpoint,
+    create_event_type,
+    create_tenant,
+    index_scans,
+    ok,
+)
 from tests.receiver import DROP, Reply, receiver
 
 
@@ -370,6 +376,24 @@ async def test_the_next_due_time_is_the_earliest_of_both_lanes(
     assert 8 < (await queue.seconds_to_next_due(db) or 0) <= 10  # the retry's
     await db.execute("UPDATE deliveries SET status = 'succeeded' WHERE id = $1", retry)
     assert 98 < (await queue.seconds_to_next_due(db) or 0) <= 100  # the first attempt's
+
+
+async def test_the_next_due_time_reads_one_entry_of_each_due_index(
+    admin: AsyncClient, db: asyncpg.Connection
+) -> None:
+    """A table without statistics (new, emptied, or never analyzed) once led the planner to
+    compute min() by reading every entry of the due index; the query asks for the first."""
+    await _setup(admin, "http://127.0.0.1:9/hook")
+    await _emit_batch(admin, 300)
+    await db.execute(
+        "UPDATE deliveries SET round_attempts = 1 WHERE id IN "
+        "(SELECT id FROM deliveries ORDER BY id LIMIT 100)"
+    )
+    plan = orjson.loads(
+        await db.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + queue.SECONDS_TO_NEXT_DUE)
+    )
+    scans = {scan["Index Name"]: scan["Actual Rows"] for scan in index_scans(plan)}
+    assert scans == {"ix_deliveries_due_first": 1, "ix_deliveries_due_retry": 1}
 
 
 async def test_deliveries_held_ready_too_long_go_back_unsent(

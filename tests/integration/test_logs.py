@@ -2,7 +2,7 @@
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +20,7 @@ from tests.integration.helpers import (
     create_endpoint,
     create_event_type,
     create_tenant,
+    index_scans,
     ok,
     problem,
     tenant_key,
@@ -132,17 +133,6 @@ async def test_delivery_filters(admin: AsyncClient, db: asyncpg.Connection) -> N
     )
 
 
-def _index_names(plan: Any) -> Iterator[str]:
-    if isinstance(plan, dict):
-        if "Index Name" in plan:
-            yield plan["Index Name"]
-        for value in plan.values():
-            yield from _index_names(value)
-    elif isinstance(plan, list):
-        for value in plan:
-            yield from _index_names(value)
-
-
 async def test_status_filters_read_the_status_indexes_in_generic_plans(
     db: asyncpg.Connection,
 ) -> None:
@@ -171,7 +161,11 @@ async def test_status_filters_read_the_status_indexes_in_generic_plans(
                 plan = await db.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE log_page({arguments})")
             finally:
                 await db.execute("DEALLOCATE log_page")
-            assert index in set(_index_names(json.loads(plan))), (scope, status, plan)
+            assert index in {scan["Index Name"] for scan in index_scans(json.loads(plan))}, (
+                scope,
+                status,
+                plan,
+            )
 
 
 async def test_time_window_filters(admin: AsyncClient, db: asyncpg.Connection) -> None:

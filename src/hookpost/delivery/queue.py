@@ -210,15 +210,19 @@ FROM picked
 WHERE d.id = picked.id
 """
 
-# One minimum per lane, each read from its lane's due index. A single min() over all pending
+# The first due of each lane, read from its lane's due index. A single min() over all pending
 # deliveries matches neither partial index: it scanned the table (0.5 s with a million
-# pending, measured), and a worker asks this after every claim that came back short.
+# pending, measured). And each is ORDER BY ... LIMIT 1, not min(): without statistics the
+# planner read min() as an aggregate over the whole index (3.4 ms with 20,000 pending,
+# measured), where the first entry of the index is the answer.
 SECONDS_TO_NEXT_DUE = """
 SELECT EXTRACT(EPOCH FROM LEAST(
-    (SELECT min(next_attempt_at) FROM deliveries
-     WHERE status = 'pending' AND round_attempts = 0),
-    (SELECT min(next_attempt_at) FROM deliveries
-     WHERE status = 'pending' AND round_attempts > 0)
+    (SELECT next_attempt_at FROM deliveries
+     WHERE status = 'pending' AND round_attempts = 0
+     ORDER BY next_attempt_at LIMIT 1),
+    (SELECT next_attempt_at FROM deliveries
+     WHERE status = 'pending' AND round_attempts > 0
+     ORDER BY next_attempt_at LIMIT 1)
 ) - clock_timestamp())::float8
 """
 
