@@ -124,6 +124,25 @@ async def test_the_breaker_opens_probes_one_at_a_time_and_closes(
     assert ok(await admin.get(f"/v1/endpoints/{endpoint['id']}"))["enabled"] is True
 
 
+async def test_successes_leave_a_healthy_endpoints_row_alone(
+    admin: AsyncClient, db: asyncpg.Connection, settings: Settings
+) -> None:
+    """Results that change nothing write nothing: no new row version for every flush."""
+    async with receiver() as target:
+        await _setup(admin, target.url)
+        version = await db.fetchval("SELECT xmin::text FROM endpoints")
+        async with running_worker(settings):
+            for round_ in range(1, 4):  # a flush each at least
+
+                async def recorded(expected: int = 5 * round_) -> bool:
+                    return await _count(db, "status = 'succeeded'") == expected
+
+                await _emit_many(admin, 5)
+                await eventually(recorded)
+    assert len(target.requests) == 15
+    assert await db.fetchval("SELECT xmin::text FROM endpoints") == version
+
+
 async def test_disable_pauses_and_enable_resumes(
     admin: AsyncClient, db: asyncpg.Connection, settings: Settings
 ) -> None:

@@ -140,6 +140,8 @@ WHERE d.id = u.id
 
 # Per endpoint, in the order the batch saw them: a success resets the failure streak. The
 # self-join reads the streak before this update, to tell when it crosses the breaker's line.
+# A healthy endpoint that only succeeded changes nothing and is left alone: every worker's
+# every flush rewrote its row, and the flushes of several workers queued on its row lock.
 UPDATE_ENDPOINT_HEALTH = """
 UPDATE endpoints ep
 SET consecutive_failures = CASE WHEN h.succeeded THEN h.failures_after
@@ -151,6 +153,8 @@ SET consecutive_failures = CASE WHEN h.succeeded THEN h.failures_after
 FROM unnest($1::uuid[], $2::bool[], $3::int[]) AS h(endpoint_id, succeeded, failures_after),
      endpoints before
 WHERE ep.id = h.endpoint_id AND before.id = ep.id
+  AND NOT (h.failures_after = 0 AND ep.consecutive_failures = 0
+           AND ep.failing_since IS NULL AND ep.breaker_probe_at IS NULL)
 RETURNING ep.id, ep.tenant_id, ep.url, ep.consecutive_failures, ep.failing_since,
           before.consecutive_failures AS failures_before
 """
