@@ -17,7 +17,6 @@ from standardwebhooks.webhooks import Webhook
 from hookpost import ids
 from hookpost.delivery import queue
 from hookpost.delivery.sender import AiohttpSender, Sender, SenderLimits, SendResult
-from hookpost.delivery.worker import Worker
 from hookpost.settings import Settings
 from tests.integration.delivery_helpers import eventually, running_worker
 from tests.integration.helpers import (
@@ -395,36 +394,6 @@ async def test_the_next_due_time_reads_one_entry_of_each_due_index(
     )
     scans = {scan["Index Name"]: scan["Actual Rows"] for scan in index_scans(plan)}
     assert scans == {"ix_deliveries_due_first": 1, "ix_deliveries_due_retry": 1}
-
-
-async def test_the_worker_plans_its_claims_once_per_connection(
-    admin: AsyncClient, db: asyncpg.Connection, settings: Settings
-) -> None:
-    """The worker's connections take generic plans: left to Postgres, the candidates
-    statement (whose LIMIT is a parameter) was planned afresh on every claim."""
-    await _setup(admin, "http://127.0.0.1:9/hook")
-    await _emit_batch(admin, 10)
-    worker = Worker(settings)
-    pool = await worker._connect()
-    try:
-        async with pool.acquire() as connection:
-            for _ in range(8):
-                await queue.claim(
-                    connection,
-                    free_slots=1,
-                    retry_slots=0,
-                    rules=worker._rules,
-                    lease_s=60,
-                    worker_id="w",
-                )
-            plans = await connection.fetchrow(
-                "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
-                "WHERE statement = $1",
-                queue.CANDIDATES,
-            )
-    finally:
-        await pool.close()
-    assert (plans["generic_plans"], plans["custom_plans"]) == (8, 0)
 
 
 async def test_deliveries_held_ready_too_long_go_back_unsent(

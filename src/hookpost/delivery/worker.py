@@ -202,11 +202,6 @@ class Worker:
             logger.info("worker %s stopped", self.worker_id)
 
     async def _connect(self) -> asyncpg.Pool:
-        """The worker's pool. Its statements run thousands of times an hour with parameters of
-        one shape, each written for a generic plan, planned once per connection. Left to
-        choose, Postgres planned the candidates statement afresh on every claim (its LIMIT is
-        a parameter, which a generic plan's estimate takes for a tenth of the table, so a
-        custom plan always looked cheaper): 6 us a delivery of planning, measured."""
         assert self.settings.database_url
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(_DB_ERRORS),
@@ -220,7 +215,6 @@ class Worker:
                     min_size=2,
                     max_size=4,
                     reset=keep_session_state,
-                    server_settings={"plan_cache_mode": "force_generic_plan"},
                 )
         return pool
 
@@ -613,24 +607,18 @@ class Worker:
             await self._sleep(stop, None, interval)
 
     async def _maintenance_loop(self, stop: asyncio.Event) -> None:
-        """Retention and partition upkeep now and every ``maintenance_interval_s``, on a
-        connection of its own: not the pool's generic plans (``_connect``), since its cutoffs
-        need plans made for their values (a generic plan of ``id < $1 LIMIT $2`` may read a
-        whole table to find the last few expired rows)."""
-        assert self.settings.database_url
+        """Retention and partition upkeep now and every ``maintenance_interval_s``."""
+        assert self._pool is not None
         day = 86400.0
         while not stop.is_set():
             try:
-                connection = await asyncpg.connect(plain_dsn(self.settings.database_url))
-                try:
+                async with self._pool.acquire() as connection:
                     await run_retention(
                         connection,
                         attempt_retention_s=self.settings.attempt_retention_days * day,
                         event_retention_s=self.settings.event_retention_days * day,
                         days_ahead=self.settings.partition_days_ahead,
                     )
-                finally:
-                    await connection.close()
             except _DB_ERRORS as error:
                 logger.warning("retention failed: %s", error)
             await self._sleep(stop, None, self.settings.maintenance_interval_s)
