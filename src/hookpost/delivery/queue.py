@@ -349,6 +349,13 @@ class EndpointHealth:
     failures_after: int  # failed attempts after the last success (or in all, without one)
 
 
+def _with_surplus(slots: int) -> int:
+    """Candidates to read for ``slots``: a quarter more, for those the limits refuse (the
+    claim loop claims again for what is left). Twice as many cost 5 us a delivery with two
+    workers, read and decoded for nothing (measured with a sender that does no I/O)."""
+    return slots + (slots + 3) // 4
+
+
 async def claim(
     connection: asyncpg.Connection,
     *,
@@ -360,7 +367,9 @@ async def claim(
 ) -> list[Claimed]:
     """Lease what the limits allow of the due deliveries (``limits.plan_claim``) and push back
     what they refuse: two round trips, the candidates and the plan applied."""
-    rows = await connection.fetch(CANDIDATES, free_slots * 2, max(retry_slots, 0) * 2)
+    rows = await connection.fetch(
+        CANDIDATES, _with_surplus(free_slots), _with_surplus(max(retry_slots, 0))
+    )
     if not rows:
         return []
     plan = plan_claim(
