@@ -15,7 +15,9 @@ from pydantic import SecretStr
 from standardwebhooks.webhooks import Webhook
 
 from hookpost import ids
+from hookpost.db.engine import plain_dsn
 from hookpost.delivery import queue
+from hookpost.delivery.limits import LimitRules
 from hookpost.delivery.sender import AiohttpSender, Sender, SenderLimits, SendResult
 from hookpost.settings import Settings
 from tests.integration.delivery_helpers import eventually, running_worker
@@ -355,6 +357,72 @@ async def test_expired_leases_are_taken_back(
             await target.wait_for(1)
             await eventually(lambda: _finished(db))
     assert (await _delivery(db))["status"] == "succeeded"
+
+
+RULES = LimitRules(breaker_threshold=5, probe_s=30.0, defer_s=1.0)
+
+
+async def _claim(connection: asyncpg.Connection, slots: int, worker_id: str) -> list[Any]:
+    claimed = await queue.claim(
+        connection,
+        free_slots=slots,
+        retry_slots=slots,
+        rules=RULES,
+        lease_s=60.0,
+        worker_id=worker_id,
+    )
+    return [delivery.id for delivery in claimed]
+
+
+async def test_claims_at_once_take_different_deliveries(
+    admin: AsyncClient, db: asyncpg.Connection, database_url: str
+) -> None:
+    """The due deliveries are locked as they are read: a claim beside one still under way
+    takes the next ones, not the same ones to lose them at the lease."""
+    await _setup(admin, "http://127.0.0.1:9/hook", max_in_flight=100)
+    await _emit_batch(admin, 10)
+    other = await asyncpg.connect(plain_dsn(database_url))
+    try:
+        async with other.transaction():  # the first claim is not over yet
+            first = await _claim(other, 4, "worker-a")
+            second = await _claim(db, 4, "worker-b")
+    finally:
+        await other.close()
+    assert len(first) == len(second) == 4
+    assert not set(first) & set(second)
+    owners = await db.fetch("SELECT locked_by, count(*) FROM deliveries GROUP BY locked_by")
+    assert {row["locked_by"]: row["count"] for row in owners} == {
+        "worker-a": 4,
+        "worker-b": 4,
+        None: 2,
+    }
+
+
+async def test_a_claim_leases_what_each_endpoints_limit_allows(
+    admin: AsyncClient, db: asyncpg.Connection
+) -> None:
+    """An endpoint with room for all its due deliveries has them leased at once; one with a
+    max_in_flight below them goes through the limits: what fits is leased, the rest waits."""
+    await _setup(admin, "http://127.0.0.1:9/hook", max_in_flight=100)
+    await create_endpoint(
+        admin, "acme", url="http://127.0.0.1:9/narrow", event_types=["*"], max_in_flight=2
+    )
+    await _emit_batch(admin, 3)  # three deliveries to each endpoint
+    claimed = set(await _claim(db, 10, "worker-a"))
+    rows = await db.fetch(
+        "SELECT d.id, d.status, d.next_attempt_at > now() AS deferred, ep.url FROM deliveries d "
+        "JOIN endpoints ep ON ep.id = d.endpoint_id"
+    )
+    wide = [row for row in rows if row["url"].endswith("/hook")]
+    narrow = [row for row in rows if row["url"].endswith("/narrow")]
+    assert {row["id"] for row in wide} <= claimed
+    assert all(row["status"] == "in_flight" for row in wide)
+    assert sorted((row["status"], row["deferred"]) for row in narrow) == [
+        ("in_flight", False),
+        ("in_flight", False),
+        ("pending", True),
+    ]
+    assert len(claimed) == 5
 
 
 async def test_the_next_due_time_is_the_earliest_of_both_lanes(

@@ -1,9 +1,11 @@
 """The queue's SQL: the deliveries table is the queue (DESIGN.md, decision 3). Each statement
 is named for what it does; the worker calls them and nothing else touches the queue's state.
 
-- ``claim``: find due deliveries per lane, let ``limits.plan_claim`` choose what endpoint
-  limits allow, then in one statement lease those (FOR UPDATE SKIP LOCKED, returning what
-  sending needs: event body, endpoint url, headers and live secrets) and push the others back.
+- ``claim``: lock the due deliveries of each lane (FOR UPDATE SKIP LOCKED) and lease, in the
+  same statement, those whose endpoint's limits allow them all, returning what sending needs
+  (event body, endpoint url, headers and live secrets); the others go to
+  ``limits.plan_claim``, and one more statement leases what it allows and pushes back the
+  rest.
 - ``record``: group commit of many attempts (COPY) and delivery states (one UPDATE), plus the
   endpoint health they imply (failure streaks, disabling after 410 or a long failure).
 - ``pause_deliveries`` / ``resume_deliveries``: a disabled endpoint's pending deliveries stop,
@@ -27,44 +29,101 @@ import orjson
 from hookpost.delivery.limits import Candidate, LimitRules, plan_claim
 from hookpost.ingest.emit import NOTIFY
 
-# Due deliveries of each lane, oldest first, with their endpoint's limits and its requests
-# under way over all workers. Read without row locks: this statement runs on its own, so a
-# lock would end with it, and APPLY_PLAN takes the rows with SKIP LOCKED and a fresh status
-# check anyway (measured: the locks cost a heap write and a WAL record per candidate).
-CANDIDATES = """
+
+def _live_secrets(endpoints: str) -> str:
+    """The CTE ``live_secrets``: the live secrets of the endpoints the subquery ``endpoints``
+    names, newest first, as two arrays per endpoint."""
+    return f"""live_secrets AS (
+    SELECT s.endpoint_id, array_agg(s.id ORDER BY s.id DESC) AS ids,
+           array_agg(s.ciphertext ORDER BY s.id DESC) AS ciphertexts
+    FROM endpoint_secrets s
+    WHERE s.endpoint_id IN ({endpoints}) AND (s.expires_at IS NULL OR s.expires_at > now())
+    GROUP BY s.endpoint_id
+)"""
+
+
+# The claim, in one statement: the due deliveries of each lane, oldest first, locked (SKIP
+# LOCKED, so that workers claiming at once take different rows), at most $1 in all and $2
+# retries; then, per endpoint, its limits and its requests under way over all workers. An
+# endpoint whose picked deliveries its limits all allow (enabled, breaker closed, no rate
+# limit, room for all of them under max_in_flight), or that is disabled (its deliveries are
+# claimed to be stopped), has them leased here, with what sending needs. The others come back
+# unleased, with their endpoint's state, for ``limits.plan_claim`` and APPLY_PLAN: the rules
+# stay in one place, and the common claim is one round trip (two statements, candidates read
+# without locks and then leased, cost 22 us more a delivery with two workers, and a third of
+# the rows one worker planned were taken by the other first; measured).
+# An endpoint's live secrets come once, on its first row (leased rows come endpoint by
+# endpoint: all of an endpoint's picked rows are leased, or none).
+CLAIM = f"""
 WITH first_lane AS (
     SELECT id, endpoint_id, next_attempt_at, true AS first FROM deliveries
     WHERE status = 'pending' AND round_attempts = 0 AND next_attempt_at <= now()
     ORDER BY next_attempt_at LIMIT $1
+    FOR UPDATE SKIP LOCKED
 ),
 retry_lane AS (
     SELECT id, endpoint_id, next_attempt_at, false AS first FROM deliveries
     WHERE status = 'pending' AND round_attempts > 0 AND next_attempt_at <= now()
     ORDER BY next_attempt_at LIMIT $2
+    FOR UPDATE SKIP LOCKED
 ),
-cand AS (SELECT * FROM first_lane UNION ALL SELECT * FROM retry_lane),
+picked AS (
+    SELECT * FROM (SELECT * FROM first_lane UNION ALL SELECT * FROM retry_lane) lanes
+    ORDER BY next_attempt_at LIMIT $1
+),
+per_endpoint AS (SELECT endpoint_id, count(*)::int AS picked FROM picked GROUP BY endpoint_id),
 eps AS MATERIALIZED (
     SELECT ep.id, ep.enabled, ep.max_in_flight, ep.rate_limit_per_s, ep.rate_tokens,
            EXTRACT(EPOCH FROM now() - ep.rate_updated_at)::float8 AS since_refill_s,
            ep.consecutive_failures,
            EXTRACT(EPOCH FROM ep.breaker_probe_at - now())::float8 AS probe_in_s,
-           (SELECT count(*) FROM deliveries f
-            WHERE f.endpoint_id = ep.id AND f.status = 'in_flight')::int AS in_flight
-    FROM endpoints ep WHERE ep.id IN (SELECT endpoint_id FROM cand)
-)
-SELECT cand.id, cand.endpoint_id, cand.first, eps.enabled, eps.max_in_flight,
-       eps.rate_limit_per_s, eps.rate_tokens, eps.since_refill_s, eps.consecutive_failures,
-       eps.probe_in_s, eps.in_flight
-FROM cand JOIN eps ON eps.id = cand.endpoint_id
-ORDER BY cand.next_attempt_at
+           f.in_flight, pe.picked, ep.url, ep.headers::text AS headers,
+           ep.deleted_at IS NOT NULL AS deleted, ep.disabled_reason
+    FROM endpoints ep
+    JOIN per_endpoint pe ON pe.endpoint_id = ep.id
+    CROSS JOIN LATERAL (
+        SELECT count(*)::int AS in_flight FROM deliveries d
+        WHERE d.endpoint_id = ep.id AND d.status = 'in_flight'
+    ) f
+),
+allowed AS (
+    SELECT * FROM eps
+    WHERE NOT enabled
+       OR (consecutive_failures < $5 AND rate_limit_per_s IS NULL
+           AND picked <= max_in_flight - in_flight)
+),
+leased AS (
+    UPDATE deliveries d
+    SET status = 'in_flight', locked_until = now() + make_interval(secs => $3), locked_by = $4
+    FROM picked, allowed, events e
+    WHERE d.id = picked.id AND allowed.id = picked.endpoint_id AND e.id = d.event_id
+    RETURNING d.id, d.event_id, d.tenant_id, d.event_type, d.attempt_count, d.trigger,
+              d.round_attempts, d.round_started_at, e.body::text AS body
+),
+{_live_secrets("SELECT id FROM allowed")}
+SELECT p.id, p.endpoint_id, p.first, eps.enabled, eps.max_in_flight, eps.rate_limit_per_s,
+       eps.rate_tokens, eps.since_refill_s, eps.consecutive_failures, eps.probe_in_s,
+       eps.in_flight,
+       l.id IS NOT NULL AS leased, l.event_id, l.tenant_id, l.event_type, l.attempt_count,
+       l.trigger, l.round_attempts, l.round_started_at, l.body, eps.url, eps.headers,
+       eps.deleted, eps.disabled_reason,
+       CASE WHEN row_number() OVER per_endpoint = 1 THEN s.ids END AS secret_ids,
+       CASE WHEN row_number() OVER per_endpoint = 1 THEN s.ciphertexts END AS secret_ciphertexts
+FROM picked p
+JOIN eps ON eps.id = p.endpoint_id
+LEFT JOIN leased l ON l.id = p.id
+LEFT JOIN live_secrets s ON s.endpoint_id = p.endpoint_id
+WINDOW per_endpoint AS (PARTITION BY p.endpoint_id)
+ORDER BY p.next_attempt_at
 """
 
-# The plan applied in one statement: refused deliveries pushed back, rate tokens spent,
-# breaker probes started, and the chosen deliveries leased (those another worker took in the
-# meantime are skipped), returning what sending needs. An endpoint's live secrets come once
+# For the deliveries CLAIM left to the limits, the plan applied in one statement: refused
+# deliveries pushed back, rate tokens spent, breaker probes started, and the chosen deliveries
+# leased (those another worker took in the meantime are skipped), returning what sending
+# needs. An endpoint's live secrets come once
 # per endpoint, on the first of its rows: read per row they cost two subqueries and two
 # arrays to decode for each delivery (5 us of the claim's 34 a delivery, measured).
-APPLY_PLAN = """
+APPLY_PLAN = f"""
 WITH deferred AS (
     UPDATE deliveries d SET next_attempt_at = now() + make_interval(secs => u.delay)
     FROM unnest($4::uuid[], $5::float8[]) AS u(id, delay)
@@ -98,14 +157,7 @@ leased AS (
               e.body::text AS body, ep.url, ep.headers::text AS headers, ep.enabled,
               ep.deleted_at IS NOT NULL AS deleted, ep.disabled_reason
 ),
-live_secrets AS (
-    SELECT s.endpoint_id, array_agg(s.id ORDER BY s.id DESC) AS ids,
-           array_agg(s.ciphertext ORDER BY s.id DESC) AS ciphertexts
-    FROM endpoint_secrets s
-    WHERE s.endpoint_id IN (SELECT endpoint_id FROM leased)
-      AND (s.expires_at IS NULL OR s.expires_at > now())
-    GROUP BY s.endpoint_id
-)
+{_live_secrets("SELECT endpoint_id FROM leased")}
 SELECT leased.*,
        CASE WHEN row_number() OVER per_endpoint = 1 THEN s.ids END AS secret_ids,
        CASE WHEN row_number() OVER per_endpoint = 1 THEN s.ciphertexts END AS secret_ciphertexts
@@ -349,13 +401,6 @@ class EndpointHealth:
     failures_after: int  # failed attempts after the last success (or in all, without one)
 
 
-def _with_surplus(slots: int) -> int:
-    """Candidates to read for ``slots``: a quarter more, for those the limits refuse (the
-    claim loop claims again for what is left). Twice as many cost 5 us a delivery with two
-    workers, read and decoded for nothing (measured with a sender that does no I/O)."""
-    return slots + (slots + 3) // 4
-
-
 async def claim(
     connection: asyncpg.Connection,
     *,
@@ -365,17 +410,21 @@ async def claim(
     lease_s: float,
     worker_id: str,
 ) -> list[Claimed]:
-    """Lease what the limits allow of the due deliveries (``limits.plan_claim``) and push back
-    what they refuse: two round trips, the candidates and the plan applied."""
+    """Lease up to ``free_slots`` due deliveries, of which up to ``retry_slots`` retries:
+    CLAIM leases those whose endpoint's limits allow them all; the rest go through
+    ``limits.plan_claim`` and APPLY_PLAN (a second round trip), which leases what the limits
+    allow and pushes back what they refuse."""
     rows = await connection.fetch(
-        CANDIDATES, _with_surplus(free_slots), _with_surplus(max(retry_slots, 0))
+        CLAIM, free_slots, max(retry_slots, 0), lease_s, worker_id, rules.breaker_threshold
     )
-    if not rows:
-        return []
+    claimed = _claimed([row for row in rows if row["leased"]])
+    limited = [Candidate(*row[:11]) for row in rows if not row["leased"]]  # fields' order
+    if not limited:
+        return claimed
     plan = plan_claim(
-        [Candidate(*row) for row in rows],  # the columns are in the fields' order
-        free_slots=free_slots,
-        retry_slots=retry_slots,
+        limited,
+        free_slots=free_slots - len(claimed),
+        retry_slots=retry_slots - sum(1 for delivery in claimed if delivery.round_attempts),
         rules=rules,
     )
     leased = await connection.fetch(
@@ -390,6 +439,11 @@ async def claim(
         plan.probes,
         rules.probe_s,
     )
+    return claimed + _claimed(leased)
+
+
+def _claimed(leased: list[asyncpg.Record]) -> list[Claimed]:
+    """Leased rows (of CLAIM or APPLY_PLAN) as what sending needs."""
     # an endpoint's headers are the same on each of its rows: parse them once
     headers = {text: orjson.loads(text) for text in {row["headers"] for row in leased}}
     secrets = {
