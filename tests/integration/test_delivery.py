@@ -588,3 +588,25 @@ async def test_many_deliveries_many_endpoints(
             await eventually(lambda: _finished(db, 600), timeout=30)
     assert len(target.requests) == 600
     assert await db.fetchval("SELECT count(*) FROM attempts") == 600
+
+
+async def test_two_workers_send_each_delivery_once(
+    admin: AsyncClient, db: asyncpg.Connection, settings: Settings
+) -> None:
+    """Two workers claiming from one queue at once, over endpoints leased in the claim's own
+    statement and one held back by its max_in_flight: every delivery is sent exactly once."""
+    async with receiver() as target:
+        await _setup(admin, target.url + "/a", max_in_flight=100)
+        await create_endpoint(admin, "acme", url=target.url + "/b", event_types=["*"])
+        await create_endpoint(
+            admin, "acme", url=target.url + "/narrow", event_types=["*"], max_in_flight=3
+        )
+        await _emit_batch(admin, 200)
+        small = {"worker_concurrency": 8, "worker_batch_size": 20, "defer_s": 0.05}
+        async with running_worker(settings, **small), running_worker(settings, **small):
+            await eventually(lambda: _finished(db, 600), timeout=30)
+    sent = [(request.path, request.headers["webhook-id"]) for request in target.requests]
+    assert len(sent) == len(set(sent)) == 600
+    workers = await db.fetch("SELECT DISTINCT worker_id FROM attempts")
+    assert len(workers) == 2
+    assert await db.fetchval("SELECT count(*) FROM attempts") == 600
