@@ -47,13 +47,18 @@ async def create_endpoint(
     return ok(await client.post("/v1/endpoints", json=body), 201)
 
 
-def index_scans(plan: Any) -> Iterator[dict[str, Any]]:
-    """Every node of an ``EXPLAIN (FORMAT JSON)`` plan that reads an index."""
+def plan_nodes(plan: Any) -> Iterator[dict[str, Any]]:
+    """Every node of an ``EXPLAIN (FORMAT JSON)`` plan."""
     if isinstance(plan, dict):
-        if "Index Name" in plan:
+        if "Node Type" in plan:
             yield plan
         for value in plan.values():
-            yield from index_scans(value)
+            yield from plan_nodes(value)
     elif isinstance(plan, list):
         for value in plan:
-            yield from index_scans(value)
+            yield from plan_nodes(value)
+
+
+def index_scans(plan: Any) -> Iterator[dict[str, Any]]:
+    """Every node of an ``EXPLAIN (FORMAT JSON)`` plan that reads an index."""
+    return (node for node in plan_nodes(plan) if "Index Name" in node)

@@ -27,6 +27,7 @@ from tests.integration.helpers import (
     create_tenant,
     index_scans,
     ok,
+    plan_nodes,
 )
 from tests.receiver import DROP, Reply, receiver
 
@@ -462,6 +463,37 @@ async def test_the_next_due_time_reads_one_entry_of_each_due_index(
     )
     scans = {scan["Index Name"]: scan["Actual Rows"] for scan in index_scans(plan)}
     assert scans == {"ix_deliveries_due_first": 1, "ix_deliveries_due_retry": 1}
+
+
+async def test_the_results_are_written_through_the_primary_key(
+    admin: AsyncClient, db: asyncpg.Connection
+) -> None:
+    """Joined to unnest() alone, a flush's update scanned and hashed the whole table."""
+    await _setup(admin, "http://127.0.0.1:9/hook")
+    for _ in range(5):
+        await _emit_batch(admin, 1000)
+    await db.execute("ANALYZE deliveries")
+    ids = [row["id"] for row in await db.fetch("SELECT id FROM deliveries LIMIT 100")]
+    count = len(ids)
+    explained = await db.fetchval(
+        "EXPLAIN (FORMAT JSON) " + queue.UPDATE_DELIVERIES,
+        ids,
+        ["succeeded"] * count,
+        [None] * count,
+        [1] * count,
+        [None] * count,
+        [None] * count,
+        [200] * count,
+        [None] * count,
+        "worker",
+        [False] * count,
+    )
+    scans = [
+        (node["Node Type"], node.get("Index Name"))
+        for node in plan_nodes(orjson.loads(explained))
+        if node.get("Relation Name") == "deliveries" and node["Node Type"].endswith("Scan")
+    ]
+    assert scans == [("Index Scan", "pk_deliveries")]
 
 
 async def test_deliveries_held_ready_too_long_go_back_unsent(

@@ -166,6 +166,10 @@ FROM leased LEFT JOIN live_secrets s ON s.endpoint_id = leased.endpoint_id
 WINDOW per_endpoint AS (PARTITION BY leased.endpoint_id)
 """
 
+# The results, joined to their rows by id. The id list is also asked for as ``= ANY``, so that
+# the rows are read through the primary key whatever the planner thinks of the join: on its
+# own, the join to unnest() made it scan the whole table and hash it (20,000 pending rows:
+# 17-25 ms against 12-13 ms for 500 results, measured with EXPLAIN ANALYZE).
 UPDATE_DELIVERIES = """
 UPDATE deliveries d
 SET status = u.status,
@@ -187,7 +191,7 @@ FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::timestamptz[],
             $6::timestamptz[], $7::int[], $8::text[], $10::bool[])
      AS u(id, status, reason, attempt_count, next_attempt_at, last_attempt_at,
           last_status_code, last_error_kind, resume_on_enable)
-WHERE d.id = u.id
+WHERE d.id = ANY($1::uuid[]) AND d.id = u.id
   AND ((d.status = 'in_flight' AND d.locked_by = $9) OR d.status = 'pending')
 """
 
