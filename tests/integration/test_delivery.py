@@ -19,6 +19,7 @@ from hookpost.db.engine import plain_dsn
 from hookpost.delivery import queue
 from hookpost.delivery.limits import LimitRules
 from hookpost.delivery.sender import AiohttpSender, Sender, SenderLimits, SendResult
+from hookpost.delivery.worker import CLAIM_SESSION
 from hookpost.settings import Settings
 from tests.integration.delivery_helpers import eventually, running_worker
 from tests.integration.helpers import (
@@ -494,6 +495,43 @@ async def test_the_results_are_written_through_the_primary_key(
         if node.get("Relation Name") == "deliveries" and node["Node Type"].endswith("Scan")
     ]
     assert scans == [("Index Scan", "pk_deliveries")]
+
+
+# The claim loop's statements as PREPAREd: their parameter types and example arguments.
+CLAIM_STATEMENTS = {
+    "CLAIM": ("int, int, float8, text, int", "160, 80, 60, 'w', 5"),
+    "APPLY_PLAN": (
+        "uuid[], float8, text, uuid[], float8[], uuid[], float8[], uuid[], float8",
+        "'{}', 60, 'w', '{}', '{}', '{}', '{}', '{}', 30",
+    ),
+    "SECONDS_TO_NEXT_DUE": ("", ""),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CLAIM_STATEMENTS))
+async def test_the_claim_loops_generic_plans_read_through_indexes(
+    db: asyncpg.Connection, database_url: str, name: str
+) -> None:
+    """The claim connection makes one generic plan per statement the first time it runs it,
+    and keeps it: made on empty tables (as here, after the last test's truncation), a plan
+    must still read every table through an index, and join no two sets by comparing every
+    pair of their rows (a nested loop over two of a claim's sets grows with the square of
+    its size)."""
+    types, arguments = CLAIM_STATEMENTS[name]
+    connection = await asyncpg.connect(plain_dsn(database_url), server_settings=CLAIM_SESSION)
+    try:
+        await connection.execute(
+            f"PREPARE statement{f'({types})' if types else ''} AS " + getattr(queue, name)
+        )
+        explained = await connection.fetchval(
+            f"EXPLAIN (FORMAT JSON) EXECUTE statement{f'({arguments})' if arguments else ''}"
+        )
+    finally:
+        await connection.close()
+    nodes = list(plan_nodes(orjson.loads(explained)))
+    assert [node for node in nodes if node["Node Type"] == "Seq Scan"] == []
+    # a nested loop with a join filter compares every pair of rows of its two sides
+    assert [node["Join Filter"] for node in nodes if "Join Filter" in node] == []
 
 
 async def test_deliveries_held_ready_too_long_go_back_unsent(

@@ -3,9 +3,9 @@ is named for what it does; the worker calls them and nothing else touches the qu
 
 - ``claim``: lock the due deliveries of each lane (FOR UPDATE SKIP LOCKED) and lease, in the
   same statement, those whose endpoint's limits allow them all, returning what sending needs
-  (event body, endpoint url, headers and live secrets); the others go to
+  (event body; once per endpoint its url, headers and live secrets); the others go to
   ``limits.plan_claim``, and one more statement leases what it allows and pushes back the
-  rest.
+  rest. Both statements keep one generic plan, whatever the tables' sizes (``_ROW``).
 - ``record``: group commit of many attempts (COPY) and delivery states (one UPDATE), plus the
   endpoint health they imply (failure streaks, disabling after 410 or a long failure).
 - ``pause_deliveries`` / ``resume_deliveries``: a disabled endpoint's pending deliveries stop,
@@ -29,17 +29,100 @@ import orjson
 from hookpost.delivery.limits import Candidate, LimitRules, plan_claim
 from hookpost.ingest.emit import NOTIFY
 
+# The rows CLAIM and APPLY_PLAN answer, one column list for three kinds of row (the columns
+# a kind does not use are NULL): "leased", a delivery leased now with what sending it needs;
+# "limited", a due delivery its endpoint's limits must decide on (``limits.plan_claim``); and
+# "endpoint", once per endpoint of those rows, its limits, where and how to send (url,
+# headers, live secrets newest first). Each statement reads every table through an index and
+# joins none of its own intermediate sets to another (an id list is an array, filtered with
+# ``= ANY``): its plan cannot turn into a nested loop over them, whatever the planner thinks
+# of the tables' sizes, so the claim connection can keep one generic plan (``worker.py``).
+_ROW = (
+    ("kind", "text"),
+    ("id", "uuid"),
+    ("endpoint_id", "uuid"),
+    ("first", "bool"),
+    ("next_attempt_at", "timestamptz"),
+    ("event_id", "uuid"),
+    ("tenant_id", "uuid"),
+    ("event_type", "text"),
+    ("attempt_count", "int"),
+    ("trigger", "text"),
+    ("round_attempts", "int"),
+    ("round_started_at", "timestamptz"),
+    ("body", "text"),
+    ("enabled", "bool"),
+    ("max_in_flight", "int"),
+    ("rate_limit_per_s", "int"),
+    ("rate_tokens", "float8"),
+    ("since_refill_s", "float8"),
+    ("consecutive_failures", "int"),
+    ("probe_in_s", "float8"),
+    ("in_flight", "int"),
+    ("url", "text"),
+    ("headers", "text"),
+    ("deleted", "bool"),
+    ("disabled_reason", "text"),
+    ("secret_ids", "uuid[]"),
+    ("secret_ciphertexts", "bytea[]"),
+)
 
-def _live_secrets(endpoints: str) -> str:
-    """The CTE ``live_secrets``: the live secrets of the endpoints the subquery ``endpoints``
-    names, newest first, as two arrays per endpoint."""
-    return f"""live_secrets AS (
-    SELECT s.endpoint_id, array_agg(s.id ORDER BY s.id DESC) AS ids,
-           array_agg(s.ciphertext ORDER BY s.id DESC) AS ciphertexts
-    FROM endpoint_secrets s
-    WHERE s.endpoint_id IN ({endpoints}) AND (s.expires_at IS NULL OR s.expires_at > now())
-    GROUP BY s.endpoint_id
-)"""
+
+def _select(kind: str, **columns: str) -> str:
+    """The select list of one kind of row: ``columns`` maps a column of ``_ROW`` to its SQL
+    expression, the others are NULL."""
+    unknown = columns.keys() - {name for name, _ in _ROW}
+    assert not unknown, f"not columns of a claim row: {unknown}"
+    values = [f"'{kind}'::text"] + [
+        f"({columns[name]})::{sql_type}" if name in columns else f"NULL::{sql_type}"
+        for name, sql_type in _ROW[1:]
+    ]
+    return ",\n       ".join(
+        f"{value} AS {name}" for value, (name, _) in zip(values, _ROW, strict=True)
+    )
+
+
+_LEASED = _select(
+    "leased",
+    id="l.id",
+    endpoint_id="l.endpoint_id",
+    first="l.round_attempts = 0",
+    next_attempt_at="l.next_attempt_at",
+    event_id="l.event_id",
+    tenant_id="l.tenant_id",
+    event_type="l.event_type",
+    attempt_count="l.attempt_count",
+    trigger="l.trigger",
+    round_attempts="l.round_attempts",
+    round_started_at="l.round_started_at",
+    body="SELECT e.body::text FROM events e WHERE e.id = l.event_id",
+)
+
+# what a lease returns, read by _LEASED as ``l``
+_LEASED_RETURNING = """d.id, d.endpoint_id, d.next_attempt_at, d.event_id, d.tenant_id,
+              d.event_type, d.attempt_count, d.trigger, d.round_attempts, d.round_started_at"""
+
+_ENDPOINT_SENDING = {
+    "url": "ep.url",
+    "headers": "ep.headers::text",
+    "enabled": "ep.enabled",
+    "deleted": "ep.deleted_at IS NOT NULL",
+    "disabled_reason": "ep.disabled_reason",
+    "secret_ids": "s.ids",
+    "secret_ciphertexts": "s.ciphertexts",
+}
+
+
+# The live secrets of endpoint ``ep``, newest first, as two arrays (NULL when ``needed`` is
+# false: endpoints whose deliveries were not leased send nothing).
+def _live_secrets(needed: str) -> str:
+    return f"""LEFT JOIN LATERAL (
+    SELECT array_agg(es.id ORDER BY es.id DESC) AS ids,
+           array_agg(es.ciphertext ORDER BY es.id DESC) AS ciphertexts
+    FROM endpoint_secrets es
+    WHERE es.endpoint_id = ep.id AND ({needed})
+      AND (es.expires_at IS NULL OR es.expires_at > now())
+) s ON true"""
 
 
 # The claim, in one statement: the due deliveries of each lane, oldest first, locked (SKIP
@@ -47,14 +130,12 @@ def _live_secrets(endpoints: str) -> str:
 # retries; then, per endpoint, its limits and its requests under way over all workers. An
 # endpoint whose picked deliveries its limits all allow (enabled, breaker closed, no rate
 # limit, room for all of them under max_in_flight), or that is disabled (its deliveries are
-# claimed to be stopped), has them leased here, with what sending needs. The others come back
-# unleased, with their endpoint's state, for ``limits.plan_claim`` and APPLY_PLAN: the rules
-# stay in one place, and the common claim is one round trip. (Before, candidates were read
-# without locks and leased by a second statement: with two workers, a third of the rows one
-# worker planned were taken by the other first, and worker plus Postgres CPU was 106-109 us a
-# delivery against 97-103 now, measured with a sender that does no I/O.)
-# An endpoint's live secrets come once, on its first row (leased rows come endpoint by
-# endpoint: all of an endpoint's picked rows are leased, or none).
+# claimed to be stopped), has them leased here. The others come back as "limited", for
+# ``limits.plan_claim`` and APPLY_PLAN: the rules stay in one place, and the common claim is
+# one round trip. (Before, candidates were read without locks and leased by a second
+# statement: with two workers, a third of the rows one worker planned were taken by the other
+# first, and worker plus Postgres CPU was 106-109 us a delivery against 97-103 us with one
+# statement, measured with a sender that does no I/O.)
 CLAIM = f"""
 WITH first_lane AS (
     SELECT id, endpoint_id, next_attempt_at, true AS first FROM deliveries
@@ -68,62 +149,68 @@ retry_lane AS (
     ORDER BY next_attempt_at LIMIT $2
     FOR UPDATE SKIP LOCKED
 ),
-picked AS (
+picked AS MATERIALIZED (
     SELECT * FROM (SELECT * FROM first_lane UNION ALL SELECT * FROM retry_lane) lanes
     ORDER BY next_attempt_at LIMIT $1
 ),
-per_endpoint AS (SELECT endpoint_id, count(*)::int AS picked FROM picked GROUP BY endpoint_id),
 eps AS MATERIALIZED (
-    SELECT ep.id, ep.enabled, ep.max_in_flight, ep.rate_limit_per_s, ep.rate_tokens,
-           EXTRACT(EPOCH FROM now() - ep.rate_updated_at)::float8 AS since_refill_s,
-           ep.consecutive_failures,
-           EXTRACT(EPOCH FROM ep.breaker_probe_at - now())::float8 AS probe_in_s,
-           f.in_flight, pe.picked, ep.url, ep.headers::text AS headers,
-           ep.deleted_at IS NOT NULL AS deleted, ep.disabled_reason
-    FROM endpoints ep
-    JOIN per_endpoint pe ON pe.endpoint_id = ep.id
+    SELECT ep.*, f.in_flight,
+           NOT ep.enabled
+           OR (ep.consecutive_failures < $5 AND ep.rate_limit_per_s IS NULL
+               AND pe.picked <= ep.max_in_flight - f.in_flight) AS allowed
+    FROM (SELECT endpoint_id, count(*)::int AS picked FROM picked GROUP BY endpoint_id) pe
+    JOIN endpoints ep ON ep.id = pe.endpoint_id
     CROSS JOIN LATERAL (
         SELECT count(*)::int AS in_flight FROM deliveries d
         WHERE d.endpoint_id = ep.id AND d.status = 'in_flight'
     ) f
 ),
-allowed AS (
-    SELECT * FROM eps
-    WHERE NOT enabled
-       OR (consecutive_failures < $5 AND rate_limit_per_s IS NULL
-           AND picked <= max_in_flight - in_flight)
-),
 leased AS (
     UPDATE deliveries d
     SET status = 'in_flight', locked_until = now() + make_interval(secs => $3), locked_by = $4
-    FROM picked, allowed, events e
-    WHERE d.id = picked.id AND allowed.id = picked.endpoint_id AND e.id = d.event_id
-    RETURNING d.id, d.event_id, d.tenant_id, d.event_type, d.attempt_count, d.trigger,
-              d.round_attempts, d.round_started_at, e.body::text AS body
-),
-{_live_secrets("SELECT id FROM allowed")}
-SELECT p.id, p.endpoint_id, p.first, eps.enabled, eps.max_in_flight, eps.rate_limit_per_s,
-       eps.rate_tokens, eps.since_refill_s, eps.consecutive_failures, eps.probe_in_s,
-       eps.in_flight,
-       l.id IS NOT NULL AS leased, l.event_id, l.tenant_id, l.event_type, l.attempt_count,
-       l.trigger, l.round_attempts, l.round_started_at, l.body, eps.url, eps.headers,
-       eps.deleted, eps.disabled_reason,
-       CASE WHEN row_number() OVER per_endpoint = 1 THEN s.ids END AS secret_ids,
-       CASE WHEN row_number() OVER per_endpoint = 1 THEN s.ciphertexts END AS secret_ciphertexts
+    WHERE d.id = ANY(ARRAY(
+        SELECT id FROM picked WHERE endpoint_id = ANY(ARRAY(SELECT id FROM eps WHERE allowed))
+    ))
+    RETURNING {_LEASED_RETURNING}
+)
+SELECT {_LEASED}
+FROM leased l
+UNION ALL
+SELECT {
+    _select(
+        "limited",
+        id="p.id",
+        endpoint_id="p.endpoint_id",
+        first="p.first",
+        next_attempt_at="p.next_attempt_at",
+    )
+}
 FROM picked p
-JOIN eps ON eps.id = p.endpoint_id
-LEFT JOIN leased l ON l.id = p.id
-LEFT JOIN live_secrets s ON s.endpoint_id = p.endpoint_id
-WINDOW per_endpoint AS (PARTITION BY p.endpoint_id)
-ORDER BY p.next_attempt_at
+WHERE p.endpoint_id = ANY(ARRAY(SELECT id FROM eps WHERE NOT allowed))
+UNION ALL
+SELECT {
+    _select(
+        "endpoint",
+        id="ep.id",
+        endpoint_id="ep.id",
+        max_in_flight="ep.max_in_flight",
+        rate_limit_per_s="ep.rate_limit_per_s",
+        rate_tokens="ep.rate_tokens",
+        since_refill_s="EXTRACT(EPOCH FROM now() - ep.rate_updated_at)",
+        consecutive_failures="ep.consecutive_failures",
+        probe_in_s="EXTRACT(EPOCH FROM ep.breaker_probe_at - now())",
+        in_flight="ep.in_flight",
+        **_ENDPOINT_SENDING,
+    )
+}
+FROM eps ep
+{_live_secrets("ep.allowed")}
+ORDER BY next_attempt_at
 """
 
 # For the deliveries CLAIM left to the limits, the plan applied in one statement: refused
 # deliveries pushed back, rate tokens spent, breaker probes started, and the chosen deliveries
-# leased (those another worker took in the meantime are skipped), returning what sending
-# needs. An endpoint's live secrets come once
-# per endpoint, on the first of its rows: read per row they cost two subqueries and two
-# arrays to decode for each delivery (5 us of the claim's 34 a delivery, measured).
+# leased (those another worker took in the meantime are skipped), answered as CLAIM's rows.
 APPLY_PLAN = f"""
 WITH deferred AS (
     UPDATE deliveries d SET next_attempt_at = now() + make_interval(secs => u.delay)
@@ -150,20 +237,17 @@ picked AS (
 leased AS (
     UPDATE deliveries d
     SET status = 'in_flight', locked_until = now() + make_interval(secs => $2), locked_by = $3
-    FROM picked, events e, endpoints ep
-    WHERE d.id = ANY($1::uuid[]) AND d.id = picked.id AND e.id = d.event_id
-      AND ep.id = d.endpoint_id
-    RETURNING d.id, d.event_id, d.endpoint_id, d.tenant_id, d.event_type, d.attempt_count,
-              d.trigger, d.round_attempts, d.round_started_at,
-              e.body::text AS body, ep.url, ep.headers::text AS headers, ep.enabled,
-              ep.deleted_at IS NOT NULL AS deleted, ep.disabled_reason
-),
-{_live_secrets("SELECT endpoint_id FROM leased")}
-SELECT leased.*,
-       CASE WHEN row_number() OVER per_endpoint = 1 THEN s.ids END AS secret_ids,
-       CASE WHEN row_number() OVER per_endpoint = 1 THEN s.ciphertexts END AS secret_ciphertexts
-FROM leased LEFT JOIN live_secrets s ON s.endpoint_id = leased.endpoint_id
-WINDOW per_endpoint AS (PARTITION BY leased.endpoint_id)
+    WHERE d.id = ANY(ARRAY(SELECT id FROM picked))
+    RETURNING {_LEASED_RETURNING}
+)
+SELECT {_LEASED}
+FROM leased l
+UNION ALL
+SELECT {_select("endpoint", id="ep.id", endpoint_id="ep.id", **_ENDPOINT_SENDING)}
+FROM endpoints ep
+{_live_secrets("true")}
+WHERE ep.id = ANY(ARRAY(SELECT DISTINCT endpoint_id FROM leased))
+ORDER BY next_attempt_at
 """
 
 # The results, joined to their rows by id. The id list is also asked for as ``= ANY``, so that
@@ -422,8 +506,11 @@ async def claim(
     rows = await connection.fetch(
         CLAIM, free_slots, max(retry_slots, 0), lease_s, worker_id, rules.breaker_threshold
     )
-    claimed = _claimed([row for row in rows if row["leased"]])
-    limited = [Candidate(*row[:11]) for row in rows if not row["leased"]]  # fields' order
+    claimed = _claimed(rows)
+    endpoints = {row["id"]: row for row in rows if row["kind"] == "endpoint"}
+    limited = [
+        _candidate(row, endpoints[row["endpoint_id"]]) for row in rows if row["kind"] == "limited"
+    ]
     if not limited:
         return claimed
     plan = plan_claim(
@@ -447,36 +534,78 @@ async def claim(
     return claimed + _claimed(leased)
 
 
-def _claimed(leased: list[asyncpg.Record]) -> list[Claimed]:
-    """Leased rows (of CLAIM or APPLY_PLAN) as what sending needs."""
-    # an endpoint's headers are the same on each of its rows: parse them once
-    headers = {text: orjson.loads(text) for text in {row["headers"] for row in leased}}
-    secrets = {
-        row["endpoint_id"]: list(zip(row["secret_ids"], row["secret_ciphertexts"], strict=True))
-        for row in leased
-        if row["secret_ids"] is not None
-    }
-    return [
-        Claimed(
-            id=row["id"],
-            event_id=row["event_id"],
-            endpoint_id=row["endpoint_id"],
-            tenant_id=row["tenant_id"],
-            event_type=row["event_type"],
-            attempt_count=row["attempt_count"],
-            trigger=row["trigger"],
-            round_attempts=row["round_attempts"],
-            round_started_at=row["round_started_at"],
-            body=row["body"].encode(),
+def _candidate(row: asyncpg.Record, endpoint: asyncpg.Record) -> Candidate:
+    """A "limited" row of CLAIM, with its endpoint's row, as ``plan_claim`` reads it."""
+    return Candidate(
+        id=row["id"],
+        endpoint_id=row["endpoint_id"],
+        first=row["first"],
+        enabled=endpoint["enabled"],
+        max_in_flight=endpoint["max_in_flight"],
+        rate_limit_per_s=endpoint["rate_limit_per_s"],
+        rate_tokens=endpoint["rate_tokens"],
+        since_refill_s=endpoint["since_refill_s"],
+        consecutive_failures=endpoint["consecutive_failures"],
+        probe_in_s=endpoint["probe_in_s"],
+        in_flight=endpoint["in_flight"],
+    )
+
+
+@dataclass(frozen=True)
+class _Sending:
+    """How to send to one endpoint: made once per endpoint of a claim, shared by its rows."""
+
+    url: str
+    headers: dict[str, str]
+    enabled: bool
+    deleted: bool
+    disabled_reason: str | None
+    secrets: list[tuple[uuid.UUID, bytes]]
+
+
+def _claimed(rows: list[asyncpg.Record]) -> list[Claimed]:
+    """The "leased" rows of CLAIM or APPLY_PLAN, with their endpoints' rows, as what sending
+    needs."""
+    sending = {
+        row["id"]: _Sending(
             url=row["url"],
-            headers=headers[row["headers"]],
+            headers=orjson.loads(row["headers"]),
             enabled=row["enabled"],
             deleted=row["deleted"],
             disabled_reason=row["disabled_reason"],
-            secrets=secrets.get(row["endpoint_id"], []),
+            secrets=list(
+                zip(row["secret_ids"] or (), row["secret_ciphertexts"] or (), strict=True)
+            ),
         )
-        for row in leased
-    ]
+        for row in rows
+        if row["kind"] == "endpoint"
+    }
+    claimed = []
+    for row in rows:
+        if row["kind"] != "leased":
+            continue
+        endpoint = sending[row["endpoint_id"]]
+        claimed.append(
+            Claimed(
+                id=row["id"],
+                event_id=row["event_id"],
+                endpoint_id=row["endpoint_id"],
+                tenant_id=row["tenant_id"],
+                event_type=row["event_type"],
+                attempt_count=row["attempt_count"],
+                trigger=row["trigger"],
+                round_attempts=row["round_attempts"],
+                round_started_at=row["round_started_at"],
+                body=row["body"].encode(),
+                url=endpoint.url,
+                headers=endpoint.headers,
+                enabled=endpoint.enabled,
+                deleted=endpoint.deleted,
+                disabled_reason=endpoint.disabled_reason,
+                secrets=endpoint.secrets,
+            )
+        )
+    return claimed
 
 
 @dataclass(frozen=True)
