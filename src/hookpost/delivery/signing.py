@@ -6,6 +6,8 @@ during a rotation every live secret signs and the signatures are space-separated
 
 import base64
 import binascii
+import functools
+import hashlib
 import hmac
 import secrets
 
@@ -34,9 +36,19 @@ def secret_bytes(secret: str) -> bytes:
     return key
 
 
+@functools.lru_cache(maxsize=4096)
+def _keyed(key: bytes) -> "hmac.HMAC":
+    """The HMAC-SHA256 state after ``key``, copied for each message: keying it and looking
+    up the digest by name for every signature cost a third of ``sign`` (measured)."""
+    return hmac.new(key, digestmod=hashlib.sha256)
+
+
 def sign(keys: list[bytes], msg_id: str, timestamp: int, body: bytes) -> str:
     """The ``webhook-signature`` header value: one ``v1,<sig>`` per key, space-separated."""
     message = b"%s.%d.%s" % (msg_id.encode(), timestamp, body)
-    return " ".join(
-        "v1," + base64.b64encode(hmac.digest(key, message, "sha256")).decode() for key in keys
-    )
+    signatures = []
+    for key in keys:
+        mac = _keyed(key).copy()
+        mac.update(message)
+        signatures.append("v1," + binascii.b2a_base64(mac.digest(), newline=False).decode())
+    return " ".join(signatures)
