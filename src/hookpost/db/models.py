@@ -166,14 +166,16 @@ class Event(Base):
 
 
 class Delivery(Base):
-    """One event to one endpoint: the queue row (see ``delivery/queue.py``)."""
+    """One event to one endpoint: the queue row (see ``delivery/queue.py``). Its only foreign
+    key is its event's (migration 0008): deleting a tenant deletes its events, and so their
+    deliveries, and endpoints go only with their tenant."""
 
     __tablename__ = "deliveries"
 
     id: Mapped[uuid.UUID] = _id_column()
     event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
-    endpoint_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"))
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    endpoint_id: Mapped[uuid.UUID]
+    tenant_id: Mapped[uuid.UUID]
     event_type: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
     status_reason: Mapped[str | None] = mapped_column(Text)
