@@ -88,13 +88,20 @@ def payload_hash(event_type: str, payload: dict[str, Any]) -> bytes:
     ).digest()
 
 
-def webhook_body(event_id: uuid.UUID, event_type: str, at: datetime, payload: Any) -> str:
-    """The exact body every attempt of this event sends (see shared/API.md)."""
+def body_timestamp(at: datetime) -> str:
+    """The ``timestamp`` of a webhook body: UTC, to the microsecond."""
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def webhook_body(event_id: uuid.UUID, event_type: str, timestamp: str, payload: Any) -> str:
+    """The exact body every attempt of this event sends (see shared/API.md); ``timestamp``
+    from ``body_timestamp``, made once for the events stored together (strftime was two thirds
+    of a batch's bodies, measured)."""
     return orjson.dumps(
         {
             "id": ids.encode(ids.Prefix.EVENT, event_id),
             "type": event_type,
-            "timestamp": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "timestamp": timestamp,
             "data": payload,
         }
     ).decode()
@@ -276,8 +283,10 @@ async def _store(
     hashes = [payload_hash(event.event_type, event.payload) for event in events]
     tenant_ids = [event.tenant_id for event in events]
     event_types = [event.event_type for event in events]
+    timestamp = body_timestamp(now)
     bodies = [
-        webhook_body(i, e.event_type, now, e.payload) for i, e in zip(new_ids, events, strict=True)
+        webhook_body(i, e.event_type, timestamp, e.payload)
+        for i, e in zip(new_ids, events, strict=True)
     ]
     rows = await connection.fetch(
         _STORE,
