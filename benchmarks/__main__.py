@@ -2,16 +2,18 @@
 
 The default run measures, on this machine, with a fast receiver in its own process:
 - ceiling: a bare aiohttp loop on uvloop doing the same signed POSTs, no database, measured
-  three times through the run: every other delivery figure is also shown as a ratio to the
-  median;
+  before and after every drain (and once more at the end): the table shows the median;
 - ingest: events per second through ``POST /v1/events`` and ``/v1/events/batch``;
 - drain: deliveries per second of one worker process, and of ``WORKER_PROCESSES``, emptying
-  a backlog, every attempt logged (each the mean of two drains, run alternately);
+  a backlog, every attempt logged (each the mean of two drains, run alternately), as a share
+  of the ceilings measured just before and after each drain, and the CPU a delivery cost the
+  workers and everything else (Postgres, the receiver), with how busy the machine was and how
+  much of its time the hypervisor took (steal);
 - steady: p50/p99 milliseconds from the API accepting an event to the receiver getting it,
   at 200 events a second, one worker process delivering;
 - backlog: the drain rate (``WORKER_PROCESSES`` workers) with 1,000,000 pending deliveries
-  against 10,000 (each the mean of two drains, run alternately), and each worker's largest
-  memory growth in each.
+  against 10,000 (each the mean of two drains, run alternately, shown against the median
+  ceiling), and each worker's largest memory growth in each.
 
 ``--quick`` runs each with small counts in under a minute. Two more run alone:
 ``python -m benchmarks logs`` (log queries over 10 million attempts) and
@@ -85,31 +87,59 @@ async def _prepare(database_url: str, endpoint_url: str, emitted: int = 0, seede
         await connection.close()
 
 
+def _ratio(rate: float, before: float, after: float) -> float:
+    """A drain's rate as a share of the ceiling measured just before and just after it."""
+    return rate / statistics.mean((before, after))
+
+
+def _drain_rows(
+    name: str, drains: list[delivery.Drained], ratios: list[float]
+) -> list[tuple[str, float, str]]:
+    """A drain's figures, each the mean of its runs: the rate (with its share of the
+    ceilings that bracketed each run), then where a delivery's CPU went."""
+    mean = statistics.mean
+    worker_us = mean(run.worker_us for run in drains)
+    rest_us = mean(run.rest_us for run in drains)
+    busy = mean(run.busy for run in drains)
+    steal = mean(run.steal for run in drains)
+    return [
+        (f"{name} (deliveries/s)", mean(run.rate for run in drains), f"{mean(ratios):.0%}"),
+        (
+            f"{name}: CPU a delivery, workers / Postgres and the rest (us; machine "
+            f"{busy:.0%} busy, {steal:.1%} stolen)",
+            worker_us + rest_us,
+            f"{worker_us:.0f} / {rest_us:.0f}",
+        ),
+    ]
+
+
 def _delivery_figures(server_url: str | None, sizes: Sizes) -> list[tuple[str, float, str]]:
-    """The table's rows. The ceiling is measured three times (first, between the drains and
-    the API scenarios, last) and its median is the 100%: on a shared machine one short
-    measurement moved by half between runs, far more than the drains did."""
+    """The table's rows. Each drain runs twice, and each run is bracketed by two measurements
+    of the ceiling: its share of the ceiling is against their mean, so that the ratio compares
+    two figures of the same minute (on this shared machine the ceiling moved by a third from
+    one minute to the next). The ceiling's row is the median of all its measurements."""
     ceilings: list[float] = []
-    drains: list[tuple[str, float]] = []
     rows: list[tuple[str, float, str]] = []
     with processes.receiver() as base:
 
-        def measure_ceiling() -> None:
+        def measure_ceiling() -> float:
             ceilings.append(asyncio.run(delivery.ceiling(f"{base}/hook", sizes.deliveries)))
+            return ceilings[-1]
 
-        measure_ceiling()
-        # Each the mean of two drains, run alternately: one drain of the same code moved by
-        # several percent from run to run on this shared machine.
-        rates: dict[int, list[float]] = {1: [], WORKER_PROCESSES: []}
+        drains: dict[int, list[delivery.Drained]] = {1: [], WORKER_PROCESSES: []}
+        ratios: dict[int, list[float]] = {count: [] for count in drains}
+        before = measure_ceiling()
         for _ in range(2):
-            for workers, runs in rates.items():
+            for workers, runs in drains.items():
                 with _database(server_url) as url:
                     asyncio.run(_prepare(url, f"{base}/hook", emitted=sizes.deliveries))
-                    runs.append(delivery.drain(url, BENCH_KEY, sizes.deliveries, workers)[0])
-        for workers, runs in rates.items():
-            name = f"drain: {_processes(workers)}, attempts logged (deliveries/s)"
-            drains.append((name, statistics.mean(runs)))
-        measure_ceiling()
+                    runs.append(delivery.drain(url, BENCH_KEY, sizes.deliveries, workers))
+                after = measure_ceiling()
+                ratios[workers].append(_ratio(runs[-1].rate, before, after))
+                before = after
+        for workers, runs in drains.items():
+            name = f"drain: {_processes(workers)}, attempts logged"
+            rows += _drain_rows(name, runs, ratios[workers])
 
         with _database(server_url) as url:
             asyncio.run(_prepare(url, f"{base}/hook"))
@@ -132,8 +162,8 @@ def _delivery_figures(server_url: str | None, sizes: Sizes) -> list[tuple[str, f
         rows.append(("steady at 200 events/s: accept to receive p99 (ms)", p99, ""))
 
         measured = min(sizes.backlog_small, 10_000)
-        small_runs: list[tuple[float, float]] = []
-        big_runs: list[tuple[float, float]] = []
+        small_runs: list[delivery.Drained] = []
+        big_runs: list[delivery.Drained] = []
         with _database(server_url) as big_url:
             asyncio.run(_prepare(big_url, f"{base}/hook", seeded=sizes.backlog_big))
             # Each twice, alternately: one pair, run once each, moved from 75% to 112% over
@@ -148,15 +178,18 @@ def _delivery_figures(server_url: str | None, sizes: Sizes) -> list[tuple[str, f
         measure_ceiling()
 
     bare = statistics.median(ceilings)
-    spread = f"{min(ceilings):,.0f}-{max(ceilings):,.0f}"
+    spread = f"{len(ceilings)} runs, {min(ceilings):,.0f}-{max(ceilings):,.0f}"
     head = [
-        (f"ceiling: bare aiohttp loop, no database (deliveries/s; {spread})", bare, "100%"),
-        *((name, rate, f"{rate / bare:.0%}") for name, rate in drains),
+        (
+            f"ceiling: bare aiohttp loop, no database (deliveries/s; median of {spread})",
+            bare,
+            "100%",
+        )
     ]
-    small_rate = statistics.mean(rate for rate, _ in small_runs)
-    big_rate = statistics.mean(rate for rate, _ in big_runs)
-    small_mem = max(grown for _, grown in small_runs)
-    big_mem = max(grown for _, grown in big_runs)
+    small_rate = statistics.mean(run.rate for run in small_runs)
+    big_rate = statistics.mean(run.rate for run in big_runs)
+    small_mem = max(run.grown_mib for run in small_runs)
+    big_mem = max(run.grown_mib for run in big_runs)
     rows.append(
         (
             f"backlog {sizes.backlog_small:,}: drain (deliveries/s)",

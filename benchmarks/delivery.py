@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -139,12 +140,14 @@ def _worker_process(
     stop: EventType,
     delivered: Synchronized[int],
     grown: Synchronized[float],
+    cpu: Synchronized[float],
     overrides: dict[str, Any],
 ) -> None:
     """One worker process of a drain: says it is ``ready`` (imports done, the worker built
     and the collector settled, as ``hookpost worker`` does before it runs), waits for
     ``start``, delivers until ``stop``, keeps ``delivered`` current, and leaves in ``grown``
-    how many MiB its memory grew after its first ``WARM_UP`` deliveries."""
+    how many MiB its memory grew after its first ``WARM_UP`` deliveries and in ``cpu`` the
+    CPU seconds it spent from ``start`` to ``stop``."""
     import uvloop
 
     worker = Worker(worker_settings(database_url, key, **overrides))
@@ -152,6 +155,7 @@ def _worker_process(
 
     async def run() -> None:
         process = psutil.Process()
+        cpu_at_start = time.process_time()
         halt = asyncio.Event()
         rss_warm = None  # after the first deliveries: pools, sessions and caches are made
         task = asyncio.create_task(worker.run(halt))
@@ -161,6 +165,7 @@ def _worker_process(
                 rss_warm = process.memory_info().rss
             await asyncio.sleep(0.01)  # a poll: the counter is for the parent's progress
         delivered.value = worker.delivered
+        cpu.value = time.process_time() - cpu_at_start
         if rss_warm is not None:
             grown.value = (process.memory_info().rss - rss_warm) / 2**20
         halt.set()
@@ -173,10 +178,12 @@ def _worker_process(
 
 @dataclass
 class WorkerProcesses:
-    """Worker processes started by ``worker_processes``: their progress and memory growth."""
+    """Worker processes started by ``worker_processes``: their progress, memory growth and
+    CPU seconds (the last two once they stopped)."""
 
     delivered: list[Synchronized[int]]
     grown: list[Synchronized[float]]
+    cpu: list[Synchronized[float]]
 
     @property
     def total_delivered(self) -> int:
@@ -196,6 +203,7 @@ def worker_processes(
     running = WorkerProcesses(
         [context.Value("q", 0) for _ in range(count)],
         [context.Value("d", 0.0) for _ in range(count)],
+        [context.Value("d", 0.0) for _ in range(count)],
     )
     workers = [
         context.Process(
@@ -208,6 +216,7 @@ def worker_processes(
                 stop,
                 running.delivered[i],
                 running.grown[i],
+                running.cpu[i],
                 overrides,
             ),
         )
@@ -228,19 +237,55 @@ def worker_processes(
         assert process.exitcode == 0, f"a worker process exited with {process.exitcode}"
 
 
-def drain(database_url: str, key: str, count: int, processes: int = 1) -> tuple[float, float]:
-    """(deliveries per second, largest worker memory growth in MiB) of ``processes`` worker
-    processes delivering ``count`` of the pending deliveries. The clock starts when every
-    process is up (imports done), and every attempt is logged before it returns."""
+@dataclass(frozen=True)
+class Drained:
+    """What a drain measured: deliveries per second, the largest memory growth of a worker,
+    and CPU microseconds a delivery, of the workers and of everything else on the machine
+    (Postgres and the receiver, mostly), with the shares of the machine's time it was busy
+    and that its hypervisor took from it (steal: the machine is shared)."""
+
+    rate: float
+    grown_mib: float
+    worker_us: float
+    rest_us: float
+    busy: float
+    steal: float
+
+
+def _machine_cpu_s() -> tuple[float, float]:
+    """CPU seconds the whole machine has spent working (not idle, not waiting, not stolen),
+    and those stolen from it."""
+    times = psutil.cpu_times()
+    worked = times.user + times.nice + times.system + times.irq + times.softirq
+    return worked, getattr(times, "steal", 0.0)
+
+
+def drain(database_url: str, key: str, count: int, processes: int = 1) -> Drained:
+    """``processes`` worker processes delivering ``count`` of the pending deliveries. The
+    clock starts when every process is up (imports done), and every attempt is logged before
+    it returns."""
     with worker_processes(database_url, key, processes) as running:
-        started = time.perf_counter()
+        started, (worked_at_start, stolen_at_start) = time.perf_counter(), _machine_cpu_s()
         deadline = started + 900
         while running.total_delivered < count and time.perf_counter() < deadline:
             time.sleep(0.01)
         elapsed = time.perf_counter() - started
+        worked, stolen = _machine_cpu_s()
+        made_by_now = running.total_delivered
     logged = asyncio.run(_count_attempts(database_url))
     assert logged >= count, f"{logged} attempts logged for {count} deliveries"
-    return count / elapsed, max(g.value for g in running.grown)
+    span = elapsed * (os.cpu_count() or 1)
+    machine_us = (worked - worked_at_start) / made_by_now * 1e6
+    # the workers' own figures run to their stop, a few deliveries further
+    worker_us = sum(cpu.value for cpu in running.cpu) / running.total_delivered * 1e6
+    return Drained(
+        rate=count / elapsed,
+        grown_mib=max(g.value for g in running.grown),
+        worker_us=worker_us,
+        rest_us=machine_us - worker_us,
+        busy=(worked - worked_at_start) / span,
+        steal=(stolen - stolen_at_start) / span,
+    )
 
 
 async def _count_attempts(database_url: str) -> int:
