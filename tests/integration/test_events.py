@@ -23,7 +23,6 @@ from hookpost.ingest.emit import (
     UnknownEventType,
 )
 from hookpost.ingest.group import EmitGroup
-from hookpost.ingest.wake import WorkerWaker
 from tests.integration.helpers import (
     create_endpoint,
     create_event_type,
@@ -401,6 +400,29 @@ async def test_emit_notifies_the_workers(admin: AsyncClient, db: asyncpg.Connect
     assert heard.empty()  # one wake-up for the batch
 
 
+async def test_the_workers_are_woken_by_what_commits_only(
+    admin: AsyncClient, db: asyncpg.Connection
+) -> None:
+    """The storing statement notifies, so the notification goes or stays with its
+    transaction: a batch refused for an idempotency conflict rolls back and wakes nobody,
+    and a delivery recorded as failed (its endpoint disabled) has nothing to send."""
+    await _setup(admin)
+    endpoint = await create_endpoint(admin, "acme", event_types=["*"])
+    ok(await _emit(admin, idempotency_key="k", payload={"a": 1}), 202)
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    await db.add_listener("hookpost_deliveries", lambda *args: heard.put_nowait(args[2]))
+    item = {"tenant_id": "acme", "event_type": "invoice.paid", "payload": {"a": 2}}
+    refused = await admin.post(
+        "/v1/events/batch", json={"events": [item, item | {"idempotency_key": "k"}]}
+    )
+    problem(refused, 409, "idempotency_conflict")
+    ok(await admin.patch(f"/v1/endpoints/{endpoint['id']}", json={"enabled": False}))
+    assert ok(await _emit(admin), 202)["deliveries"] == 1
+    await asyncio.sleep(0.2)
+    assert heard.empty()
+    assert await db.fetchval("SELECT count(*) FROM events") == 2
+
+
 async def test_concurrent_emits_share_a_store_each_with_its_own_outcome(
     app: FastAPI, admin: AsyncClient, db: asyncpg.Connection
 ) -> None:
@@ -484,31 +506,6 @@ async def test_concurrent_requests_each_get_their_event(
     assert all(event["deliveries"] == 1 for event in made)
     stored = await db.fetch("SELECT id, body FROM events")
     assert sorted(orjson.loads(row["body"])["data"]["n"] for row in stored) == list(range(20))
-
-
-async def test_wake_ups_meanwhile_share_the_next_notify(
-    database_url: str, db: asyncpg.Connection
-) -> None:
-    heard: asyncio.Queue[str] = asyncio.Queue()
-    await db.add_listener("hookpost_deliveries", lambda *args: heard.put_nowait(args[2]))
-    pool = await asyncpg.create_pool(plain_dsn(database_url), min_size=1, max_size=2)
-    waker = WorkerWaker(pool)
-    for _ in range(50):  # in one step of the loop: one NOTIFY
-        waker.wake()
-    await asyncio.sleep(0)  # that NOTIFY is under way
-    for _ in range(50):  # these share one more, after it
-        waker.wake()
-    await waker.close()
-    assert waker.sent == 2
-    for _ in range(2):
-        await asyncio.wait_for(heard.get(), timeout=5)
-    await asyncio.sleep(0.1)
-    assert heard.empty()
-
-    await pool.close()
-    waker.wake()  # the database is out of reach: logged, the workers poll
-    await waker.close()
-    assert waker.sent == 2
 
 
 async def test_list_and_filter(admin: AsyncClient) -> None:

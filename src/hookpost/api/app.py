@@ -30,7 +30,6 @@ from hookpost.db.engine import (
 from hookpost.encryption import load_secret_box
 from hookpost.ingest.emit import EventTypeCache
 from hookpost.ingest.group import EmitGroup
-from hookpost.ingest.wake import WorkerWaker
 from hookpost.settings import Settings
 
 DESCRIPTION = """
@@ -88,14 +87,12 @@ def create_app(settings: Settings) -> FastAPI:
             keys=KeyCache(),
             event_types=(event_types := EventTypeCache()),
             tenant_uids=TenantCache(),
-            waker=(waker := WorkerWaker(pool)),
             emit_group=(emit_group := EmitGroup(pool, event_types)),
         )
         try:
             yield
         finally:
             await emit_group.close()
-            await waker.close()
             await pool.close()
             await engine.dispose()
 

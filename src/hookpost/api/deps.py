@@ -18,7 +18,6 @@ from hookpost.cache import TtlCache
 from hookpost.encryption import SecretBox
 from hookpost.ingest.emit import EventTypeCache
 from hookpost.ingest.group import EmitGroup
-from hookpost.ingest.wake import WorkerWaker
 from hookpost.settings import Settings
 
 
@@ -35,7 +34,6 @@ class AppState:
     keys: "KeyCache"
     event_types: EventTypeCache
     tenant_uids: "TenantCache"
-    waker: WorkerWaker  # after ingest commits that queued deliveries
     emit_group: EmitGroup  # single-event emits, stored together
 
 

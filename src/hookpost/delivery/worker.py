@@ -40,7 +40,7 @@ from hookpost.delivery.policy import Outcome, RetrySchedule, classify, decide, s
 from hookpost.delivery.sender import AiohttpSender, ErrorKind, Sender, SenderLimits, SendResult
 from hookpost.delivery.signing import secret_bytes, sign
 from hookpost.encryption import InvalidToken, SecretBox, load_secret_box
-from hookpost.ingest.emit import NOTIFY, NOTIFY_CHANNEL, EmitError, emit
+from hookpost.ingest.emit import NOTIFY_CHANNEL, EmitError, emit
 from hookpost.ops import metrics
 from hookpost.ops.events import ensure_event_types, operational_events
 from hookpost.ops.retention import run_retention
@@ -587,8 +587,7 @@ class Worker:
             return
         try:
             async with connection.transaction():  # a savepoint: the results stay recorded
-                if any(item.queued for item in await emit(connection, events)):
-                    await connection.execute(NOTIFY)  # with the flush's commit: rare
+                await emit(connection, events)  # wakes the workers with the flush's commit
         except EmitError as error:
             logger.warning("operational events not emitted: %s", error)
 

@@ -211,8 +211,6 @@ async def emit_event(
                 raise problem from None
         except emit.EmitError as error:
             raise _problem(error, ["body"]) from None
-    if emitted.queued:
-        state.waker.wake()
     if not emitted.created:
         response.status_code = 200
     _count([emitted])
@@ -246,8 +244,6 @@ async def emit_batch(body: EventBatch, state: StateDep, principal: AuthDep) -> E
                     raise problem from None
             except emit.EmitError as error:
                 raise _problem(error, ["body", "events", error.index]) from None
-    if any(item.queued for item in emitted):
-        state.waker.wake()
     _count(emitted)
     return EmittedBatch(data=[_answer(item) for item in emitted])
 
