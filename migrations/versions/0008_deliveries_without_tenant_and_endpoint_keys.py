@@ -33,5 +33,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # deliveries whose endpoint or tenant is gone would fail the keys: drop them first
+    for table, column in FOREIGN_KEYS.values():
+        op.execute(
+            f"DELETE FROM deliveries d "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {table} r WHERE r.id = d.{column})"
+        )
     for name, (table, column) in FOREIGN_KEYS.items():
         op.create_foreign_key(name, "deliveries", table, [column], ["id"], ondelete="CASCADE")
