@@ -72,9 +72,12 @@ async def setup_tenant(connection: asyncpg.Connection, url: str, key: str) -> uu
         "ON CONFLICT (name) DO NOTHING",
         new_id(),
     )
-    # one fast receiver takes the whole run: its endpoint's limit must not be the bottleneck
+    # One fast receiver takes the whole run: its endpoint's limit must not be the bottleneck.
+    # In flight counts every leased delivery: those held ready behind the slots and those
+    # answered but not yet flushed too. Two workers came near 1,000 of them, and 15% of
+    # their claims took the limited path (a second round trip, fewer rows); measured.
     await add_endpoint(
-        connection, tenant_id, url, SecretBox([key]), subscribes_to="*", max_in_flight=1000
+        connection, tenant_id, url, SecretBox([key]), subscribes_to="*", max_in_flight=100_000
     )
     return tenant_id
 
