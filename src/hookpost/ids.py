@@ -6,7 +6,7 @@ creation time, so indexes and cursors follow insertion order.
 
 import os
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from uuid_utils.compat import uuid7
@@ -14,6 +14,8 @@ from uuid_utils.compat import uuid7
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
 _DECODE = {c: i for i, c in enumerate(_ALPHABET)}
 _LENGTH = 26  # ceil(128 / 5)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
 
 
 class Prefix(StrEnum):
@@ -35,8 +37,9 @@ def new_id() -> uuid.UUID:
 
 
 def _millis(at: datetime) -> int:
-    """Unix milliseconds, kept within the 48 bits a UUIDv7 holds."""
-    return min(max(int(at.timestamp() * 1000), 0), (1 << 48) - 1)
+    """Unix milliseconds, kept within the 48 bits a UUIDv7 holds. Integer arithmetic: a float
+    timestamp times 1000 can round down into the millisecond before."""
+    return min(max((at - _EPOCH) // _MILLISECOND, 0), (1 << 48) - 1)
 
 
 def floor(at: datetime) -> uuid.UUID:
