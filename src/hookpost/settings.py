@@ -70,6 +70,17 @@ class Settings(BaseSettings):
         description="Largest accepted request body (a batch of events), in bytes; larger "
         "requests are refused before they are read.",
     )
+    validation_timeout_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="Longest a request's payloads may take to validate against their event "
+        "type's schema; past it the request is refused (422) and the validation stopped.",
+    )
+    validation_processes: int = Field(
+        default=2,
+        ge=1,
+        description="Validation processes per API process, started when first needed.",
+    )
     worker_concurrency: int = Field(
         default=512,
         ge=1,

@@ -23,6 +23,7 @@ from hookpost.ingest.emit import (
     UnknownEventType,
 )
 from hookpost.ingest.group import EmitGroup
+from hookpost.ingest.validation import Validator
 from tests.integration.helpers import (
     create_endpoint,
     create_event_type,
@@ -428,28 +429,30 @@ async def test_concurrent_emits_share_a_store_each_with_its_own_outcome(
 ) -> None:
     tenant = await _setup(admin)
     await create_endpoint(admin, "acme", event_types=["*"])
-    ok(await _emit(admin, idempotency_key="taken"), 202)  # payload {"n": 1}
+    app.state.hookpost.event_types.forget(hold_s=0)  # the type may be cached from now on
+    ok(await _emit(admin, idempotency_key="taken"), 202)  # payload {"n": 1}; type cached
     group: EmitGroup = app.state.hookpost.emit_group
     stores, carried = group.stores, group.events
     acme = ids.decode(ids.Prefix.TENANT, tenant["id"])
     assert acme is not None
+    with pytest.raises(UnknownEventType) as unknown:  # checked before it joins a store
+        await group.emit(EventIn(acme, "nope", {}, None))
+    assert unknown.value.index == 0  # the request's only event
+    assert (group.stores, group.events) == (stores, carried)
     fresh = [EventIn(acme, "invoice.paid", {"n": i}, None) for i in range(5)]
     events = [
         *fresh,
-        EventIn(acme, "nope", {}, None),
         EventIn(acme, "invoice.paid", {"n": 1}, "taken"),  # a repeat
         EventIn(acme, "invoice.paid", {"n": 2}, "taken"),  # the key, another payload
         EventIn(uuid.uuid4(), "invoice.paid", {}, None),  # no such tenant
     ]
-    # all wait in one step of the loop: one store takes them all
+    # all wait in one step of the loop (their type is cached): one store takes them all
     outcomes = await asyncio.gather(*(group.emit(e) for e in events), return_exceptions=True)
     assert (group.stores, group.events) == (stores + 1, carried + len(events))
     stored = outcomes[:5]
     assert all(isinstance(o, Emitted) and o.created and o.deliveries == 1 for o in stored)
     assert len({o.id for o in stored if isinstance(o, Emitted)}) == 5
-    unknown, repeat, conflict, stale = outcomes[5:]
-    assert isinstance(unknown, UnknownEventType)
-    assert unknown.index == 0  # the request's only event
+    repeat, conflict, stale = outcomes[5:]
     assert isinstance(repeat, Emitted)
     assert not repeat.created
     assert isinstance(conflict, IdempotencyConflict)
@@ -478,7 +481,7 @@ async def test_a_store_that_fails_fails_its_requests_only(
     database_url: str, db: asyncpg.Connection
 ) -> None:
     pool = await asyncpg.create_pool(plain_dsn(database_url), min_size=1, max_size=2)
-    group = EmitGroup(pool, EventTypeCache())
+    group = EmitGroup(pool, EventTypeCache(), Validator(timeout_s=1, processes=1))
     await pool.close()  # the database is out of reach
     event = EventIn(uuid.uuid4(), "invoice.paid", {}, None)
     outcomes = await asyncio.gather(group.emit(event), group.emit(event), return_exceptions=True)

@@ -2,8 +2,6 @@
 
 from typing import Any
 
-from jsonschema import SchemaError
-from jsonschema.validators import validator_for
 from sqlalchemy import Select, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,11 +13,6 @@ NAME_PATTERN = r"^[a-zA-Z0-9_]+(\.[a-zA-Z0-9_]+)*$"
 
 class NameTaken(Exception):
     """An event type with this name exists already."""
-
-
-def check_schema(schema: dict[str, Any]) -> None:
-    """Raise ``jsonschema.SchemaError`` unless ``schema`` is a valid JSON Schema."""
-    validator_for(schema).check_schema(schema)
 
 
 async def find(session: AsyncSession, name: str) -> EventType | None:
@@ -58,6 +51,3 @@ def list_query(*, include_archived: bool) -> Select[tuple[EventType]]:
     if not include_archived:
         query = query.where(EventType.archived.is_(False))
     return query
-
-
-__all__ = ["NAME_PATTERN", "NameTaken", "SchemaError", "check_schema"]

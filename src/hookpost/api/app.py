@@ -30,6 +30,7 @@ from hookpost.db.engine import (
 from hookpost.encryption import load_secret_box
 from hookpost.ingest.emit import EventTypeCache
 from hookpost.ingest.group import EmitGroup
+from hookpost.ingest.validation import Validator
 from hookpost.settings import Settings
 
 DESCRIPTION = """
@@ -78,6 +79,10 @@ def create_app(settings: Settings) -> FastAPI:
             max_size=settings.db_pool_size,
             reset=keep_session_state,
         )
+        event_types = EventTypeCache()
+        validator = Validator(
+            timeout_s=settings.validation_timeout_s, processes=settings.validation_processes
+        )
         app.state.hookpost = AppState(
             settings=settings,
             engine=engine,
@@ -85,13 +90,15 @@ def create_app(settings: Settings) -> FastAPI:
             pool=pool,
             secret_box=load_secret_box(settings),
             keys=KeyCache(),
-            event_types=(event_types := EventTypeCache()),
+            event_types=event_types,
             tenant_uids=TenantCache(),
-            emit_group=(emit_group := EmitGroup(pool, event_types)),
+            emit_group=(emit_group := EmitGroup(pool, event_types, validator)),
+            validator=validator,
         )
         try:
             yield
         finally:
+            await validator.close()
             await emit_group.close()
             await pool.close()
             await engine.dispose()

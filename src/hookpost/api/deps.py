@@ -18,6 +18,7 @@ from hookpost.cache import TtlCache
 from hookpost.encryption import SecretBox
 from hookpost.ingest.emit import EventTypeCache
 from hookpost.ingest.group import EmitGroup
+from hookpost.ingest.validation import Validator
 from hookpost.settings import Settings
 
 
@@ -35,6 +36,7 @@ class AppState:
     event_types: EventTypeCache
     tenant_uids: "TenantCache"
     emit_group: EmitGroup  # single-event emits, stored together
+    validator: Validator  # schemas and payloads, in child processes under a time bound
 
 
 def app_state(request: Request) -> AppState:

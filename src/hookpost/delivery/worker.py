@@ -40,7 +40,7 @@ from hookpost.delivery.policy import Outcome, RetrySchedule, classify, decide, s
 from hookpost.delivery.sender import AiohttpSender, ErrorKind, Sender, SenderLimits, SendResult
 from hookpost.delivery.signing import secret_bytes, sign
 from hookpost.encryption import InvalidToken, SecretBox, load_secret_box
-from hookpost.ingest.emit import NOTIFY_CHANNEL, EmitError, emit
+from hookpost.ingest.emit import NOTIFY_CHANNEL, EmitError, check, emit
 from hookpost.ops import metrics
 from hookpost.ops.events import ensure_event_types, operational_events
 from hookpost.ops.retention import run_retention
@@ -584,6 +584,10 @@ class Worker:
             exhausted=batch.exhausted,
         )
         if not events:
+            return
+        errors = await check(connection, events, types=None, validator=None)
+        if error := next((error for error in errors if error is not None), None):
+            logger.warning("operational events not emitted: %s", error)
             return
         try:
             async with connection.transaction():  # a savepoint: the results stay recorded

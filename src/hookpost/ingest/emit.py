@@ -1,5 +1,6 @@
-"""Emitting events: one statement writes the events and their deliveries (the fan-out),
-set-based whatever the batch size, and wakes the workers when its transaction commits.
+"""Emitting events: ``check`` holds them against their event types, then one statement writes
+the events and their deliveries (the fan-out), set-based whatever the batch size, and wakes
+the workers when its transaction commits.
 
 It runs on the asyncpg connection of the caller's transaction: the API's request, or the
 worker's result flush when hookpost emits its own operational events."""
@@ -12,11 +13,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-import orjson
 
-from hookpost import ids
+from hookpost import ids, jsonvalue
 from hookpost.cache import TtlCache
-from hookpost.ingest.validation import payload_error
+from hookpost.ingest.validation import (
+    UnusableSchema,
+    ValidationTimeout,
+    Validator,
+)
 
 NOTIFY_CHANNEL = "hookpost_deliveries"
 NOTIFY = f"NOTIFY {NOTIFY_CHANNEL}"  # wakes the workers when its transaction commits
@@ -71,6 +75,14 @@ class InvalidPayload(EmitError):
         self.path = path
 
 
+class PayloadTooSlow(EmitError):
+    """Validating the payload ran over the time bound."""
+
+
+class SchemaUnusable(EmitError):
+    """The event type's schema cannot be applied; an admin must replace it."""
+
+
 class IdempotencyConflict(EmitError):
     pass
 
@@ -82,7 +94,7 @@ class StaleTenant(EmitError):
 def payload_hash(event_type: str, payload: dict[str, Any]) -> bytes:
     """What an idempotent repeat must match: the type and the payload, key order aside."""
     return hashlib.sha256(
-        event_type.encode() + b"\0" + orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+        event_type.encode() + b"\0" + jsonvalue.dumps(payload, sort_keys=True)
     ).digest()
 
 
@@ -95,7 +107,7 @@ def webhook_body(event_id: uuid.UUID, event_type: str, timestamp: str, payload: 
     """The exact body every attempt of this event sends (see shared/API.md); ``timestamp``
     from ``body_timestamp``, made once for the events stored together (strftime was two thirds
     of a batch's bodies, measured)."""
-    return orjson.dumps(
+    return jsonvalue.dumps(
         {
             "id": ids.encode(ids.Prefix.EVENT, event_id),
             "type": event_type,
@@ -186,64 +198,76 @@ JOIN unnest($1::uuid[], $2::text[]) AS k(tenant_id, key)
 @dataclass(frozen=True, slots=True)
 class _TypeRules:
     archived: bool
-    schema: dict[str, Any] | None
+    schema: str | None  # JSON text, as validation takes it
 
 
 EventTypeCache = TtlCache[str, _TypeRules]  # by name; only types found are kept
 
 
 async def _type_rules(
-    connection: asyncpg.Connection, names: set[str], cache: EventTypeCache | None
+    database: asyncpg.Connection | asyncpg.Pool, names: set[str], cache: EventTypeCache | None
 ) -> dict[str, _TypeRules]:
     """The rules of the named event types that exist, from the cache or one query."""
     found = {}
     if cache is not None:
         found = {name: rules for name in names if (rules := cache.get(name)) is not None}
     if missing := names - found.keys():
-        for row in await connection.fetch(_EVENT_TYPES, list(missing)):
-            schema = row["schema"]
-            rules = _TypeRules(row["archived"], None if schema is None else orjson.loads(schema))
+        for row in await database.fetch(_EVENT_TYPES, list(missing)):
+            rules = _TypeRules(row["archived"], row["schema"])
             found[row["name"]] = rules
             if cache is not None:
                 cache.put(row["name"], rules)
     return found
 
 
-async def _type_errors(
-    connection: asyncpg.Connection, events: Sequence[EventIn], cache: EventTypeCache | None
+async def check(
+    database: asyncpg.Connection | asyncpg.Pool,
+    events: Sequence[EventIn],
+    *,
+    types: EventTypeCache | None,
+    validator: Validator | None,
 ) -> list[EmitError | None]:
-    """Each event's error against its type's rules, or None."""
-    found = await _type_rules(connection, {event.event_type for event in events}, cache)
-    errors: list[EmitError | None] = []
+    """Each event's error against its type (unknown, archived, a payload its schema refuses),
+    or None. Run it before ``emit`` and outside any transaction: validation may take up to
+    its time bound. Without a ``validator`` no payload is validated (hookpost's own events).
+    Raises ``ValidationUnavailable`` when no validation process answers."""
+    found = await _type_rules(database, {event.event_type for event in events}, types)
+    errors: list[EmitError | None] = [None] * len(events)
+    by_schema: dict[str, list[int]] = {}
     for index, event in enumerate(events):
         rules = found.get(event.event_type)
-        error: EmitError | None = None
         if rules is None:
-            error = UnknownEventType(index, f"No event type named {event.event_type!r}")
+            errors[index] = UnknownEventType(index, f"No event type named {event.event_type!r}")
         elif rules.archived:
-            error = ArchivedEventType(index, f"The event type {event.event_type!r} is archived")
-        elif rules.schema is not None and (invalid := payload_error(rules.schema, event.payload)):
-            error = InvalidPayload(index, *invalid)
-        errors.append(error)
+            errors[index] = ArchivedEventType(
+                index, f"The event type {event.event_type!r} is archived"
+            )
+        elif rules.schema is not None and validator is not None:
+            by_schema.setdefault(rules.schema, []).append(index)
+    for schema, indexes in by_schema.items():
+        assert validator is not None
+        try:
+            found_errors = await validator.payload_errors(
+                schema, [events[index].payload for index in indexes]
+            )
+        except (ValidationTimeout, UnusableSchema) as error:
+            kind = PayloadTooSlow if isinstance(error, ValidationTimeout) else SchemaUnusable
+            for index in indexes:
+                errors[index] = kind(index, str(error))
+            continue
+        for index, found_error in zip(indexes, found_errors, strict=True):
+            if found_error is not None:
+                errors[index] = InvalidPayload(index, found_error.path, found_error.message)
     return errors
 
 
-async def emit(
-    connection: asyncpg.Connection,
-    events: Sequence[EventIn],
-    *,
-    types: EventTypeCache | None = None,
-) -> list[Emitted]:
-    """Store ``events`` with their deliveries: a read of the event types (unless ``types``
-    holds them), one atomic statement, and for repeated idempotency keys a read of the first
-    events; the workers are woken when the caller's transaction commits. A repeat
-    with the same payload answers the stored event; with another payload it raises
-    ``IdempotencyConflict`` (inside a caller's transaction, which then rolls back). A type
-    error or ``StaleTenant`` (an event's tenant is gone or its uid moved, see ``EventIn``)
-    is raised before anything is stored."""
-    for error in await _type_errors(connection, events, types):
-        if error is not None:
-            raise error
+async def emit(connection: asyncpg.Connection, events: Sequence[EventIn]) -> list[Emitted]:
+    """Store ``events``, checked (``check``), with their deliveries: one atomic statement,
+    and for repeated idempotency keys a read of the first events; the workers are woken when
+    the caller's transaction commits. A repeat with the same payload answers the stored event;
+    with another payload it raises ``IdempotencyConflict`` (inside a caller's transaction,
+    which then rolls back). ``StaleTenant`` (an event's tenant is gone or its uid moved, see
+    ``EventIn``) is raised before anything is stored."""
     results = []
     for outcome in await _store(connection, events):
         if isinstance(outcome, EmitError):
@@ -253,15 +277,12 @@ async def emit(
 
 
 async def emit_each(
-    connection: asyncpg.Connection,
-    events: Sequence[EventIn],
-    *,
-    types: EventTypeCache | None = None,
+    connection: asyncpg.Connection, events: Sequence[EventIn]
 ) -> list[Emitted | EmitError]:
-    """Store independent events together, outside any transaction of the caller's: each gets
-    its own outcome, and one event's error (its index is its place in ``events``) stores
-    nothing of it and leaves the others alone. The workers are woken as for ``emit``."""
-    outcomes: list[Emitted | EmitError | None] = list(await _type_errors(connection, events, types))
+    """Store independent events, checked, together, outside any transaction of the caller's:
+    each gets its own outcome, and one event's error (its index is its place in ``events``)
+    stores nothing of it and leaves the others alone. The workers are woken as for ``emit``."""
+    outcomes: list[Emitted | EmitError | None] = [None] * len(events)
     while todo := [index for index, outcome in enumerate(outcomes) if outcome is None]:
         try:
             stored = await _store(connection, [events[index] for index in todo])

@@ -17,18 +17,22 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from hookpost.ingest.emit import EmitError, Emitted, EventIn, EventTypeCache, emit_each
+from hookpost.ingest.emit import EmitError, Emitted, EventIn, EventTypeCache, check, emit_each
+from hookpost.ingest.validation import Validator
 
 MAX_STORES = 2  # stores under way at once; fewer make larger groups
 MAX_GROUP = 200  # events in one store
 
 
 class EmitGroup:
-    """``await emit(event)`` from each request; the group stores the events in turns."""
+    """``await emit(event)`` from each request; the group checks each event on its own
+    (``emit.check``: a slow validation delays no other request's event), then stores them in
+    turns."""
 
-    def __init__(self, pool: asyncpg.Pool, types: EventTypeCache) -> None:
+    def __init__(self, pool: asyncpg.Pool, types: EventTypeCache, validator: Validator) -> None:
         self._pool = pool
         self._types = types
+        self._validator = validator
         self._waiting: list[tuple[EventIn, asyncio.Future[Emitted]]] = []
         self._running = 0  # store loops started and not yet finished
         self._tasks: set[asyncio.Task[None]] = set()  # the same, for close()
@@ -36,8 +40,12 @@ class EmitGroup:
         self.events = 0  # events they carried
 
     async def emit(self, event: EventIn) -> Emitted:
-        """Store ``event`` with the others waiting; raises its ``EmitError`` (index 0: the
-        request's only event), or the database's error if its store failed."""
+        """Check ``event``, then store it with the others waiting; raises its ``EmitError``
+        (index 0: the request's only event), ``ValidationUnavailable``, or the database's error
+        if its store failed."""
+        [error] = await check(self._pool, [event], types=self._types, validator=self._validator)
+        if error is not None:
+            raise error
         outcome: asyncio.Future[Emitted] = asyncio.get_running_loop().create_future()
         self._waiting.append((event, outcome))
         if self._running < MAX_STORES:
@@ -57,9 +65,7 @@ class EmitGroup:
                 group, self._waiting = self._waiting[:MAX_GROUP], self._waiting[MAX_GROUP:]
                 try:
                     async with self._pool.acquire() as connection:
-                        outcomes = await emit_each(
-                            connection, [event for event, _ in group], types=self._types
-                        )
+                        outcomes = await emit_each(connection, [event for event, _ in group])
                 except Exception as error:  # the database's: each request of the group has it
                     _settle([waiter for _, waiter in group], [error] * len(group))
                     continue

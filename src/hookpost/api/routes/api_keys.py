@@ -8,13 +8,19 @@ from hookpost import ids
 from hookpost.admin import api_keys
 from hookpost.api.deps import AuthDep, PageDep, SessionDep, StateDep
 from hookpost.api.errors import not_found, problem_responses
+from hookpost.api.json_body import StrictJSONRoute
 from hookpost.api.pagination import paginate
 from hookpost.api.schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from hookpost.api.schemas.common import Page, TenantRef
 from hookpost.api.scoping import tenant_for, tenant_id_for
 from hookpost.db.models import ApiKey
 
-router = APIRouter(prefix="/v1/api-keys", tags=["api keys"], responses=problem_responses(401))
+router = APIRouter(
+    route_class=StrictJSONRoute,
+    prefix="/v1/api-keys",
+    tags=["api keys"],
+    responses=problem_responses(401),
+)
 
 
 @router.post(

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hookpost import ids
 from hookpost.api.deps import AuthDep, PageDep, Principal, SessionDep
 from hookpost.api.errors import Problem, not_found, problem_responses
+from hookpost.api.json_body import StrictJSONRoute
 from hookpost.api.pagination import paginate
 from hookpost.api.schemas.common import Page, TenantRef
 from hookpost.api.schemas.deliveries import (
@@ -25,7 +26,9 @@ from hookpost.db.models import Attempt, Delivery, DeliveryStatus
 from hookpost.delivery import queue
 from hookpost.ops import logs
 
-router = APIRouter(tags=["delivery log"], responses=problem_responses(401))
+router = APIRouter(
+    route_class=StrictJSONRoute, tags=["delivery log"], responses=problem_responses(401)
+)
 
 Since = Annotated[AwareDatetime | None, Query(description="Created at or after (ISO 8601).")]
 Until = Annotated[AwareDatetime | None, Query(description="Created before (ISO 8601).")]

@@ -11,6 +11,7 @@ from hookpost import ids
 from hookpost.admin import endpoints
 from hookpost.api.deps import AppState, AuthDep, PageDep, SessionDep, StateDep
 from hookpost.api.errors import Problem, not_found, problem_responses
+from hookpost.api.json_body import StrictJSONRoute
 from hookpost.api.pagination import paginate
 from hookpost.api.schemas.common import Page, TenantRef
 from hookpost.api.schemas.deliveries import (
@@ -33,7 +34,12 @@ from hookpost.db.models import Endpoint
 from hookpost.delivery.ssrf import BlockedDestination
 from hookpost.ops import recovery, stats
 
-router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"], responses=problem_responses(401))
+router = APIRouter(
+    route_class=StrictJSONRoute,
+    prefix="/v1/endpoints",
+    tags=["endpoints"],
+    responses=problem_responses(401),
+)
 
 
 def _check_destination(state: AppState, url: str) -> None:

@@ -1,14 +1,15 @@
 """``/v1/event-types``: the kinds of event the product emits."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost import ids
 from hookpost.admin import event_types
-from hookpost.api.deps import AuthDep, PageDep, SessionDep, StateDep
-from hookpost.api.errors import Problem, not_found, problem_responses
+from hookpost.api.deps import AppState, AuthDep, PageDep, SessionDep, StateDep
+from hookpost.api.errors import FieldError, Problem, not_found, problem_responses
+from hookpost.api.json_body import StrictJSONRoute
 from hookpost.api.pagination import paginate
 from hookpost.api.schemas.common import Page
 from hookpost.api.schemas.event_types import (
@@ -17,21 +18,36 @@ from hookpost.api.schemas.event_types import (
     EventTypeUpdate,
 )
 from hookpost.db.models import EventType
+from hookpost.ingest.validation import ValidationTimeout, ValidationUnavailable
 
-router = APIRouter(prefix="/v1/event-types", tags=["event types"], responses=problem_responses(401))
+router = APIRouter(
+    route_class=StrictJSONRoute,
+    prefix="/v1/event-types",
+    tags=["event types"],
+    responses=problem_responses(401),
+)
 
 NamePath = Annotated[str, Path(max_length=255, examples=["invoice.paid"])]
 
 
-def _check_schema(schema: dict[str, object] | None) -> None:
+async def _check_schema(state: AppState, schema: dict[str, Any] | None) -> None:
     if schema is None:
         return
     try:
-        event_types.check_schema(schema)
-    except event_types.SchemaError as error:
+        error = await state.validator.schema_error(schema)
+    except ValidationTimeout:
+        error = "it took too long to compile"
+    except ValidationUnavailable as unavailable:
         raise Problem(
-            422, "invalid_schema", f"schema is not a valid JSON Schema: {error.message}"
+            503, "validation_unavailable", f"Schemas cannot be checked now: {unavailable}"
         ) from None
+    if error is not None:
+        raise Problem(
+            422,
+            "invalid_schema",
+            f"The schema cannot be used: {error}",
+            errors=[FieldError(loc=["body", "schema"], message=error, type="invalid_schema")],
+        )
 
 
 async def _find(session: AsyncSession, name: str) -> EventType:
@@ -45,7 +61,7 @@ async def _find(session: AsyncSession, name: str) -> EventType:
     "",
     status_code=201,
     summary="Create an event type",
-    responses=problem_responses(403, 409, 422),
+    responses=problem_responses(403, 409, 422, 503),
 )
 async def create_event_type(
     body: EventTypeCreate, session: SessionDep, state: StateDep, principal: AuthDep
@@ -53,7 +69,7 @@ async def create_event_type(
     """Declare a kind of event. With a `schema`, every payload emitted for it is validated.
     Admin keys only."""
     principal.require_admin()
-    _check_schema(body.schema_)
+    await _check_schema(state, body.schema_)
     try:
         event_type = await event_types.create(
             session, name=body.name, description=body.description, schema=body.schema_
@@ -83,7 +99,9 @@ async def get_event_type(name: NamePath, session: SessionDep, principal: AuthDep
     return EventTypeOut.model_validate(await _find(session, name))
 
 
-@router.patch("/{name}", summary="Update an event type", responses=problem_responses(403, 404, 422))
+@router.patch(
+    "/{name}", summary="Update an event type", responses=problem_responses(403, 404, 422, 503)
+)
 async def update_event_type(
     name: NamePath,
     body: EventTypeUpdate,
@@ -97,7 +115,7 @@ async def update_event_type(
     event_type = await _find(session, name)
     changes = body.changes()
     if "schema" in changes:
-        _check_schema(changes["schema"])
+        await _check_schema(state, changes["schema"])
     updated = await event_types.update(session, event_type, changes)
     state.event_types.forget()  # emitting checks the new schema or the archive at once
     return EventTypeOut.model_validate(updated)

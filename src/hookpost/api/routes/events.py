@@ -10,9 +10,10 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hookpost import ids
+from hookpost import ids, jsonvalue
 from hookpost.admin import tenants
 from hookpost.api.deps import (
+    AppState,
     AuthDep,
     PageDep,
     Principal,
@@ -22,6 +23,7 @@ from hookpost.api.deps import (
     app_state,
 )
 from hookpost.api.errors import FieldError, Problem, not_found, problem_responses
+from hookpost.api.json_body import StrictJSONRoute
 from hookpost.api.pagination import paginate
 from hookpost.api.schemas.common import Page, TenantRef
 from hookpost.api.schemas.events import (
@@ -36,9 +38,15 @@ from hookpost.api.schemas.events import (
 from hookpost.api.scoping import tenant_id_for
 from hookpost.db.models import Event
 from hookpost.ingest import emit, events
+from hookpost.ingest.validation import ValidationUnavailable
 from hookpost.ops.metrics import DELIVERIES_QUEUED, EVENTS_INGESTED
 
-router = APIRouter(prefix="/v1/events", tags=["events"], responses=problem_responses(401))
+router = APIRouter(
+    route_class=StrictJSONRoute,
+    prefix="/v1/events",
+    tags=["events"],
+    responses=problem_responses(401),
+)
 
 # POST /v1/events is the hottest route, and FastAPI's part of it (about 230 us a request here)
 # is mostly solving its parameters: it takes the request itself instead of StateDep, and reads
@@ -124,7 +132,7 @@ def _stale(events: list[EventCreate], error: emit.StaleTenant, uids: TenantCache
 
 def _check_size(body: EventCreate, max_bytes: int, where: str) -> None:
     try:
-        size = len(orjson.dumps(body.payload))
+        size = len(jsonvalue.dumps(body.payload))
     except orjson.JSONEncodeError as error:  # integers past 64 bits, mostly
         raise Problem(
             422, "payload_invalid", f"The payload{where} cannot be encoded: {error}"
@@ -143,6 +151,20 @@ def _problem(error: emit.EmitError, prefix: list[str | int]) -> Problem:
         return Problem(422, "event_type_not_found", error.message + where)
     if isinstance(error, emit.ArchivedEventType):
         return Problem(422, "event_type_archived", error.message + where)
+    if isinstance(error, emit.PayloadTooSlow):
+        return Problem(
+            422,
+            "payload_validation_timeout",
+            f"The payload{where} was not accepted: {error.message} against the event type's "
+            "schema (HOOKPOST_VALIDATION_TIMEOUT_S); simplify the schema or the payload",
+        )
+    if isinstance(error, emit.SchemaUnusable):
+        return Problem(
+            422,
+            "event_type_schema_unusable",
+            f"The event type's schema cannot be applied{where}: {error.message}; an admin "
+            "must replace it (PATCH /v1/event-types/<name>)",
+        )
     if isinstance(error, emit.InvalidPayload):
         loc = [*prefix, "payload", *error.path]
         return Problem(
@@ -152,6 +174,24 @@ def _problem(error: emit.EmitError, prefix: list[str | int]) -> Problem:
             errors=[FieldError(loc=loc, message=error.message, type="schema")],
         )
     return Problem(409, "idempotency_conflict", error.message + where)
+
+
+async def _check(state: AppState, events: list[emit.EventIn]) -> None:
+    """Raise the problem of the first event of a batch that its type refuses; before any
+    transaction, since validation may take up to its time bound."""
+    try:
+        errors = await emit.check(
+            state.pool, events, types=state.event_types, validator=state.validator
+        )
+    except ValidationUnavailable as error:
+        raise _unavailable(error) from None
+    for error in errors:
+        if error is not None:
+            raise _problem(error, ["body", "events", error.index])
+
+
+def _unavailable(error: ValidationUnavailable) -> Problem:
+    return Problem(503, "validation_unavailable", f"Payloads cannot be validated now: {error}")
 
 
 _CREATED = EVENTS_INGESTED.labels("created")  # each labels() call looks the child up
@@ -182,7 +222,7 @@ def _answer(item: emit.Emitted) -> Emitted:
     status_code=202,
     summary="Emit an event",
     responses={200: {"model": Emitted, "description": "An idempotent repeat"}}
-    | problem_responses(404, 409, 413, 422),
+    | problem_responses(404, 409, 413, 422, 503),
     openapi_extra={"parameters": [IDEMPOTENCY_KEY_HEADER]},
 )
 async def emit_event(
@@ -205,6 +245,8 @@ async def emit_event(
         try:
             emitted = await state.emit_group.emit(event)  # stored with concurrent requests'
             break
+        except ValidationUnavailable as error:
+            raise _unavailable(error) from None
         except emit.StaleTenant as error:
             problem = _stale([body], error, state.tenant_uids)
             if not tries_left:
@@ -221,7 +263,7 @@ async def emit_event(
     "/batch",
     status_code=202,
     summary="Emit up to 1000 events",
-    responses=problem_responses(404, 409, 413, 422),
+    responses=problem_responses(404, 409, 413, 422, 503),
 )
 async def emit_batch(body: EventBatch, state: StateDep, principal: AuthDep) -> EmittedBatch:
     """Emit many events in one request and one transaction: all are recorded, or none (an
@@ -229,21 +271,20 @@ async def emit_batch(body: EventBatch, state: StateDep, principal: AuthDep) -> E
     for index, item in enumerate(body.events):
         _check_size(item, state.settings.max_payload_bytes, f" of event {index}")
     keys = [item.idempotency_key for item in body.events]
-    async with state.pool.acquire() as connection:
-        for tries_left in (1, 0):  # as for one event
-            try:
-                async with connection.transaction():
-                    batch = await _events_in(
-                        connection, principal, body.events, keys, state.tenant_uids
-                    )
-                    emitted = await emit.emit(connection, batch, types=state.event_types)
-                break
-            except emit.StaleTenant as error:
-                problem = _stale(body.events, error, state.tenant_uids)
-                if not tries_left:
-                    raise problem from None
-            except emit.EmitError as error:
-                raise _problem(error, ["body", "events", error.index]) from None
+    for tries_left in (1, 0):  # as for one event
+        batch = await _events_in(state.pool, principal, body.events, keys, state.tenant_uids)
+        if tries_left:
+            await _check(state, batch)
+        try:
+            async with state.pool.acquire() as connection, connection.transaction():
+                emitted = await emit.emit(connection, batch)
+            break
+        except emit.StaleTenant as error:
+            problem = _stale(body.events, error, state.tenant_uids)
+            if not tries_left:
+                raise problem from None
+        except emit.EmitError as error:
+            raise _problem(error, ["body", "events", error.index]) from None
     _count(emitted)
     return EmittedBatch(data=[_answer(item) for item in emitted])
 

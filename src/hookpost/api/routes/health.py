@@ -7,11 +7,12 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 
 from hookpost.api.deps import StateDep
+from hookpost.api.json_body import StrictJSONRoute
 from hookpost.db.engine import driver_connection_of
 from hookpost.db.migrations import current_revision, head_revision
 from hookpost.ops.metrics import exposition, read_queue_figures
 
-router = APIRouter(tags=["health"])
+router = APIRouter(route_class=StrictJSONRoute, tags=["health"])
 
 
 class Health(BaseModel):

@@ -6,13 +6,19 @@ from hookpost import ids
 from hookpost.admin import tenants
 from hookpost.api.deps import AuthDep, PageDep, SessionDep, StateDep
 from hookpost.api.errors import Problem, problem_responses
+from hookpost.api.json_body import StrictJSONRoute
 from hookpost.api.pagination import paginate
 from hookpost.api.schemas.common import Page
 from hookpost.api.schemas.tenants import TenantCreate, TenantOut, TenantUpdate
 from hookpost.api.scoping import tenant_for
 from hookpost.db.models import Tenant
 
-router = APIRouter(prefix="/v1/tenants", tags=["tenants"], responses=problem_responses(401))
+router = APIRouter(
+    route_class=StrictJSONRoute,
+    prefix="/v1/tenants",
+    tags=["tenants"],
+    responses=problem_responses(401),
+)
 
 
 def _uid_taken(uid: str | None) -> Problem:
