@@ -17,7 +17,8 @@ The default run measures, on this machine, with a fast receiver in its own proce
 
 ``--quick`` runs each with small counts in under a minute. Two more run alone:
 ``python -m benchmarks logs`` (log queries over 10 million attempts) and
-``python -m benchmarks isolation`` (20 of 100 endpoints hanging).
+``python -m benchmarks isolation`` (20 of 100 endpoints hanging) and
+``python -m benchmarks schemas`` (ingest with and without a payload schema).
 
 Each scenario gets a fresh database: on ``HOOKPOST_DATABASE_URL``'s server when set (created
 and dropped), else an embedded Postgres in a temporary folder. Every run is bounded.
@@ -37,7 +38,7 @@ from pathlib import Path
 import asyncpg
 from cryptography.fernet import Fernet
 
-from benchmarks import delivery, isolation, logs, processes, traffic
+from benchmarks import delivery, isolation, logs, processes, schemas, traffic
 from hookpost.db.engine import plain_dsn
 from hookpost.db.scratch import scratch_database
 
@@ -215,7 +216,7 @@ def main() -> None:
     parser.add_argument(
         "scenario",
         nargs="?",
-        choices=["delivery", "logs", "isolation"],
+        choices=["delivery", "logs", "isolation", "schemas"],
         default="delivery",
         help="what to run (default: delivery, the main table)",
     )
@@ -244,6 +245,21 @@ def main() -> None:
         return
 
     sizes = QUICK if args.quick else FULL
+    if args.scenario == "schemas":
+        rows = schemas.run(
+            lambda: _database(server_url),
+            lambda url: asyncio.run(_prepare(url, "http://127.0.0.1:9/unused")),
+            admin_key=ADMIN_KEY,
+            secret_key=BENCH_KEY,
+            single_events=sizes.single_events,
+            batches=sizes.batches,
+        )
+        print(f"\ningest, medians of {schemas.ROUNDS} alternating runs")
+        print("| what | events/s | vs no schema |")
+        print("|---|---:|---:|")
+        for name, rate, ratio in rows:
+            print(f"| {name} | {rate:,.0f} | {ratio} |")
+        return
     figures = _delivery_figures(server_url, sizes)
     print(
         f"\nhookpost benchmarks{' (quick)' if args.quick else ''}: signed POSTs at concurrency "
