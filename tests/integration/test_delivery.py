@@ -687,3 +687,18 @@ async def test_two_workers_send_each_delivery_once(
     workers = await db.fetch("SELECT DISTINCT worker_id FROM attempts")
     assert len(workers) == 2
     assert await db.fetchval("SELECT count(*) FROM attempts") == 600
+
+
+async def test_a_retry_due_soon_wakes_the_idle_claim_loop(
+    admin: AsyncClient, db: asyncpg.Connection, settings: Settings
+) -> None:
+    """Nothing else is due, so the claim loop sleeps until its poll (30 s here); the flush
+    that writes the retry must wake it for the retry's due time."""
+    async with receiver(lambda n, r: Reply(status=500 if n == 0 else 200)) as target:
+        await _setup(admin, target.url)
+        async with running_worker(settings, worker_poll_s=30.0, retry_base_s=0.2):
+            await _emit(admin)
+            first, second = await target.wait_for(2, timeout=10)
+            await eventually(lambda: _finished(db))
+    assert second.at - first.at >= 0.2
+    assert (await _delivery(db))["attempt_count"] == 2

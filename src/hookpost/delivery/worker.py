@@ -18,6 +18,7 @@ Tasks of a running worker:
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import secrets
 import socket
@@ -136,6 +137,9 @@ class Worker:
         self._in_flight: set[uuid.UUID] = set()  # deliveries being sent now
         self._results = _Results()
         self._wake = asyncio.Event()
+        # When the idle claim loop looks at the queue again (monotonic); infinite while it is
+        # not asleep, so that a retry written meanwhile wakes it from the sleep it goes into.
+        self._next_look = math.inf
         self._slot_freed = asyncio.Event()
         self._pool: asyncpg.Pool | None = None  # flushes, leases, upkeep, the listener
         self._claims: asyncpg.Pool | None = None  # the claim loop's one connection
@@ -305,8 +309,10 @@ class Worker:
                 timeout = self.settings.worker_poll_s
                 if due_in is not None:
                     timeout = min(max(due_in, 0.0), timeout)
+                self._next_look = time.monotonic() + timeout
                 # a slot freed by a retry may let a refused retry in: wake on it too
                 await self._sleep(stop, self._wake, timeout)
+                self._next_look = math.inf
 
     async def _sender_slot(self, sender: Sender) -> None:
         """One of ``concurrency`` slots: deliver ready deliveries one after another until
@@ -546,10 +552,25 @@ class Worker:
                 with attempt:
                     async with self._pool.acquire() as connection, connection.transaction():
                         await self._record(connection, batch)
+            self._wake_for_retries(batch.changes)
         except Exception:
             # Whatever went wrong, the worker goes on: these deliveries' leases expire and they
             # are sent again (at-least-once).
             logger.exception("could not record %d results", len(batch.changes))
+
+    def _wake_for_retries(self, changes: list[queue.StateChange]) -> None:
+        """Wake the idle claim loop when a retry just written falls due before it would look:
+        no other signal tells it of the retry (its own flush notifies nobody)."""
+        now, wall = time.monotonic(), datetime.now(UTC)
+        for change in changes:
+            due = change.next_attempt_at
+            if (
+                change.status == "pending"
+                and due is not None
+                and now + (due - wall).total_seconds() < self._next_look
+            ):
+                self._wake.set()
+                return
 
     async def _record(self, connection: asyncpg.Connection, batch: _Results) -> None:
         """One flush: the results, the endpoint health they imply, and the operational
