@@ -60,10 +60,18 @@ _DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 # The claim connection's session. Every statement the claim loop runs reads each table
 # through an index and joins no intermediate sets to each other (queue.py says how), so one
 # generic plan per statement serves every claim, and none is planned again: planning CLAIM
-# afresh for each claim took 0.6-1 ms, 9-13 us a delivery (measured). With sequential
-# scans off, a plan made while a table looks small (a fresh database, stale statistics) still
-# reads it through its index, as it must once the table is large.
+# afresh for each claim took 0.6-1 ms, 9-13 us a delivery (measured). A plan made while a
+# table looks small (a fresh database, no statistics yet) must still read it through its
+# indexes. A flush's statements each join a short list (results, endpoints) to the rows it
+# names: only a nested loop that looks each one up by its index is linear in the list, and
+# with or without statistics, the planner picked plans that read the whole table instead
+# (a hash or merge join over every pending row, or the list rescanned for each row: 230 ms
+# for 800 results), so the flush leaves it nothing else.
 CLAIM_SESSION = {"plan_cache_mode": "force_generic_plan", "enable_seqscan": "off"}
+FLUSH_SETTINGS = (
+    "SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; "
+    "SET LOCAL enable_mergejoin = off"
+)
 
 
 def new_worker_id() -> str:
@@ -551,6 +559,7 @@ class Worker:
             ):
                 with attempt:
                     async with self._pool.acquire() as connection, connection.transaction():
+                        await connection.execute(FLUSH_SETTINGS)
                         await self._record(connection, batch)
             self._wake_for_retries(batch.changes)
         except Exception:
