@@ -11,6 +11,7 @@ class Number(float):
     """A JSON number with a fraction or an exponent, as the request wrote it."""
 
     __slots__ = ("literal",)
+    literal: str
 
     def __new__(cls, literal: str) -> "Number":
         number = super().__new__(cls, literal)

@@ -32,6 +32,7 @@ class _Repeated(dict[str, Any]):
     """An object with a repeated key (the last value kept, as ``json`` does)."""
 
     __slots__ = ("key",)
+    key: str
 
 
 class NotStrictJSON(ValueError):

@@ -183,11 +183,11 @@ async def _check(state: AppState, events: list[emit.EventIn]) -> None:
         errors = await emit.check(
             state.pool, events, types=state.event_types, validator=state.validator
         )
-    except ValidationUnavailable as error:
-        raise _unavailable(error) from None
-    for error in errors:
-        if error is not None:
-            raise _problem(error, ["body", "events", error.index])
+    except ValidationUnavailable as unavailable:
+        raise _unavailable(unavailable) from None
+    for refused in errors:
+        if refused is not None:
+            raise _problem(refused, ["body", "events", refused.index])
 
 
 def _unavailable(error: ValidationUnavailable) -> Problem:
