@@ -18,7 +18,8 @@ The default run measures, on this machine, with a fast receiver in its own proce
 ``--quick`` runs each with small counts in under a minute. Two more run alone:
 ``python -m benchmarks logs`` (log queries over 10 million attempts) and
 ``python -m benchmarks isolation`` (20 of 100 endpoints hanging) and
-``python -m benchmarks schemas`` (ingest with and without a payload schema).
+``python -m benchmarks schemas`` (ingest with and without a payload schema) and
+``python -m benchmarks peers`` (hookpost beside pgqueuer + aiohttp and Celery + Redis).
 
 Each scenario gets a fresh database: on ``HOOKPOST_DATABASE_URL``'s server when set (created
 and dropped), else an embedded Postgres in a temporary folder. Every run is bounded.
@@ -38,7 +39,7 @@ from pathlib import Path
 import asyncpg
 from cryptography.fernet import Fernet
 
-from benchmarks import delivery, isolation, logs, processes, schemas, traffic
+from benchmarks import delivery, isolation, logs, peers, processes, schemas, traffic
 from hookpost.db.engine import plain_dsn
 from hookpost.db.scratch import scratch_database
 
@@ -216,7 +217,7 @@ def main() -> None:
     parser.add_argument(
         "scenario",
         nargs="?",
-        choices=["delivery", "logs", "isolation", "schemas"],
+        choices=["delivery", "logs", "isolation", "schemas", "peers"],
         default="delivery",
         help="what to run (default: delivery, the main table)",
     )
@@ -245,6 +246,17 @@ def main() -> None:
         return
 
     sizes = QUICK if args.quick else FULL
+    if args.scenario == "peers":
+        count = 5_000 if args.quick else 20_000
+        rows = peers.run(
+            lambda: _database(server_url), admin_key=ADMIN_KEY, secret_key=BENCH_KEY, count=count
+        )
+        print(f"\n{count:,} events, each system with one warm worker process and its defaults")
+        print("| system | deliveries/s |")
+        print("|---|---:|")
+        for name, rate in rows:
+            print(f"| {name} | {rate:,.0f} |")
+        return
     if args.scenario == "schemas":
         rows = schemas.run(
             lambda: _database(server_url),
