@@ -39,7 +39,7 @@ async def has_admin_key(session: AsyncSession) -> bool:
     return found is not None
 
 
-def list_query(tenant_id: uuid.UUID | None) -> Select[tuple[ApiKey]]:
+def list_query(tenant_id: uuid.UUID | None) -> Select[ApiKey]:
     query = select(ApiKey)
     if tenant_id is not None:
         query = query.where(ApiKey.tenant_id == tenant_id)

@@ -4,9 +4,9 @@ subscriptions. Deleting one keeps its row (``deleted_at``) so its delivery log s
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, delete, or_, select
+from sqlalchemy import CursorResult, Select, delete, or_, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,7 +36,7 @@ async def get(session: AsyncSession, endpoint_id: uuid.UUID) -> Endpoint | None:
     )
 
 
-def list_query(tenant_id: uuid.UUID | None) -> Select[tuple[Endpoint]]:
+def list_query(tenant_id: uuid.UUID | None) -> Select[Endpoint]:
     query = select(Endpoint).where(Endpoint.deleted_at.is_(None))
     if tenant_id is not None:
         query = query.where(Endpoint.tenant_id == tenant_id)
@@ -111,7 +111,7 @@ async def remove(session: AsyncSession, endpoint: Endpoint) -> None:
 # Secrets
 
 
-def _live(endpoint_id: uuid.UUID, now: datetime) -> Select[tuple[EndpointSecret]]:
+def _live(endpoint_id: uuid.UUID, now: datetime) -> Select[EndpointSecret]:
     return (
         select(EndpointSecret)
         .where(
@@ -247,4 +247,4 @@ async def unsubscribe(
             Subscription.id == subscription_id, Subscription.endpoint_id == endpoint_id
         )
     )
-    return bool(result.rowcount)
+    return bool(cast("CursorResult[Any]", result).rowcount)

@@ -46,7 +46,7 @@ async def remove(session: AsyncSession, event_type: EventType) -> None:
     await session.execute(delete(EventType).where(EventType.id == event_type.id))
 
 
-def list_query(*, include_archived: bool) -> Select[tuple[EventType]]:
+def list_query(*, include_archived: bool) -> Select[EventType]:
     query = select(EventType)
     if not include_archived:
         query = query.where(EventType.archived.is_(False))

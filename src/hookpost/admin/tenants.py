@@ -59,7 +59,7 @@ async def remove(session: AsyncSession, tenant_id: uuid.UUID) -> None:
     await session.execute(delete(Tenant).where(Tenant.id == tenant_id))
 
 
-def list_query(only: uuid.UUID | None) -> Select[tuple[Tenant]]:
+def list_query(only: uuid.UUID | None) -> Select[Tenant]:
     query = select(Tenant)
     if only is not None:
         query = query.where(Tenant.id == only)

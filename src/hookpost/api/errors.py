@@ -138,7 +138,8 @@ async def _on_http_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-    return problem_response(Problem(exc.status_code, code, detail, headers=exc.headers))
+    headers = dict(exc.headers) if exc.headers else None
+    return problem_response(Problem(exc.status_code, code, detail, headers=headers))
 
 
 def _refused_value(error: BaseException) -> bool:

@@ -19,7 +19,7 @@ Row = TypeVar("Row")
 
 async def paginate(
     session: AsyncSession,
-    query: Select[tuple[Row]],
+    query: Select[Row],
     id_column: InstrumentedAttribute[Any],
     prefix: ids.Prefix,
     page: PageParams,

@@ -66,8 +66,8 @@ def _endpoint(candidate: Candidate, rules: LimitRules) -> _Endpoint:
         return _Endpoint(allowance=math.inf, tokens=None, breaker_open=False)
     if candidate.consecutive_failures >= rules.breaker_threshold:
         probe_due = candidate.probe_in_s is None or candidate.probe_in_s <= 0
-        allowance = 1 if probe_due and candidate.in_flight == 0 else 0
-        return _Endpoint(allowance=allowance, tokens=None, breaker_open=True)
+        probe_now = probe_due and candidate.in_flight == 0
+        return _Endpoint(allowance=1 if probe_now else 0, tokens=None, breaker_open=True)
     allowance: float = max(candidate.max_in_flight - candidate.in_flight, 0)
     tokens = None
     rate = candidate.rate_limit_per_s

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hookpost.db.models import Delivery, Event
 
 
-def list_query(tenant_id: uuid.UUID | None, event_type: str | None) -> Select[tuple[Event]]:
+def list_query(tenant_id: uuid.UUID | None, event_type: str | None) -> Select[Event]:
     query = select(Event)
     if tenant_id is not None:
         query = query.where(Event.tenant_id == tenant_id)

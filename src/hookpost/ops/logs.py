@@ -12,8 +12,9 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import BindParameter, Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from hookpost import ids
 from hookpost.db.models import Attempt, Delivery, Endpoint, Event
@@ -44,32 +45,33 @@ class AttemptFilter:
 
 
 def _filtered(
-    query: Select[tuple[Row]], model: type[Row], where: object, columns: dict[str, str]
-) -> Select[tuple[Row]]:
+    query: Select[Row], model: type[Row], where: object, columns: dict[str, str]
+) -> Select[Row]:
     """``query`` narrowed by every filter of ``where`` that is set: equality on the column
     the field names (``columns`` renames), and the ``since``/``until`` window as id bounds."""
+    id_column: InstrumentedAttribute[uuid.UUID] = model.id
     for field in fields(where):  # type: ignore[arg-type]
         value = getattr(where, field.name)
         if value is None:
             continue
         if field.name == "since":
-            query = query.where(model.id >= ids.floor(value))  # type: ignore[attr-defined]
+            query = query.where(id_column >= ids.floor(value))
         elif field.name == "until":
-            query = query.where(model.id < ids.floor(value))  # type: ignore[attr-defined]
+            query = query.where(id_column < ids.floor(value))
         else:
             query = query.where(getattr(model, columns.get(field.name, field.name)) == value)
     return query
 
 
-def deliveries_query(where: DeliveryFilter) -> Select[tuple[Delivery]]:
+def deliveries_query(where: DeliveryFilter) -> Select[Delivery]:
     query = _filtered(select(Delivery), Delivery, replace(where, status=None), {})
     if where.status is not None:  # one of DeliveryStatus: the API checked it
-        status = bindparam("status", where.status, literal_execute=True)
+        status: BindParameter[str] = bindparam("status", where.status, literal_execute=True)
         query = query.where(Delivery.status == status)
     return query
 
 
-def attempts_query(where: AttemptFilter) -> Select[tuple[Attempt]]:
+def attempts_query(where: AttemptFilter) -> Select[Attempt]:
     return _filtered(select(Attempt), Attempt, where, {"status_code": "response_status"})
 
 

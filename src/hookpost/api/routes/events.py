@@ -221,8 +221,10 @@ def _answer(item: emit.Emitted) -> Emitted:
     "",
     status_code=202,
     summary="Emit an event",
-    responses={200: {"model": Emitted, "description": "An idempotent repeat"}}
-    | problem_responses(404, 409, 413, 422, 503),
+    responses={
+        200: {"model": Emitted, "description": "An idempotent repeat"},
+        **problem_responses(404, 409, 413, 422, 503),
+    },
     openapi_extra={"parameters": [IDEMPOTENCY_KEY_HEADER]},
 )
 async def emit_event(
