@@ -5,15 +5,12 @@ fast; the API runs as a real server on 127.0.0.1 and no worker runs, so nothing 
 import asyncio
 import json
 import re
-import threading
-import time
 from collections.abc import Iterator
 
 import asyncpg
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from cryptography.fernet import Fernet
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,6 +21,7 @@ from hookpost.api.app import create_app
 from hookpost.db.engine import plain_dsn
 from hookpost.settings import Settings
 from tests.conftest import ADMIN_KEY, TABLES
+from tests.integration.live import serving
 
 EXAMPLES_PER_OPERATION = 25
 
@@ -38,19 +36,10 @@ def live_api(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
             secret_key=Fernet.generate_key().decode(),
         )
     )
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the API did not start"
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}"
+        with serving(app) as url:
+            yield url
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         _empty_tables(database_url)
 
 

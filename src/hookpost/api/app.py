@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from hookpost import __version__
 from hookpost.api.deps import AppState, KeyCache, TenantCache
+from hookpost.api.docs import install_docs
 from hookpost.api.errors import install_error_handlers
 from hookpost.api.limits import BodySizeLimit
 from hookpost.api.openapi import install_openapi
@@ -109,10 +110,13 @@ def create_app(settings: Settings) -> FastAPI:
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs, from files shipped with hookpost
+        redoc_url=None,
         telemetry=None if settings.otel else {"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
     install_openapi(app)
+    install_docs(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     for module in (events, deliveries, tenants, event_types, endpoints, api_keys, health):
         app.include_router(module.router)
