@@ -32,6 +32,25 @@ app = typer.Typer(
     add_completion=False,
 )
 
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"hookpost {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """hookpost: an outbound webhook dispatcher on Postgres."""
+
+
 HostOption = Annotated[
     str | None, typer.Option("--host", help="Address to listen on [default: 127.0.0.1].")
 ]

@@ -16,6 +16,7 @@ import psutil
 import pytest
 from cryptography.fernet import Fernet
 
+from hookpost import __version__
 from tests.conftest import ADMIN_KEY, LOCAL_NETWORKS
 
 HOOKPOST = [sys.executable, "-m", "hookpost"]
@@ -39,6 +40,11 @@ def test_help(command: str) -> None:
     )
     assert "Usage" in result.stdout
     assert len(result.stdout) > 200
+
+
+def test_version() -> None:
+    result = subprocess.run([*HOOKPOST, "--version"], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == f"hookpost {__version__}"
 
 
 def test_migrate_and_create_api_key(database_url: str, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
+import pytest
 import yaml
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
@@ -194,6 +195,16 @@ async def test_readiness_follows_the_database(settings: Settings, db: asyncpg.Co
 
         await eventually(ready)
         await proxy.down()
+
+
+async def test_readiness_probes_log_nothing(
+    anonymous: AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        for _ in range(3):
+            assert (await anonymous.get("/readyz")).status_code == 200
+    server = [record for record in caplog.records if not record.name.startswith("httpx")]
+    assert [record.getMessage() for record in server if record.levelno >= logging.INFO] == []
 
 
 async def test_readiness_wants_the_newest_schema(

@@ -1,11 +1,12 @@
 """Applying Alembic migrations from code (``hookpost migrate``, ``hookpost run``, the tests)."""
 
+from functools import cache
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -31,13 +32,20 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
 
 
+@cache
 def head_revision() -> str | None:
+    """The newest migration shipped with this installation (read once: it cannot change)."""
     return ScriptDirectory.from_config(alembic_config("")).get_current_head()
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
-    """The revision the database is at, or None when no migration ran."""
+    """The revision the database is at, or None when no migration ran. Read directly, not
+    through Alembic's MigrationContext, which logs two lines each time: /readyz asks on every
+    probe."""
     async with engine.connect() as connection:
-        return await connection.run_sync(
-            lambda sync: MigrationContext.configure(sync).get_current_revision()
+        if await connection.scalar(text("SELECT to_regclass('alembic_version')")) is None:
+            return None
+        revision: str | None = await connection.scalar(
+            text("SELECT version_num FROM alembic_version")
         )
+        return revision
