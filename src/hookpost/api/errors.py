@@ -118,10 +118,32 @@ async def _on_validation_error(_: Request, exc: Exception) -> Response:
         return problem_response(
             Problem(400, "malformed_json", "The request body is not valid JSON", errors=errors)
         )
-    fields = ", ".join(".".join(str(p) for p in item.loc) for item in errors)
-    return problem_response(
-        Problem(422, "validation_error", f"Invalid request: {fields}", errors=errors)
-    )
+    detail = "; ".join(_sentence(item) for item in errors[:3])
+    if len(errors) > 3:
+        detail += f"; and {len(errors) - 3} more (see errors)"
+    return problem_response(Problem(422, "validation_error", detail, errors=errors))
+
+
+_EXAMPLE_TIME = "2026-11-22T08:00:00Z"
+# What a person should do, for the errors whose own words do not say it.
+_ADVICE = {
+    "missing": "is required",
+    "timezone_aware": f"needs a time zone, such as {_EXAMPLE_TIME}",
+    "datetime_parsing": f"must be a date and time, such as {_EXAMPLE_TIME}",
+    "datetime_from_date_parsing": f"must be a date and time, such as {_EXAMPLE_TIME}",
+    "extra_forbidden": "is not a field of this request",
+}
+
+
+def _sentence(item: FieldError) -> str:
+    """One field error as a person reads it: where, and what to do."""
+    place = ".".join(str(part) for part in item.loc)
+    if item.loc == ["body"] and item.type in ("model_attributes_type", "dict_type"):
+        return "the request body must be a JSON object, sent with content-type: application/json"
+    advice = _ADVICE.get(item.type)
+    if advice is not None:
+        return f"{place} {advice}"
+    return f"{place}: {item.message.removeprefix('Value error, ')}"
 
 
 _HTTP_CODES = {

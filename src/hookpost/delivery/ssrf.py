@@ -76,7 +76,10 @@ class DestinationPolicy:
         if any(unwrapped in network or address in network for network in self.allowed_networks):
             return
         if not is_public(address):
-            raise BlockedDestination(f"{address} is not a public address; refused")
+            raise BlockedDestination(
+                f"{address} is not a public address; refused (HOOKPOST_ALLOWED_NETWORKS opens "
+                "ranges, such as 127.0.0.0/8,::1/128 for local development)"
+            )
 
     def check_url(self, url: str) -> None:
         """Refuse a plain-http URL under https-only, and a URL whose host is a blocked IP."""
