@@ -4,6 +4,7 @@ the attempt log, endpoint states, leases and graceful shutdown."""
 import asyncio
 import itertools
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -118,8 +119,19 @@ async def test_every_live_secret_signs_during_a_rotation(
     async with receiver() as target:
         endpoint = await _setup(admin, target.url)
         path = f"/v1/endpoints/{endpoint['id']}/secret"
-        old = ok(await admin.get(path))["key"]
-        new = ok(await admin.post(f"{path}/rotate", json={"grace_period_s": 3600}))["key"]
+        before = ok(await admin.get(path))
+        old = before["key"]
+        assert [s["key"] for s in before["secrets"]] == [old]
+        assert before["secrets"][0]["expires_at"] is None
+        rotated = ok(await admin.post(f"{path}/rotate", json={"grace_period_s": 3600}))
+        new = rotated["key"]
+        # the answer says that the old secret still signs, and until when
+        current, previous = rotated["secrets"]
+        assert (current["key"], current["expires_at"]) == (new, None)
+        assert previous["key"] == old
+        until = datetime.fromisoformat(previous["expires_at"]) - datetime.now(UTC)
+        assert timedelta(minutes=59) < until <= timedelta(hours=1)
+        assert ok(await admin.get(path))["secrets"] == rotated["secrets"]
         async with running_worker(settings):
             await _emit(admin)
             [request] = await target.wait_for(1)

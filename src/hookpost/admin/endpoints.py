@@ -3,6 +3,7 @@ subscriptions. Deleting one keeps its row (``deleted_at``) so its delivery log s
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -128,10 +129,21 @@ async def current_secret(session: AsyncSession, box: SecretBox, endpoint_id: uui
     return box.decrypt(row.ciphertext)
 
 
-async def live_secrets(session: AsyncSession, box: SecretBox, endpoint_id: uuid.UUID) -> list[str]:
-    """Every secret that signs now, newest first."""
+@dataclass(frozen=True)
+class LiveSecret:
+    """A secret that signs now, and until when (None: the current one, until a rotation)."""
+
+    key: str
+    created_at: datetime
+    expires_at: datetime | None
+
+
+async def live_secrets(
+    session: AsyncSession, box: SecretBox, endpoint_id: uuid.UUID
+) -> list[LiveSecret]:
+    """Every secret that signs now, newest (the current one) first."""
     rows = await session.scalars(_live(endpoint_id, datetime.now(UTC)))
-    return [box.decrypt(row.ciphertext) for row in rows]
+    return [LiveSecret(box.decrypt(row.ciphertext), row.created_at, row.expires_at) for row in rows]
 
 
 async def rotate_secret(

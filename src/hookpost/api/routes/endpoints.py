@@ -1,5 +1,6 @@
 """``/v1/endpoints``: receivers' URLs, their subscriptions and their signing secrets."""
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -24,6 +25,7 @@ from hookpost.api.schemas.endpoints import (
     EndpointCreate,
     EndpointOut,
     EndpointUpdate,
+    LiveSecretOut,
     SecretOut,
     SecretRotate,
     SubscriptionCreate,
@@ -228,9 +230,10 @@ async def delete_subscription(
 async def get_secret(
     endpoint_id: str, session: SessionDep, state: StateDep, principal: AuthDep
 ) -> SecretOut:
-    """The current `whsec_` secret; give it to the receiver to verify signatures."""
+    """The current `whsec_` secret; give it to the receiver to verify signatures. `secrets`
+    lists every secret that signs now, with when each stops (after a rotation)."""
     endpoint = await endpoint_for(session, principal, endpoint_id)
-    return SecretOut(key=await endpoints.current_secret(session, state.secret_box, endpoint.id))
+    return await _secrets(session, state, endpoint.id)
 
 
 @router.post(
@@ -249,14 +252,24 @@ async def rotate_secret(
     old secrets sign too, so receivers can switch without rejecting a request. At most ten
     secrets are kept."""
     endpoint = await endpoint_for(session, principal, endpoint_id)
-    key = await endpoints.rotate_secret(
+    await endpoints.rotate_secret(
         session,
         state.secret_box,
         endpoint.id,
         new_secret=body.key,
         grace_period_s=body.grace_period_s,
     )
-    return SecretOut(key=key)
+    return await _secrets(session, state, endpoint.id)
+
+
+async def _secrets(session: AsyncSession, state: AppState, endpoint_id: uuid.UUID) -> SecretOut:
+    live = await endpoints.live_secrets(session, state.secret_box, endpoint_id)
+    return SecretOut(
+        key=live[0].key,
+        secrets=[
+            LiveSecretOut(key=s.key, created_at=s.created_at, expires_at=s.expires_at) for s in live
+        ],
+    )
 
 
 @router.post(

@@ -176,8 +176,20 @@ class SubscriptionOut(BaseModel):
     created_at: datetime
 
 
+class LiveSecretOut(BaseModel):
+    key: str = Field(examples=["whsec_..."])
+    created_at: datetime
+    expires_at: datetime | None = Field(
+        description="When it stops signing; null for the current secret."
+    )
+
+
 class SecretOut(BaseModel):
     key: str = Field(description="The current signing secret.", examples=["whsec_..."])
+    secrets: list[LiveSecretOut] = Field(
+        description="Every secret that signs now, the current one first: after a rotation, "
+        "the earlier ones sign too until their expires_at."
+    )
 
 
 class SecretRotate(Schema):
