@@ -36,7 +36,11 @@ async def test_create_with_every_field(admin: AsyncClient) -> None:
     assert (endpoint["rate_limit_per_s"], endpoint["max_in_flight"]) == (5, 3)
     assert endpoint["enabled"] is True
     assert endpoint["disabled_reason"] is None
-    assert ok(await admin.get(f"/v1/endpoints/{endpoint['id']}")) == endpoint
+    assert endpoint["warnings"] == [  # no event type starts with "invoice." yet
+        "No event type matches 'invoice.*' today: the endpoint receives nothing for it until "
+        "one is created"
+    ]
+    assert ok(await admin.get(f"/v1/endpoints/{endpoint['id']}")) == endpoint | {"warnings": []}
 
 
 async def test_defaults(admin: AsyncClient) -> None:
@@ -292,3 +296,31 @@ async def test_rotation_keeps_at_most_ten_secrets(
     for _ in range(14):
         ok(await admin.post(f"/v1/endpoints/{endpoint['id']}/secret/rotate", json={}))
     assert await db.fetchval("SELECT count(*) FROM endpoint_secrets") == 10
+
+
+async def test_an_endpoint_that_will_receive_nothing_is_warned_about(admin: AsyncClient) -> None:
+    tenant = await create_tenant(admin)
+    await create_event_type(admin, "invoice.paid")
+    bare = await create_endpoint(admin, tenant["id"])
+    [warning] = bare["warnings"]
+    assert "receives nothing" in warning
+    assert '["*"]' in warning
+    typo = await create_endpoint(admin, tenant["id"], event_types=["invoce.*", "invoice.*"])
+    assert typo["warnings"] == [
+        "No event type matches 'invoce.*' today: the endpoint receives nothing for it until "
+        "one is created"
+    ]
+    fine = await create_endpoint(admin, tenant["id"], event_types=["invoice.*", "*"])
+    assert fine["warnings"] == []
+    assert ok(await admin.get(f"/v1/endpoints/{fine['id']}"))["warnings"] == []
+
+    emptied = ok(await admin.patch(f"/v1/endpoints/{fine['id']}", json={"event_types": []}))
+    assert "receives nothing" in emptied["warnings"][0]
+    added = await admin.post(
+        f"/v1/endpoints/{fine['id']}/subscriptions", json={"event_type": "user.*"}
+    )
+    assert "'user.*'" in ok(added, 201)["warnings"][0]
+    added = await admin.post(
+        f"/v1/endpoints/{fine['id']}/subscriptions", json={"event_type": "invoice.*"}
+    )
+    assert ok(added, 201)["warnings"] == []

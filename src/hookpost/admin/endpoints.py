@@ -199,6 +199,35 @@ async def _check_exact_names(session: AsyncSession, patterns: Sequence[str]) -> 
         raise UnknownEventTypes(missing)
 
 
+NO_SUBSCRIPTIONS = (
+    "The endpoint subscribes to no event type: it receives nothing until it does (event_types, "
+    'or POST /v1/endpoints/{id}/subscriptions; ["*"] for every type)'
+)
+
+
+async def subscription_warnings(session: AsyncSession, patterns: Sequence[str]) -> list[str]:
+    """What will likely not do what was meant: no subscription at all, or a prefix pattern
+    that no event type matches today (a typo such as ``invoce.*``)."""
+    if not patterns:
+        return [NO_SUBSCRIPTIONS]
+    warnings = []
+    for pattern in patterns:
+        if pattern == "*" or not pattern.endswith(".*"):
+            continue  # exact names are checked when subscribing
+        prefix = pattern[:-1]
+        found = await session.scalar(
+            select(EventType.name)
+            .where(EventType.name.startswith(prefix, autoescape=True))
+            .limit(1)
+        )
+        if found is None:
+            warnings.append(
+                f"No event type matches {pattern!r} today: the endpoint receives nothing for it "
+                "until one is created"
+            )
+    return warnings
+
+
 async def subscriptions(session: AsyncSession, endpoint_id: uuid.UUID) -> Sequence[Subscription]:
     query = select(Subscription).where(Subscription.endpoint_id == endpoint_id)
     return (await session.scalars(query.order_by(Subscription.id))).all()

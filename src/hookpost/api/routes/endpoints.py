@@ -81,6 +81,12 @@ async def _out(session: AsyncSession, rows: list[Endpoint]) -> list[EndpointOut]
     ]
 
 
+async def _out_with_warnings(session: AsyncSession, endpoint: Endpoint) -> EndpointOut:
+    [out] = await _out(session, [endpoint])
+    out.warnings = await endpoints.subscription_warnings(session, out.event_types)
+    return out
+
+
 @router.post(
     "", status_code=201, summary="Create an endpoint", responses=problem_responses(404, 422)
 )
@@ -103,7 +109,7 @@ async def create_endpoint(
         )
     except endpoints.UnknownEventTypes as error:
         raise _unknown_types(error) from None
-    return (await _out(session, [endpoint]))[0]
+    return await _out_with_warnings(session, endpoint)
 
 
 @router.get("", summary="List endpoints", responses=problem_responses(404, 422))
@@ -148,7 +154,7 @@ async def update_endpoint(
     except endpoints.UnknownEventTypes as error:
         raise _unknown_types(error) from None
     endpoint = await endpoints.update(session, endpoint, changes)
-    return (await _out(session, [endpoint]))[0]
+    return await _out_with_warnings(session, endpoint)
 
 
 @router.delete(
@@ -202,7 +208,9 @@ async def create_subscription(
         raise _unknown_types(error) from None
     if not created:
         response.status_code = 200
-    return SubscriptionOut.model_validate(subscription)
+    out = SubscriptionOut.model_validate(subscription)
+    out.warnings = await endpoints.subscription_warnings(session, [body.event_type])
+    return out
 
 
 @router.delete(

@@ -161,6 +161,11 @@ class EndpointOut(BaseModel):
     disabled_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="In the answer to a create or an update: what will likely not do what was "
+        "meant, such as no subscription at all or a pattern no event type matches.",
+    )
 
 
 class SubscriptionCreate(Schema):
@@ -174,6 +179,10 @@ class SubscriptionOut(BaseModel):
     endpoint_id: EndpointId
     event_type: str
     created_at: datetime
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="In the answer to a subscribe: a pattern that no event type matches today.",
+    )
 
 
 class LiveSecretOut(BaseModel):
