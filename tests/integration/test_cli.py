@@ -192,6 +192,12 @@ def test_run_on_the_embedded_postgres(tmp_path: Path) -> None:
     key = re.search(r"Admin API key \(shown once, store it now\): (hp_[\w-]+)", output)
     assert key, output
     assert f"http://127.0.0.1:{port}/docs" in output
+    # where the data is, loudly when it is new; one line a migration; no library noise
+    assert f"creating a new embedded Postgres in {tmp_path.resolve()}" in output
+    assert "schema upgraded to 0001" in output
+    assert "The initial schema" not in output  # the migrations' docstrings
+    assert "Context impl" not in output
+    assert "XDG_RUNTIME_DIR" not in output
     psutil.wait_procs(postgres, timeout=10)
     assert not any(p.is_running() for p in postgres)
 
@@ -205,6 +211,8 @@ def test_run_on_the_embedded_postgres(tmp_path: Path) -> None:
         output, _ = process.communicate(timeout=30)
     assert "Admin API key" not in output
     assert ADMIN_KEY not in output
+    assert f"using the embedded Postgres in {tmp_path.resolve()}" in output
+    assert "`hookpost create-api-key` makes another" in output
 
 
 def test_a_worker_serves_its_metrics_and_stops_on_sigterm(
