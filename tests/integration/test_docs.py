@@ -31,3 +31,20 @@ async def test_docs_pages_are_served(anonymous: AsyncClient) -> None:
         response = await anonymous.get(page)
         assert response.status_code == 200
         assert "openapi.json" in response.text
+
+
+async def test_each_problem_example_fits_its_status(anonymous: AsyncClient) -> None:
+    spec = (await anonymous.get("/openapi.json")).json()
+    codes = set()
+    for methods in spec["paths"].values():
+        for operation in methods.values():
+            for status, response in operation["responses"].items():
+                if status[0] not in "45":
+                    continue
+                example = response["content"]["application/problem+json"]["example"]
+                assert example["status"] == int(status)
+                assert example["type"].endswith(example["code"])
+                codes.add((int(status), example["code"]))
+    assert (401, "unauthorized") in codes
+    assert (404, "tenant_not_found") in codes
+    assert (422, "validation_error") in codes

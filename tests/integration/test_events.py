@@ -152,7 +152,9 @@ async def test_schema_validation(admin: AsyncClient) -> None:
 
 async def test_unknown_and_archived_types(admin: AsyncClient) -> None:
     await _setup(admin)
-    problem(await _emit(admin, "nope.nothing"), 422, "event_type_not_found")
+    unknown = problem(await _emit(admin, "nope.nothing"), 422, "event_type_not_found")
+    assert "'nope.nothing'" in unknown["detail"]
+    assert "POST /v1/event-types" in unknown["detail"]
     await admin.patch("/v1/event-types/invoice.paid", json={"archived": True})
     problem(await _emit(admin), 422, "event_type_archived")
 

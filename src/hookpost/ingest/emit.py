@@ -237,7 +237,11 @@ async def check(
     for index, event in enumerate(events):
         rules = found.get(event.event_type)
         if rules is None:
-            errors[index] = UnknownEventType(index, f"No event type named {event.event_type!r}")
+            errors[index] = UnknownEventType(
+                index,
+                f"No event type named {event.event_type!r}: create it first "
+                "(POST /v1/event-types), or check its spelling",
+            )
         elif rules.archived:
             errors[index] = ArchivedEventType(
                 index, f"The event type {event.event_type!r} is archived"
