@@ -302,6 +302,7 @@ def create_api_key(
 
 for command in (
     cli_client.deliveries,
+    cli_client.delivery,
     cli_client.resend,
     cli_client.recover,
     cli_client.rotate_secret,

@@ -2,9 +2,11 @@
 (``HOOKPOST_API_URL``, ``HOOKPOST_API_KEY``), so they work from anywhere the API is reachable."""
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any
 
 import httpx
+import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -18,6 +20,28 @@ ApiKey = Annotated[
     typer.Option("--api-key", envvar="HOOKPOST_API_KEY", help="An API key (hp_...)."),
 ]
 DEFAULT_API_URL = "http://127.0.0.1:8000"
+
+
+class Status(StrEnum):
+    """A delivery's status, as the API names it."""
+
+    PENDING = "pending"
+    IN_FLIGHT = "in_flight"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+AsJson = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer, for scripts.")]
+
+
+def _print_json(answer: Any) -> None:
+    typer.echo(orjson.dumps(answer, option=orjson.OPT_INDENT_2).decode())
+
+
+def _console() -> Console:
+    console = Console()
+    return console if console.is_terminal else Console(width=250)  # piped: whole ids
 
 
 def _call(api_url: str, api_key: str, method: str, path: str, **kwargs: Any) -> Any:
@@ -51,20 +75,19 @@ def deliveries(
     endpoint: Annotated[str | None, typer.Option(help="Endpoint id (ep_...).")] = None,
     event: Annotated[str | None, typer.Option(help="Event id (evt_...).")] = None,
     event_type: Annotated[str | None, typer.Option(help="Event type name.")] = None,
-    status: Annotated[
-        str | None, typer.Option(help="pending, in_flight, succeeded, failed or cancelled.")
-    ] = None,
+    status: Annotated[Status | None, typer.Option(help="Only this status.")] = None,
     since: Annotated[datetime | None, typer.Option(help="Created at or after (UTC).")] = None,
     until: Annotated[datetime | None, typer.Option(help="Created before (UTC).")] = None,
     limit: Annotated[int, typer.Option(min=1, max=500, help="How many, newest first.")] = 50,
+    as_json: AsJson = False,
 ) -> None:
-    """List deliveries, newest first, as a table."""
+    """List deliveries, newest first: status, why, tenant and endpoint (with its URL)."""
     params = {
         "tenant_id": tenant,
         "endpoint_id": endpoint,
         "event_id": event,
         "event_type": event_type,
-        "status": status,
+        "status": status and status.value,
         "since": since and _utc(since),
         "until": until and _utc(until),
         "limit": limit,
@@ -76,26 +99,68 @@ def deliveries(
         "/v1/deliveries",
         params={k: str(v) for k, v in params.items() if v is not None},
     )
+    if as_json:
+        _print_json(page)
+        return
+    urls = {
+        endpoint_id: _call(api_url, api_key, "GET", f"/v1/endpoints/{endpoint_id}")["url"]
+        for endpoint_id in dict.fromkeys(item["endpoint_id"] for item in page["data"])
+    }
     table = Table()
-    for column in ("delivery", "status", "event type", "endpoint", "tries", "last", "created"):
-        table.add_column(column, no_wrap=True)
+    columns = ("delivery", "status", "reason", "event type", "tenant", "endpoint", "tries", "last")
+    for column in (*columns, "created"):
+        table.add_column(column, no_wrap=column != "reason", overflow="fold")
     for item in page["data"]:
         last = item["last_status_code"] or item["last_error_kind"] or ""
         table.add_row(
             item["id"],
             item["status"],
+            item["status_reason"] or "",
             item["event_type"],
-            item["endpoint_id"],
+            item["tenant_id"],
+            f"{item['endpoint_id']} {urls[item['endpoint_id']]}",
             str(item["attempt_count"]),
             str(last),
             item["created_at"][:19].replace("T", " "),
         )
-    console = Console()
-    if not console.is_terminal:  # piped: print whole ids rather than fit 80 columns
-        console = Console(width=250)
-    console.print(table)
+    _console().print(table)
     if page["next_cursor"]:
         typer.echo(f"more: the API's next_cursor is {page['next_cursor']}")
+
+
+def delivery(
+    delivery_id: Annotated[str, typer.Argument(help="The delivery (dlv_...).")],
+    api_key: ApiKey,
+    api_url: ApiUrl = DEFAULT_API_URL,
+    as_json: AsJson = False,
+) -> None:
+    """One delivery and every attempt of it, oldest first: when, the answer or the error,
+    how long it took, and the start of the response body."""
+    found = _call(api_url, api_key, "GET", f"/v1/deliveries/{delivery_id}")
+    if as_json:
+        _print_json(found)
+        return
+    typer.echo(
+        f"{found['id']}: {found['status']}"
+        + (f" ({found['status_reason']})" if found["status_reason"] else "")
+    )
+    typer.echo(f"event {found['event_id']} ({found['event_type']}), tenant {found['tenant_id']}")
+    typer.echo(f"endpoint {found['endpoint_id']} {found['endpoint']['url']}")
+    if found["status"] == "pending":
+        typer.echo(f"next attempt at {found['next_attempt_at']}")
+    table = Table()
+    for column in ("#", "at", "answer", "ms", "error", "response body"):
+        table.add_column(column, overflow="fold")
+    for attempt in found["attempts"]:
+        table.add_row(
+            str(attempt["attempt_number"]),
+            attempt["started_at"][:23].replace("T", " "),
+            str(attempt["response_status"] or attempt["error_kind"] or ""),
+            str(attempt["duration_ms"]),
+            attempt["error_message"] or "",
+            (attempt["response_body"] or "")[:120],
+        )
+    _console().print(table)
 
 
 def resend(

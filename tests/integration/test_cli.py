@@ -1,6 +1,7 @@
 """The hookpost command, run as a real process."""
 
 import http.server
+import json
 import os
 import re
 import signal
@@ -132,6 +133,24 @@ def _operate(url: str, key: str, client: httpx.Client, event_id: str, sent: int)
     [delivery] = client.get("/v1/deliveries", params={"event_id": event_id}).json()["data"]
     assert delivery["id"] in listed.stdout
     assert "succeeded" in listed.stdout
+    assert delivery["tenant_id"] in listed.stdout
+    endpoint_url = client.get(f"/v1/endpoints/{delivery['endpoint_id']}").json()["url"]
+    assert endpoint_url in listed.stdout
+    as_json = hookpost("deliveries", "--tenant", "acme", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout)["data"][0]["id"] == delivery["id"]
+    wrong = hookpost("deliveries", "--status", "failing")
+    assert wrong.returncode == 2
+    assert "'failing' is not one of" in wrong.stderr
+    assert "'succeeded'" in wrong.stderr
+
+    one = hookpost("delivery", delivery["id"])
+    assert one.returncode == 0, one.stderr
+    assert f"{delivery['id']}: succeeded" in one.stdout
+    assert endpoint_url in one.stdout
+    one_json = json.loads(hookpost("delivery", delivery["id"], "--json").stdout)
+    [attempt] = one_json["attempts"]
+    assert f"│ {attempt['response_status']} " in one.stdout  # the attempt's answer
 
     resent = hookpost("resend", delivery["id"])
     assert resent.returncode == 0, resent.stderr
