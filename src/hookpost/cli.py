@@ -16,6 +16,7 @@ import typer
 import uvicorn
 
 from hookpost import __version__, cli_client
+from hookpost import receiver as receiving
 from hookpost.admin import api_keys, tenants
 from hookpost.api.app import create_app
 from hookpost.db import migrations
@@ -284,6 +285,22 @@ async def _create_key(settings: Settings, name: str, tenant: str | None) -> str:
             return key
     finally:
         await engine.dispose()
+
+
+@app.command()
+def receiver(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 9000,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    secret: Annotated[
+        str | None,
+        typer.Option(help="The endpoint's whsec_ secret: each signature is checked with it."),
+    ] = None,
+    status: Annotated[int, typer.Option(min=100, max=599, help="The answer to give.")] = 204,
+) -> None:
+    """A webhook receiver for trying hookpost out: prints every request it gets (and whether
+    its signature is right, given the endpoint's secret) and answers it."""
+    typer.echo(f"Receiving webhooks at http://{host}:{port}/ (Ctrl-C stops)")
+    receiving.serve(host, port, secret, status, lambda text: typer.echo(text))
 
 
 @app.command("create-api-key")
