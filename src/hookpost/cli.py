@@ -23,7 +23,7 @@ from hookpost.db import migrations
 from hookpost.db.embedded import embedded_exists, embedded_postgres
 from hookpost.db.engine import create_engine, session_factory, wait_for_database
 from hookpost.delivery.worker import Worker
-from hookpost.log import configure_logging
+from hookpost.log import CLEAR_LINE, configure_logging
 from hookpost.runtime import settle_gc
 from hookpost.settings import Settings
 
@@ -181,8 +181,8 @@ async def _status_line(worker: Worker, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), timeout=interval)
         done = worker.delivered
         sys.stdout.write(
-            f"\r{done:,} attempts made, {(done - last) / interval:,.0f}/s, "
-            f"{worker.in_flight} in flight   "
+            f"{CLEAR_LINE}{done:,} attempts made, {(done - last) / interval:,.0f}/s, "
+            f"{worker.in_flight} in flight"
         )
         sys.stdout.flush()
         last = done

