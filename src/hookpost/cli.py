@@ -53,10 +53,11 @@ def _main(
 
 
 HostOption = Annotated[
-    str | None, typer.Option("--host", help="Address to listen on [default: 127.0.0.1].")
+    str | None,
+    typer.Option("--host", help="Address to listen on (default: HOOKPOST_HOST, or 127.0.0.1)."),
 ]
 PortOption = Annotated[
-    int | None, typer.Option("--port", help="Port to listen on [default: 8000].")
+    int | None, typer.Option("--port", help="Port to listen on (default: HOOKPOST_PORT, or 8000).")
 ]
 
 

@@ -227,6 +227,10 @@ async def test_refused_connections_are_logged(
     attempts = await db.fetch("SELECT * FROM attempts")
     assert len(attempts) == 2
     assert {a["error_kind"] for a in attempts} == {"connect"}
+    port = url.rsplit(":", 1)[1]
+    for attempt in attempts:  # in plain words, and no TLS context named for an http:// URL
+        assert f"cannot connect to 127.0.0.1:{port}: connection refused" in attempt["error_message"]
+        assert "ssl" not in attempt["error_message"]
 
 
 async def test_an_unreadable_secret_fails_its_attempts_and_nothing_else(

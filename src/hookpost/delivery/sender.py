@@ -78,6 +78,16 @@ def _describe(error: BaseException) -> str:
     text = str(error) or type(error).__name__
     if isinstance(error, TimeoutError | aiohttp.ServerTimeoutError) and not str(error):
         text = "no complete response within the timeout"
+    elif isinstance(error, aiohttp.ClientConnectorError) and not isinstance(
+        error, aiohttp.ClientSSLError
+    ):
+        # aiohttp's own words name its TLS context ("ssl:default") even for http:// URLs
+        reason = (
+            "connection refused"
+            if isinstance(error.os_error, ConnectionRefusedError)
+            else error.os_error.strerror or str(error.os_error)
+        )
+        text = f"cannot connect to {error.host}:{error.port}: {reason}"
     return f"{type(error).__name__}: {text}"[:1000]
 
 
