@@ -1,7 +1,7 @@
 """The operators' commands of the CLI: they talk to a running hookpost over its REST API
 (``HOOKPOST_API_URL``, ``HOOKPOST_API_KEY``), so they work from anywhere the API is reachable."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -173,17 +173,42 @@ def resend(
     typer.echo(f"{answer['id']} queued ({answer['status']})")
 
 
+RECOVER_SLICES = 20  # a large window is recovered a slice at a time, so progress shows
+
+
 def recover(
     endpoint_id: Annotated[str, typer.Argument(help="The endpoint (ep_...).")],
     since: Annotated[datetime, typer.Option(help="Failed deliveries created at or after (UTC).")],
     api_key: ApiKey,
     until: Annotated[datetime | None, typer.Option(help="And before (UTC); now if absent.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only count what would be queued again.")
+    ] = False,
     api_url: ApiUrl = DEFAULT_API_URL,
 ) -> None:
-    """After an outage: queue again every failed delivery of an endpoint in a time window."""
-    body = {"since": _utc(since)} | ({"until": _utc(until)} if until else {})
-    answer = _call(api_url, api_key, "POST", f"/v1/endpoints/{endpoint_id}/recover", json=body)
-    typer.echo(f"{answer['queued']} failed deliveries queued again")
+    """After an outage: queue again every failed delivery of an endpoint in a time window,
+    with the count first and progress as it goes."""
+    start = since.replace(tzinfo=since.tzinfo or UTC)
+    end = (until or datetime.now(UTC)).replace(tzinfo=(until and until.tzinfo) or UTC)
+    path = f"/v1/endpoints/{endpoint_id}/recover"
+
+    def post(low: datetime, high: datetime, *, dry: bool) -> int:
+        body = {"since": low.isoformat(), "until": high.isoformat(), "dry_run": dry}
+        queued: int = _call(api_url, api_key, "POST", path, json=body)["queued"]
+        return queued
+
+    found = post(start, end, dry=True)
+    typer.echo(f"{found} failed deliveries in the window")
+    if dry_run or not found:
+        return
+    queued = 0
+    step = (end - start) / RECOVER_SLICES
+    for number in range(RECOVER_SLICES):
+        low = start + step * number
+        high = end if number == RECOVER_SLICES - 1 else start + step * (number + 1)
+        queued += post(low, high, dry=False)
+        typer.echo(f"queued {queued} of {found} ({queued / found:.0%})")
+    typer.echo(f"{queued} failed deliveries queued again")
 
 
 def _utc(at: datetime) -> str:

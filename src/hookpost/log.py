@@ -91,6 +91,7 @@ def configure_logging(level: str, log_format: str) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+        logging.getLogger(name).setLevel(logging.NOTSET)  # the root's level applies
     logging.getLogger("alembic.runtime.migration").addFilter(_migration_lines)
     logging.getLogger("uvicorn.access").addFilter(_no_probes)
     # The embedded Postgres narrates every command it runs at INFO; its warnings are enough.

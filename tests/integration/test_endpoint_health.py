@@ -167,7 +167,7 @@ async def test_disable_pauses_and_enable_resumes(
             # the two emitted while disabled go out with a recovery
             since = "2026-01-01T00:00:00Z"
             answer = ok(await admin.post(f"{path}/recover", json={"since": since}))
-            assert answer == {"queued": 2}
+            assert answer == {"queued": 2, "dry_run": False}
             await target.wait_for(5)
 
 

@@ -1,6 +1,9 @@
 """The delivery log (filters, pagination, detail), resend, recover, endpoint stats."""
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -12,9 +15,11 @@ from httpx import AsyncClient
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 
 from hookpost import ids
+from hookpost.api.app import create_app
 from hookpost.db.models import Delivery, DeliveryStatus
 from hookpost.ops import logs, recovery
 from hookpost.settings import Settings
+from tests.conftest import ADMIN_KEY
 from tests.integration.delivery_helpers import eventually, running_worker
 from tests.integration.helpers import (
     create_endpoint,
@@ -25,6 +30,7 @@ from tests.integration.helpers import (
     problem,
     tenant_key,
 )
+from tests.integration.live import serving
 from tests.receiver import Reply, receiver
 
 NOW = datetime.now(UTC)
@@ -290,8 +296,13 @@ async def test_recover_requeues_only_failed_deliveries_of_the_window(
         )
 
         body = {"since": (NOW - timedelta(hours=4)).isoformat()}
+        dry = ok(
+            await admin.post(f"/v1/endpoints/{ep['id']}/recover", json=body | {"dry_run": True})
+        )
+        assert dry == {"queued": 3, "dry_run": True}
+        assert await db.fetchval("SELECT count(*) FROM deliveries WHERE status = 'pending'") == 0
         answer = ok(await admin.post(f"/v1/endpoints/{ep['id']}/recover", json=body))
-        assert answer == {"queued": 3}
+        assert answer == {"queued": 3, "dry_run": False}
         async with running_worker(settings):
 
             async def delivered() -> bool:
@@ -306,7 +317,7 @@ async def test_recover_requeues_only_failed_deliveries_of_the_window(
         assert len(target.requests) == 3  # the succeeded one was not sent again
 
     again = ok(await admin.post(f"/v1/endpoints/{ep['id']}/recover", json=body))
-    assert again == {"queued": 0}
+    assert again == {"queued": 0, "dry_run": False}
     problem(
         await admin.post(f"/v1/endpoints/{ep['id']}/recover", json={"until": NOW.isoformat()}),
         422,
@@ -426,3 +437,34 @@ async def test_tenant_keys_see_only_their_log(
         404,
         "endpoint_not_found",
     )
+
+
+async def test_the_recover_command_counts_first_and_shows_progress(
+    admin: AsyncClient, db: asyncpg.Connection, settings: Settings
+) -> None:
+    w = await _world(admin)
+    event = await _emit(admin, "other")
+    await db.execute("DELETE FROM deliveries")
+    for n in range(40):
+        await _insert_delivery(db, event, w["ep3"], NOW - timedelta(minutes=3 * n + 1), "failed")
+    since = (NOW - timedelta(hours=3)).isoformat()
+    with serving(create_app(settings)) as api:
+        env = os.environ | {"HOOKPOST_API_URL": api, "HOOKPOST_API_KEY": ADMIN_KEY}
+
+        def hookpost(*args: str) -> str:
+            done = subprocess.run(
+                [sys.executable, "-m", "hookpost", *args], env=env, capture_output=True, text=True
+            )
+            assert done.returncode == 0, done.stderr
+            return done.stdout
+
+        counted = hookpost("recover", w["ep3"]["id"], "--since", since, "--dry-run")
+        assert counted.splitlines() == ["40 failed deliveries in the window"]
+        assert await db.fetchval("SELECT count(*) FROM deliveries WHERE status = 'pending'") == 0
+        recovered = hookpost("recover", w["ep3"]["id"], "--since", since).splitlines()
+    assert recovered[0] == "40 failed deliveries in the window"
+    progress = [line for line in recovered if line.startswith("queued ")]
+    assert len(progress) == 20  # a line a slice of the window
+    assert progress[-1] == "queued 40 of 40 (100%)"
+    assert recovered[-1] == "40 failed deliveries queued again"
+    assert await db.fetchval("SELECT count(*) FROM deliveries WHERE status = 'pending'") == 40

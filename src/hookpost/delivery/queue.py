@@ -13,7 +13,8 @@ is named for what it does; the worker calls them and nothing else touches the qu
 - ``recover_expired``: deliveries whose lease ran out (a killed worker) back to pending.
 - ``release``: a stopping worker's unsent deliveries back to pending at once.
 - ``resend``: one delivery back to pending now, its next attempt marked manual.
-- ``recover_batch``: a bounded batch of an endpoint's failed deliveries back to pending.
+- ``recover_batch``: a bounded batch of an endpoint's failed deliveries back to pending;
+  ``count_recoverable``: how many a window holds.
 - ``seconds_to_next_due``: when the earliest pending delivery falls due, for the timer.
 """
 
@@ -354,6 +355,12 @@ SET status = 'pending', trigger = 'manual', next_attempt_at = now(), round_attem
     round_started_at = now(), status_reason = NULL, finished_at = NULL
 WHERE id = $1 AND status <> 'in_flight'
 RETURNING id
+"""
+
+# What RECOVER_BATCH would take over a whole window: a recovery's dry run.
+COUNT_RECOVERABLE = """
+SELECT count(*) FROM deliveries
+WHERE endpoint_id = $1 AND status = 'failed' AND id >= $2 AND id < $3
 """
 
 RECOVER_BATCH = """
@@ -717,6 +724,15 @@ async def resend(connection: asyncpg.Connection, delivery_id: uuid.UUID) -> bool
     if queued is not None:
         await connection.execute(NOTIFY)
     return queued is not None
+
+
+async def count_recoverable(
+    connection: asyncpg.Connection, endpoint_id: uuid.UUID, *, after: uuid.UUID, before: uuid.UUID
+) -> int:
+    """How many failed deliveries of ``endpoint_id`` with ids in ``[after, before)`` a recovery
+    would queue."""
+    count: int = await connection.fetchval(COUNT_RECOVERABLE, endpoint_id, after, before)
+    return count
 
 
 async def recover_batch(

@@ -13,6 +13,18 @@ from hookpost.delivery import queue
 RECOVER_BATCH_SIZE = 1000
 
 
+async def count_recoverable(
+    engine: AsyncEngine, endpoint_id: uuid.UUID, *, since: datetime, until: datetime
+) -> int:
+    """How many failed deliveries of ``endpoint_id`` created in ``[since, until)`` ``recover``
+    would queue again now."""
+    async with engine.connect() as connection:
+        raw = await driver_connection_of(connection)
+        return await queue.count_recoverable(
+            raw, endpoint_id, after=ids.floor(since), before=ids.floor(until)
+        )
+
+
 async def recover(
     engine: AsyncEngine,
     endpoint_id: uuid.UUID,

@@ -294,13 +294,18 @@ async def recover_endpoint(
 ) -> Recovered:
     """After an outage: put every failed delivery of this endpoint created in
     `[since, until)` back in the queue, in bounded batches. Succeeded deliveries are not sent
-    again. Answers how many were queued."""
+    again. Answers how many were queued; with `dry_run`, how many would be."""
     endpoint = await endpoint_for(session, principal, endpoint_id)
+    until = body.until or datetime.now(UTC)
+    if body.dry_run:
+        found = await recovery.count_recoverable(
+            state.engine, endpoint.id, since=body.since, until=until
+        )
+        return Recovered(queued=found, dry_run=True)
     if not endpoint.enabled:
         raise Problem(409, "endpoint_disabled", "The endpoint is disabled: enable it first")
-    until = body.until or datetime.now(UTC)
     queued = await recovery.recover(state.engine, endpoint.id, since=body.since, until=until)
-    return Recovered(queued=queued)
+    return Recovered(queued=queued, dry_run=False)
 
 
 @router.get(

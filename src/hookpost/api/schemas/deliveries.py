@@ -87,6 +87,9 @@ class RecoverRequest(Schema):
     until: AwareDatetime | None = Field(
         default=None, description="And before this time; now when left out."
     )
+    dry_run: bool = Field(
+        default=False, description="Only count what would be queued again; queue nothing."
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> "RecoverRequest":
@@ -96,7 +99,11 @@ class RecoverRequest(Schema):
 
 
 class Recovered(BaseModel):
-    queued: int = Field(description="How many failed deliveries were put back in the queue.")
+    queued: int = Field(
+        description="How many failed deliveries were put back in the queue; with dry_run, how "
+        "many would be."
+    )
+    dry_run: bool
 
 
 class LastAttempt(BaseModel):
