@@ -167,9 +167,13 @@ def resend(
     delivery_id: Annotated[str, typer.Argument(help="The delivery (dlv_...).")],
     api_key: ApiKey,
     api_url: ApiUrl = DEFAULT_API_URL,
+    as_json: AsJson = False,
 ) -> None:
     """Queue one delivery again now (its history is kept)."""
     answer = _call(api_url, api_key, "POST", f"/v1/deliveries/{delivery_id}/resend")
+    if as_json:
+        _print_json(answer)
+        return
     typer.echo(f"{answer['id']} queued ({answer['status']})")
 
 
@@ -185,9 +189,10 @@ def recover(
         bool, typer.Option("--dry-run", help="Only count what would be queued again.")
     ] = False,
     api_url: ApiUrl = DEFAULT_API_URL,
+    as_json: AsJson = False,
 ) -> None:
     """After an outage: queue again every failed delivery of an endpoint in a time window,
-    with the count first and progress as it goes."""
+    with the count first and progress as it goes (with --json, one object at the end)."""
     start = since.replace(tzinfo=since.tzinfo or UTC)
     end = (until or datetime.now(UTC)).replace(tzinfo=(until and until.tzinfo) or UTC)
     path = f"/v1/endpoints/{endpoint_id}/recover"
@@ -198,17 +203,22 @@ def recover(
         return queued
 
     found = post(start, end, dry=True)
-    typer.echo(f"{found} failed deliveries in the window")
-    if dry_run or not found:
-        return
+    say = (lambda _: None) if as_json else typer.echo
+    say(f"{found} failed deliveries in the window")
     queued = 0
+    if dry_run or not found:
+        if as_json:
+            _print_json({"found": found, "queued": queued, "dry_run": dry_run})
+        return
     step = (end - start) / RECOVER_SLICES
     for number in range(RECOVER_SLICES):
         low = start + step * number
         high = end if number == RECOVER_SLICES - 1 else start + step * (number + 1)
         queued += post(low, high, dry=False)
-        typer.echo(f"queued {queued} of {found} ({queued / found:.0%})")
-    typer.echo(f"{queued} failed deliveries queued again")
+        say(f"queued {queued} of {found} ({queued / found:.0%})")
+    say(f"{queued} failed deliveries queued again")
+    if as_json:
+        _print_json({"found": found, "queued": queued, "dry_run": False})
 
 
 def _utc(at: datetime) -> str:
@@ -226,11 +236,16 @@ def rotate_secret(
         str | None, typer.Option(help="The new whsec_ secret; generated when absent.")
     ] = None,
     api_url: ApiUrl = DEFAULT_API_URL,
+    as_json: AsJson = False,
 ) -> None:
     """Rotate an endpoint's signing secret and print the new one; during the grace period
-    every live secret signs, so receivers can switch without rejecting a request."""
+    every live secret signs, so receivers can switch without rejecting a request (--json: every
+    live secret, with when each stops)."""
     body = {"grace_period_s": grace_period_s} | ({"key": key} if key else {})
     answer = _call(
         api_url, api_key, "POST", f"/v1/endpoints/{endpoint_id}/secret/rotate", json=body
     )
+    if as_json:
+        _print_json(answer)
+        return
     typer.echo(answer["key"])

@@ -155,6 +155,7 @@ def _operate(url: str, key: str, client: httpx.Client, event_id: str, sent: int)
     resent = hookpost("resend", delivery["id"])
     assert resent.returncode == 0, resent.stderr
     assert f"{delivery['id']} queued" in resent.stdout
+    assert json.loads(hookpost("resend", delivery["id"], "--json").stdout)["id"] == delivery["id"]
     recovered = hookpost("recover", delivery["endpoint_id"], "--since", "2026-01-01T00:00:00")
     assert recovered.returncode == 0, recovered.stderr
     assert "0 failed deliveries in the window" in recovered.stdout
@@ -165,6 +166,12 @@ def _operate(url: str, key: str, client: httpx.Client, event_id: str, sent: int)
     assert new_secret.startswith("whsec_")
     current = client.get(f"/v1/endpoints/{delivery['endpoint_id']}/secret").json()["key"]
     assert current == new_secret
+    rotated_json = json.loads(
+        hookpost(
+            "rotate-secret", delivery["endpoint_id"], "--grace-period-s", "60", "--json"
+        ).stdout
+    )
+    assert [s["key"] for s in rotated_json["secrets"]][1] == new_secret  # still signing
 
     missing = hookpost("resend", "dlv_nope")
     assert missing.returncode == 1

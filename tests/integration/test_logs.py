@@ -461,6 +461,13 @@ async def test_the_recover_command_counts_first_and_shows_progress(
         counted = hookpost("recover", w["ep3"]["id"], "--since", since, "--dry-run")
         assert counted.splitlines() == ["40 failed deliveries in the window"]
         assert await db.fetchval("SELECT count(*) FROM deliveries WHERE status = 'pending'") == 0
+        assert json.loads(
+            hookpost("recover", w["ep3"]["id"], "--since", since, "--dry-run", "--json")
+        ) == {
+            "found": 40,
+            "queued": 0,
+            "dry_run": True,
+        }
         recovered = hookpost("recover", w["ep3"]["id"], "--since", since).splitlines()
     assert recovered[0] == "40 failed deliveries in the window"
     progress = [line for line in recovered if line.startswith("queued ")]
