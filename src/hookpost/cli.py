@@ -9,7 +9,7 @@ import contextlib
 import signal
 import sys
 from collections.abc import Coroutine, Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import prometheus_client
 import typer
@@ -83,6 +83,44 @@ def _database(settings: Settings) -> Iterator[Settings]:
         )
     with embedded_postgres(data_dir) as url:
         yield settings.model_copy(update={"database_url": url})
+
+
+def _fail(message: str) -> NoReturn:
+    typer.secho(message, err=True, fg=typer.colors.RED)
+    raise typer.Exit(2)
+
+
+async def _current_revision(settings: Settings) -> str | None:
+    assert settings.database_url
+    engine = create_engine(settings.database_url, pool_size=1)
+    try:
+        await wait_for_database(engine, timeout_s=settings.db_connect_timeout_s)
+        return await migrations.current_revision(engine)
+    finally:
+        await engine.dispose()
+
+
+def _check_own_database(settings: Settings, *, migrated: bool, advice: str = "") -> None:
+    """On a database of the user's own (HOOKPOST_DATABASE_URL), stop with what to do where
+    serving would go wrong: no shared secret key (each process would generate its own and
+    could not read the others' endpoint secrets), or a schema behind this version's (every
+    request would fail)."""
+    if settings.secret_key is None:
+        _fail(
+            "HOOKPOST_DATABASE_URL is set but HOOKPOST_SECRET_KEY is not: every process on one "
+            "database must encrypt endpoint secrets with the same key. Make one with\n"
+            '  python3 -c "from cryptography.fernet import Fernet; '
+            'print(Fernet.generate_key().decode())"\n'
+            "and set it on every hookpost process."
+        )
+    if migrated:
+        return
+    current, head = asyncio.run(_current_revision(settings)), migrations.head_revision()
+    if current != head:
+        _fail(
+            f"The database schema is at {current or 'no migration yet'}; this hookpost needs "
+            f"{head}: run `hookpost migrate` first{advice}."
+        )
 
 
 def _exit_on_signal(signum: int, _frame: object) -> None:
@@ -200,6 +238,8 @@ def run(host: HostOption = None, port: PortOption = None) -> None:
     """
     settings = Settings()
     _configure_logging(settings)
+    if settings.database_url:
+        _check_own_database(settings, migrated=True)
     with _database(settings) as settings:
         assert settings.database_url
         migrations.upgrade(settings.database_url)
@@ -225,9 +265,13 @@ def api(
     """Run the API only (no delivery workers)."""
     settings = Settings()
     _configure_logging(settings)
+    if settings.database_url:
+        if migrate:
+            migrations.upgrade(settings.database_url)
+        _check_own_database(settings, migrated=migrate, advice=", or start the API with --migrate")
     with _database(settings) as settings:
         assert settings.database_url
-        if migrate or not Settings().database_url:
+        if not Settings().database_url:
             migrations.upgrade(settings.database_url)
         _run_loop(_serve(settings, host=host, port=port, api=True, workers=False))
 
@@ -237,7 +281,7 @@ def worker(
     concurrency: Annotated[
         int | None,
         typer.Option(
-            help="Requests under way at once [default: HOOKPOST_WORKER_CONCURRENCY or 512].",
+            help="Requests under way at once (default: HOOKPOST_WORKER_CONCURRENCY, or 512).",
             min=1,
         ),
     ] = None,
@@ -251,6 +295,8 @@ def worker(
     if concurrency is not None:
         settings = settings.model_copy(update={"worker_concurrency": concurrency})
     _configure_logging(settings)
+    if settings.database_url:
+        _check_own_database(settings, migrated=False)
     if settings.metrics_port:
         prometheus_client.start_http_server(settings.metrics_port, addr=settings.host)
     with _database(settings) as settings:

@@ -1,5 +1,6 @@
 """The hookpost command, run as a real process."""
 
+import asyncio
 import http.server
 import json
 import os
@@ -12,12 +13,15 @@ import threading
 import time
 from pathlib import Path
 
+import asyncpg
 import httpx
 import psutil
 import pytest
 from cryptography.fernet import Fernet
 
 from hookpost import __version__
+from hookpost.db import migrations
+from hookpost.db.engine import plain_dsn
 from tests.conftest import ADMIN_KEY, LOCAL_NETWORKS
 
 HOOKPOST = [sys.executable, "-m", "hookpost"]
@@ -276,3 +280,45 @@ def test_a_worker_serves_its_metrics_and_stops_on_sigterm(
         output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
     assert re.search(r"worker \S+ stopped", output), output
+
+
+def _set_revision(database_url: str, revision: str) -> None:
+    async def update() -> None:
+        connection = await asyncpg.connect(plain_dsn(database_url))
+        try:
+            await connection.execute("UPDATE alembic_version SET version_num = $1", revision)
+        finally:
+            await connection.close()
+
+    asyncio.run(update())
+
+
+def test_serving_your_own_database_needs_its_key_and_its_schema(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = _env(HOOKPOST_DATABASE_URL=database_url, HOOKPOST_DATA_DIR=str(tmp_path))
+    for command in ("run", "api", "worker"):
+        refused = subprocess.run(
+            [*HOOKPOST, command], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert refused.returncode == 2, command
+        assert "HOOKPOST_SECRET_KEY is not" in refused.stderr
+        assert "Fernet.generate_key()" in refused.stderr
+
+    env["HOOKPOST_SECRET_KEY"] = Fernet.generate_key().decode()
+    head = migrations.head_revision()
+    assert head is not None
+    _set_revision(database_url, "0001")
+    try:
+        for command, advice in (
+            ("api", "run `hookpost migrate` first, or start the API with --migrate."),
+            ("worker", "run `hookpost migrate` first."),
+        ):
+            refused = subprocess.run(
+                [*HOOKPOST, command], env=env, capture_output=True, text=True, timeout=60
+            )
+            assert refused.returncode == 2, command
+            assert f"The database schema is at 0001; this hookpost needs {head}" in refused.stderr
+            assert advice in refused.stderr
+    finally:
+        _set_revision(database_url, head)
