@@ -204,6 +204,36 @@ async def test_readiness_follows_the_database(settings: Settings, db: asyncpg.Co
         await proxy.down()
 
 
+async def test_no_request_answers_500_while_the_database_is_gone(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    assert settings.database_url
+    target, database = _database_target(settings.database_url)
+    proxy = _Proxy(target)
+    port = await proxy.up()
+    headers = {"authorization": f"Bearer {ADMIN_KEY}"}
+    async with (
+        _app_through(port, settings, database) as app,
+        AsyncClient(
+            transport=ASGITransport(app=app), base_url="http://test", headers=headers
+        ) as client,
+    ):
+        await create_tenant(client, uid="acme")
+        await create_event_type(client, "invoice.paid")
+        event = {"tenant_id": "acme", "event_type": "invoice.paid", "payload": {}}
+        await proxy.down()  # the pools' connections are cut under them
+        answers = [
+            await client.post("/v1/events", json=event),  # the raw asyncpg pool
+            await client.post("/v1/events/batch", json={"events": [event]}),
+            await client.get("/v1/tenants"),  # SQLAlchemy
+            await client.get("/v1/deliveries"),
+        ]
+        for answer in answers:
+            assert answer.status_code == 503, answer.text
+            assert answer.json()["code"] == "database_unavailable"
+            assert answer.headers["retry-after"] == "1"
+
+
 async def test_readiness_probes_log_nothing(
     anonymous: AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -175,12 +175,34 @@ def _refused_value(error: BaseException) -> bool:
     return False
 
 
+# What a database that is going away, restarting or coming back raises, on the driver itself
+# or through SQLAlchemy: a connection lost or refused, "the database system is shutting down"
+# or "starting up", a pool or connection closed under the request.
+_GONE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.InterfaceError,
+)
+
+
+def _database_gone(error: BaseException) -> bool:
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, _GONE) or (
+            isinstance(seen, DBAPIError) and seen.connection_invalidated
+        ):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
+
+
 async def _on_database_error(request: Request, exc: Exception) -> Response:
     if _refused_value(exc):
         return problem_response(
             Problem(422, "invalid_value", "A value of the request cannot be stored as given")
         )
-    if (isinstance(exc, DBAPIError) and exc.connection_invalidated) or isinstance(exc, OSError):
+    if _database_gone(exc):
         logger.warning("database unavailable: %s", type(exc).__name__)
         return problem_response(
             Problem(
@@ -203,6 +225,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(DBAPIError, _on_database_error)  # through SQLAlchemy
-    app.add_exception_handler(asyncpg.DataError, _on_database_error)  # on the driver itself
+    app.add_exception_handler(asyncpg.PostgresError, _on_database_error)  # on the driver itself
+    app.add_exception_handler(asyncpg.InterfaceError, _on_database_error)
     app.add_exception_handler(OSError, _on_database_error)  # the database went away
     app.add_exception_handler(Exception, _on_unexpected)
