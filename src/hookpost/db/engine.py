@@ -32,6 +32,11 @@ def async_url(url: str) -> str:
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
+def rows_affected(status: str) -> int:
+    """The row count of a command's status as asyncpg answers it (``UPDATE 3``, ``DELETE 0``)."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
 def plain_dsn(url: str) -> str:
     """``url`` as a libpq-style DSN for asyncpg itself (no SQLAlchemy driver name)."""
     parsed = make_url(url)

@@ -27,6 +27,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from hookpost.db.engine import rows_affected
 from hookpost.delivery.limits import Candidate, LimitRules, plan_claim
 from hookpost.ingest.emit import NOTIFY
 
@@ -695,12 +696,12 @@ async def pause_deliveries(
     connection: asyncpg.Connection, endpoint_id: uuid.UUID, reason: str
 ) -> int:
     """Stop a disabled endpoint's pending deliveries (failed, to resume on enabling)."""
-    return int((await connection.execute(PAUSE_DELIVERIES, endpoint_id, reason)).split()[-1])
+    return rows_affected(await connection.execute(PAUSE_DELIVERIES, endpoint_id, reason))
 
 
 async def resume_deliveries(connection: asyncpg.Connection, endpoint_id: uuid.UUID) -> int:
     """Queue again what disabling the endpoint stopped, and wake the workers."""
-    count = int((await connection.execute(RESUME_DELIVERIES, endpoint_id)).split()[-1])
+    count = rows_affected(await connection.execute(RESUME_DELIVERIES, endpoint_id))
     if count:
         await connection.execute(NOTIFY)
     return count
@@ -708,14 +709,14 @@ async def resume_deliveries(connection: asyncpg.Connection, endpoint_id: uuid.UU
 
 async def recover_expired(connection: asyncpg.Connection) -> int:
     status = await connection.execute(RECOVER_EXPIRED)
-    return int(status.split()[-1])
+    return rows_affected(status)
 
 
 async def release(
     connection: asyncpg.Connection, delivery_ids: Sequence[uuid.UUID], worker_id: str
 ) -> int:
     status = await connection.execute(RELEASE, list(delivery_ids), worker_id)
-    return int(status.split()[-1])
+    return rows_affected(status)
 
 
 async def resend(connection: asyncpg.Connection, delivery_id: uuid.UUID) -> bool:
@@ -746,7 +747,7 @@ async def recover_batch(
     """Put up to ``limit`` failed deliveries of ``endpoint_id`` with ids in ``[after, before)``
     back in the queue and wake the workers; how many."""
     status = await connection.execute(RECOVER_BATCH, endpoint_id, after, before, limit)
-    count = int(status.split()[-1])
+    count = rows_affected(status)
     if count:
         await connection.execute(NOTIFY)
     return count

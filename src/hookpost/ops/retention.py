@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from hookpost import ids
+from hookpost.db.engine import rows_affected
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ class RetentionReport:
 async def _delete_in_batches(connection: asyncpg.Connection, statement: str, bound: object) -> int:
     total = 0
     while True:
-        count = int((await connection.execute(statement, bound, BATCH_SIZE)).split()[-1])
+        count = rows_affected(await connection.execute(statement, bound, BATCH_SIZE))
         total += count
         if count < BATCH_SIZE:
             return total
