@@ -6,6 +6,7 @@ becomes a 500.
 """
 
 import logging
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -164,15 +165,20 @@ async def _on_http_error(_: Request, exc: Exception) -> Response:
     return problem_response(Problem(exc.status_code, code, detail, headers=headers))
 
 
-def _refused_value(error: BaseException) -> bool:
-    """Whether Postgres refused a value of the request (a NUL character in text, a number out
-    of range): asyncpg's DataError, however SQLAlchemy wrapped it."""
+def _in_chain(error: BaseException, found: Callable[[BaseException], bool]) -> bool:
+    """Whether ``error``, or one it wraps (SQLAlchemy's ``orig``, a ``__cause__``), is ``found``."""
     seen: BaseException | None = error
     while seen is not None:
-        if isinstance(seen, asyncpg.DataError):
+        if found(seen):
             return True
         seen = getattr(seen, "orig", None) or seen.__cause__
     return False
+
+
+def _refused_value(error: BaseException) -> bool:
+    """Whether Postgres refused a value of the request (a NUL character in text, a number out
+    of range): asyncpg's DataError, however SQLAlchemy wrapped it."""
+    return _in_chain(error, lambda seen: isinstance(seen, asyncpg.DataError))
 
 
 # What a database that is going away, restarting or coming back raises, on the driver itself
@@ -187,14 +193,13 @@ _GONE = (
 
 
 def _database_gone(error: BaseException) -> bool:
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, _GONE) or (
-            isinstance(seen, DBAPIError) and seen.connection_invalidated
-        ):
-            return True
-        seen = getattr(seen, "orig", None) or seen.__cause__
-    return False
+    return _in_chain(
+        error,
+        lambda seen: (
+            isinstance(seen, _GONE)
+            or (isinstance(seen, DBAPIError) and seen.connection_invalidated)
+        ),
+    )
 
 
 async def _on_database_error(request: Request, exc: Exception) -> Response:
