@@ -88,8 +88,8 @@ def deliveries(
         "event_id": event,
         "event_type": event_type,
         "status": status and status.value,
-        "since": since and _utc(since),
-        "until": until and _utc(until),
+        "since": since and _aware(since).isoformat(),
+        "until": until and _aware(until).isoformat(),
         "limit": limit,
     }
     page = _call(
@@ -193,8 +193,8 @@ def recover(
 ) -> None:
     """After an outage: queue again every failed delivery of an endpoint in a time window,
     with the count first and progress as it goes (with --json, one object at the end)."""
-    start = since.replace(tzinfo=since.tzinfo or UTC)
-    end = (until or datetime.now(UTC)).replace(tzinfo=(until and until.tzinfo) or UTC)
+    start = _aware(since)
+    end = _aware(until) if until else datetime.now(UTC)
     path = f"/v1/endpoints/{endpoint_id}/recover"
 
     def post(low: datetime, high: datetime, *, dry: bool) -> int:
@@ -203,7 +203,11 @@ def recover(
         return queued
 
     found = post(start, end, dry=True)
-    say = (lambda _: None) if as_json else typer.echo
+
+    def say(text: str) -> None:  # --json prints one object at the end instead
+        if not as_json:
+            typer.echo(text)
+
     say(f"{found} failed deliveries in the window")
     queued = 0
     if dry_run or not found:
@@ -221,9 +225,9 @@ def recover(
         _print_json({"found": found, "queued": queued, "dry_run": False})
 
 
-def _utc(at: datetime) -> str:
-    """``at`` in ISO 8601; a time given without a zone is taken as UTC."""
-    return at.isoformat() + ("Z" if at.tzinfo is None else "")
+def _aware(at: datetime) -> datetime:
+    """``at`` with its time zone; a time given without one is taken as UTC."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def rotate_secret(
