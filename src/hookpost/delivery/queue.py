@@ -213,9 +213,8 @@ ORDER BY next_attempt_at
 # For the deliveries CLAIM left to the limits, the plan applied in one statement: refused
 # deliveries pushed back, rate tokens spent, breaker probes started, and the chosen deliveries
 # leased (those another worker took in the meantime are skipped), answered as CLAIM's rows.
-# A pushed-back row finds its delay by its place in the id list, not by a join to unnest():
-# a generic plan made without statistics joined them by a nested loop that read the whole
-# list again for every row (200 rows: 7 ms).
+# A pushed-back row finds its delay by its place in the id list: a join to unnest() let a
+# plan made without statistics read the whole list again for every row.
 APPLY_PLAN = f"""
 WITH deferred AS (
     UPDATE deliveries d
@@ -257,12 +256,9 @@ WHERE ep.id = ANY(ARRAY(SELECT DISTINCT endpoint_id FROM leased))
 ORDER BY next_attempt_at
 """
 
-# The results, joined to their rows by id: the flush leaves the planner only nested loops
-# through indexes (``worker.FLUSH_SETTINGS``), and the lease check is a CASE, which no index
-# can answer, so each result finds its row through the primary key, with statistics or
-# without. (A scan allowed, the join read and hashed the whole table: 20,000 pending rows,
-# 17-25 ms against 12-13 ms for 500 results. The lease check written as ORs, a planner
-# without statistics read every pending row through the status indexes for each result.)
+# The results, joined to their rows by id. The flush allows only nested loops through indexes
+# (``worker.FLUSH_SETTINGS``) and the lease check is a CASE, which no index can answer, so
+# each result finds its row through the primary key, with statistics or without.
 UPDATE_DELIVERIES = """
 UPDATE deliveries d
 SET status = u.status,
