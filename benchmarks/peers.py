@@ -17,7 +17,6 @@ hookpost does (Standard Webhooks, one HMAC-SHA256 a request) and sends hookpost'
 
 import asyncio
 import contextlib
-import os
 import shutil
 import subprocess
 import sys
@@ -243,16 +242,6 @@ def celery_rate(receiver: str, count: int) -> float:
 # hookpost
 
 
-def _hookpost_env(database_url: str, admin_key: str, secret_key: str) -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("HOOKPOST_")} | {
-        "HOOKPOST_DATABASE_URL": database_url,
-        "HOOKPOST_ADMIN_API_KEY": admin_key,
-        "HOOKPOST_SECRET_KEY": secret_key,
-        "HOOKPOST_LOG_LEVEL": "warning",
-        "HOOKPOST_ALLOWED_NETWORKS": "127.0.0.0/8",
-    }
-
-
 async def _hookpost_setup(api: str, admin_key: str, receiver: str, kind: str, tenants: int) -> None:
     headers = {"authorization": f"Bearer {admin_key}"}
     async with httpx.AsyncClient(base_url=api, headers=headers) as client:
@@ -308,7 +297,10 @@ def hookpost_rate(
     with processes.api(database_url, admin_key=admin_key, secret_key=secret_key) as api:
         asyncio.run(_hookpost_setup(api, admin_key, receiver, kind, tenants))
         worker = [sys.executable, "-m", "hookpost", "worker"]
-        with _process(worker, env=_hookpost_env(database_url, admin_key, secret_key)):
+        with _process(
+            worker,
+            env=processes.hookpost_env(database_url, admin_key=admin_key, secret_key=secret_key),
+        ):
 
             async def run() -> float:
                 await _hookpost_send(api, admin_key, kind, tenants, 0, 10)  # warm-up

@@ -34,17 +34,23 @@ def receiver() -> Iterator[str]:
         process.wait(timeout=10)
 
 
-@contextlib.contextmanager
-def api(database_url: str, *, admin_key: str, secret_key: str) -> Iterator[str]:
-    """``hookpost api`` (one uvicorn process) on the database; yields its base URL."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKPOST_")} | {
+def hookpost_env(database_url: str, *, admin_key: str, secret_key: str) -> dict[str, str]:
+    """The environment of a benchmark's hookpost process: its defaults, but for where the
+    database is, its keys, quiet logs and the local receiver allowed."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("HOOKPOST_")} | {
         "HOOKPOST_DATABASE_URL": database_url,
         "HOOKPOST_ADMIN_API_KEY": admin_key,
         "HOOKPOST_SECRET_KEY": secret_key,
         "HOOKPOST_LOG_LEVEL": "warning",
         "HOOKPOST_ALLOWED_NETWORKS": "127.0.0.0/8",
     }
+
+
+@contextlib.contextmanager
+def api(database_url: str, *, admin_key: str, secret_key: str) -> Iterator[str]:
+    """``hookpost api`` (one uvicorn process) on the database; yields its base URL."""
+    port = free_port()
+    env = hookpost_env(database_url, admin_key=admin_key, secret_key=secret_key)
     process = subprocess.Popen(
         [sys.executable, "-m", "hookpost", "api", "--port", str(port)],
         env=env,
