@@ -1,13 +1,19 @@
-"""The app served by a real uvicorn server on 127.0.0.1, for tests that need a real client
-(schemathesis, a browser)."""
+"""Real servers on 127.0.0.1 for tests that need a real client: the app under uvicorn
+(schemathesis, a browser), and ``hookpost run`` as a process (the CLI, the walk-through)."""
 
 import contextlib
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
+
+HOOKPOST = [sys.executable, "-m", "hookpost"]
 
 
 @contextlib.contextmanager
@@ -26,3 +32,32 @@ def serving(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_run(port: int, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*HOOKPOST, "run", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wait_ready(url: str, process: subprocess.Popen[str], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("hookpost run did not become ready")

@@ -6,9 +6,7 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -23,14 +21,7 @@ from hookpost import __version__
 from hookpost.db import migrations
 from hookpost.db.engine import plain_dsn
 from tests.conftest import ADMIN_KEY, LOCAL_NETWORKS
-
-HOOKPOST = [sys.executable, "-m", "hookpost"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.integration.live import HOOKPOST, free_port, start_run, wait_ready
 
 
 def _env(**values: str) -> dict[str, str]:
@@ -67,19 +58,6 @@ def test_migrate_and_create_api_key(database_url: str, tmp_path: Path) -> None:
     )
     assert missing.returncode != 0
     assert "no tenant" in missing.stderr
-
-
-def _wait_ready(url: str, process: subprocess.Popen[str], seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.stdout.read() if process.stdout else ""
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("hookpost run did not become ready")
 
 
 def _deliver_one_event(url: str, key: str) -> None:
@@ -190,25 +168,15 @@ def _operate(url: str, key: str, client: httpx.Client, event_id: str, sent: int)
     assert "unauthorized" in unauthorised.stderr
 
 
-def _start_run(port: int, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [*HOOKPOST, "run", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
 def test_run_on_the_embedded_postgres(tmp_path: Path) -> None:
     """`hookpost run` with nothing configured: embedded Postgres, migrations, first admin key
     printed once, /docs served; SIGTERM stops it and its Postgres."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = _env(HOOKPOST_DATA_DIR=str(tmp_path), HOOKPOST_ALLOWED_NETWORKS=LOCAL_NETWORKS)
-    process = _start_run(port, env)
+    process = start_run(port, env)
     try:
-        _wait_ready(url, process)
+        wait_ready(url, process)
         assert httpx.get(f"{url}/docs").status_code == 200
         postgres = [
             p
@@ -232,9 +200,9 @@ def test_run_on_the_embedded_postgres(tmp_path: Path) -> None:
     assert not any(p.is_running() for p in postgres)
 
     # second start: the key exists, so none is printed, and the first key still works
-    process = _start_run(port, env)
+    process = start_run(port, env)
     try:
-        _wait_ready(url, process)
+        wait_ready(url, process)
         _deliver_one_event(url, key.group(1))
     finally:
         process.send_signal(signal.SIGINT)
@@ -248,7 +216,7 @@ def test_run_on_the_embedded_postgres(tmp_path: Path) -> None:
 def test_a_worker_serves_its_metrics_and_stops_on_sigterm(
     database_url: str, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     env = _env(
         HOOKPOST_DATABASE_URL=database_url,
         HOOKPOST_DATA_DIR=str(tmp_path),

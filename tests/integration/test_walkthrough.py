@@ -15,7 +15,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from tests.conftest import ADMIN_KEY
-from tests.integration.test_cli import _free_port, _start_run, _wait_ready
+from tests.integration.live import free_port, start_run, wait_ready
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 BIN = Path(sys.executable).parent  # hookpost and python3 of this environment
@@ -59,7 +59,7 @@ def test_the_readme_walkthrough_works_verbatim(
 ) -> None:
     blocks = _blocks()
     assert "HOOKPOST_ALLOWED_NETWORKS=127.0.0.0/8 hookpost run" in blocks[0]
-    port, receiver_port = _free_port(), _free_port()
+    port, receiver_port = free_port(), free_port()
     api = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKPOST_")} | {
         "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
@@ -70,9 +70,9 @@ def test_the_readme_walkthrough_works_verbatim(
         "HOOKPOST_ALLOWED_NETWORKS": "127.0.0.0/8",
     }
     log = tmp_path / "receiver.log"
-    process = _start_run(port, env)
+    process = start_run(port, env)
     try:
-        _wait_ready(api, process)
+        wait_ready(api, process)
         done = subprocess.run(
             ["bash", "-c", _script(blocks, api, receiver_port, log)],
             env=env | {"KEY": ADMIN_KEY},
