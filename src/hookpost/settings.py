@@ -178,8 +178,8 @@ class Settings(BaseSettings):
     defer_s: float = Field(
         default=0.25,
         gt=0,
-        description="How long a delivery refused by its endpoint's max_in_flight waits in the "
-        "queue before it is looked at again.",
+        description="The least a delivery that its endpoint has no room for waits in the queue "
+        "before it is looked at again.",
     )
     breaker_threshold: int = Field(
         default=5,

@@ -52,19 +52,116 @@ async def _count(db: asyncpg.Connection, where: str) -> int:
 async def test_max_in_flight_holds_across_the_worker(
     admin: AsyncClient, db: asyncpg.Connection, settings: Settings
 ) -> None:
-    gauge = Concurrency(delay_s=0.1)
+    """However many deliveries are leased ahead, no more requests than ``max_in_flight`` are
+    open to the endpoint at once."""
+    gauge = Concurrency(delay_s=0.05)
     async with receiver(gauge) as target:
-        await _setup(admin, target.url, max_in_flight=2)
-        await _emit_many(admin, 12)
+        await _setup(admin, target.url, max_in_flight=3)
+        await _emit_many(admin, 40)
         async with running_worker(settings, worker_concurrency=16, defer_s=0.02):
-            await eventually(lambda: _count(db, "status = 'succeeded'"), timeout=20)
 
             async def all_done() -> bool:
-                return await _count(db, "status = 'succeeded'") == 12
+                return await _count(db, "status = 'succeeded'") == 40
 
             await eventually(all_done, timeout=20)
-    assert gauge.most == 2
-    assert len(target.requests) == 12
+    assert gauge.most == 3
+    assert len(target.requests) == 40
+
+
+async def _stats(admin: AsyncClient, endpoint_id: str) -> dict[str, Any]:
+    return ok(await admin.get(f"/v1/endpoints/{endpoint_id}/stats"))
+
+
+async def test_the_concurrency_limit_falls_on_timeouts_and_grows_back(
+    admin: AsyncClient, db: asyncpg.Connection, settings: Settings
+) -> None:
+    """An endpoint whose requests time out keeps one request open, not its max_in_flight;
+    answering fast again, it earns its max_in_flight back. The stats and the metrics show the
+    limit."""
+    hanging = asyncio.Event()
+    hanging.set()
+    gauge = Concurrency(delay_s=0.05)
+    hung: list[float] = []
+
+    def script(n: int, request: Received) -> Reply:
+        if hanging.is_set():
+            hung.append(request.at)
+            return Reply(delay_s=1.0)
+        return gauge(n, request)
+
+    async with receiver(script) as target:
+        endpoint = await _setup(admin, target.url, max_in_flight=8)
+        await _emit_many(admin, 60)
+        overrides = {
+            "delivery_timeout_s": 0.3,
+            "retry_base_s": 0.01,
+            "retry_cap_s": 0.05,
+            "retry_max_attempts": 100,
+            "breaker_threshold": 1000,
+        }
+        async with running_worker(settings, **overrides):
+
+            async def cut_to_one() -> bool:
+                return (await _stats(admin, endpoint["id"]))["concurrency_limit"] == 1
+
+            await eventually(cut_to_one)
+            hanging.clear()
+
+            async def all_done() -> bool:
+                return await _count(db, "status = 'succeeded'") == 60
+
+            await eventually(all_done, timeout=30)
+    # each hanging request stays open 0.3 s: no 0.25 s held more than the first limit of 2
+    assert len(hung) >= 2
+    assert all(later - earlier >= 0.25 for earlier, later in zip(hung, hung[2:], strict=False))
+    assert gauge.most > 2
+    assert gauge.most <= 8
+    assert (await _stats(admin, endpoint["id"]))["concurrency_limit"] == 8
+    exposition = (await admin.get("/metrics")).text
+    gauge_line = f'hookpost_endpoint_concurrency_limit{{endpoint_id="{endpoint["id"]}"}} 8.0'
+    assert gauge_line in exposition
+
+
+async def test_hanging_endpoints_leave_room_for_the_others(
+    admin: AsyncClient, db: asyncpg.Connection, settings: Settings
+) -> None:
+    """Three endpoints that hang, allowed 10 requests each, beside a worker of 8 slots: a
+    healthy endpoint's deliveries all arrive while the hanging requests are still open, not
+    once they time out."""
+
+    def script(n: int, request: Received) -> Reply:
+        return Reply(delay_s=5.0) if "/hang/" in request.path else Reply()
+
+    async with receiver(script) as target:
+        await create_tenant(admin, uid="acme")
+        await create_event_type(admin, "invoice.paid")
+        await create_event_type(admin, "user.created")
+        for n in range(3):
+            await create_endpoint(
+                admin, "acme", url=f"{target.url}/hang/{n}", event_types=["invoice.paid"]
+            )
+        await create_endpoint(admin, "acme", url=f"{target.url}/ok", event_types=["user.created"])
+        hanging = [
+            {"tenant_id": "acme", "event_type": "invoice.paid", "payload": {"i": i}}
+            for i in range(10)
+        ]
+        ok(await admin.post("/v1/events/batch", json={"events": hanging}), 202)
+        async with running_worker(
+            settings, worker_concurrency=8, delivery_timeout_s=4.0, worker_grace_s=0.1
+        ):
+            await eventually(lambda: _count(db, "status = 'in_flight'"))
+            healthy = [
+                {"tenant_id": "acme", "event_type": "user.created", "payload": {"i": i}}
+                for i in range(20)
+            ]
+            ok(await admin.post("/v1/events/batch", json={"events": healthy}), 202)
+
+            async def healthy_arrived() -> bool:
+                return sum(r.path == "/ok" for r in target.requests) == 20
+
+            await eventually(healthy_arrived, timeout=3.0)  # before any hanging one times out
+        hung = [r for r in target.requests if "/hang/" in r.path]
+        assert len(hung) <= 6  # the first limit of 2 for each hanging endpoint
 
 
 async def test_rate_limit_spaces_requests(
@@ -127,19 +224,22 @@ async def test_the_breaker_opens_probes_one_at_a_time_and_closes(
 async def test_successes_leave_a_healthy_endpoints_row_alone(
     admin: AsyncClient, db: asyncpg.Connection, settings: Settings
 ) -> None:
-    """Results that change nothing write nothing: no new row version for every flush."""
+    """Results that change nothing write nothing: no new row version for every flush. (The
+    first flush reports the endpoint's concurrency limit; at its ceiling, it stays.)"""
     async with receiver() as target:
-        await _setup(admin, target.url)
-        version = await db.fetchval("SELECT xmin::text FROM endpoints")
+        await _setup(admin, target.url, max_in_flight=2)
+        version = None
         async with running_worker(settings):
-            for round_ in range(1, 4):  # a flush each at least
+            for round_ in range(1, 5):  # a flush each at least
 
                 async def recorded(expected: int = 5 * round_) -> bool:
                     return await _count(db, "status = 'succeeded'") == expected
 
                 await _emit_many(admin, 5)
                 await eventually(recorded)
-    assert len(target.requests) == 15
+                if round_ == 1:
+                    version = await db.fetchval("SELECT xmin::text FROM endpoints")
+    assert len(target.requests) == 20
     assert await db.fetchval("SELECT xmin::text FROM endpoints") == version
 
 

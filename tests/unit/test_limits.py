@@ -15,22 +15,30 @@ def _candidates(endpoint: uuid.UUID, count: int, **fields: object) -> list[Candi
         endpoint_id=endpoint,
         first=True,
         enabled=True,
-        max_in_flight=10,
+        room=10,
+        pace_s=0.0,
         rate_limit_per_s=None,
         rate_tokens=None,
         since_refill_s=None,
         consecutive_failures=0,
         probe_in_s=None,
-        in_flight=0,
+        held=0,
     )
     return [replace(base, id=uuid.uuid4(), **fields) for _ in range(count)]  # type: ignore[arg-type]
 
 
-def test_max_in_flight_defers_the_rest() -> None:
-    cands = _candidates(EP_A, 6, max_in_flight=3, in_flight=1) + _candidates(EP_B, 2)
+def test_an_endpoints_room_defers_the_rest() -> None:
+    cands = _candidates(EP_A, 6, room=2, held=1) + _candidates(EP_B, 2)
     plan = plan_claim(cands, free_slots=100, retry_slots=100, rules=RULES)
     assert plan.claim == [c.id for c in cands[:2]] + [c.id for c in cands[6:]]
     assert plan.defer == {c.id: 0.25 for c in cands[2:6]}
+
+
+def test_deferred_deliveries_of_a_slow_endpoint_wait_their_turn_at_its_pace() -> None:
+    cands = _candidates(EP_A, 4, room=1, pace_s=2.0)
+    plan = plan_claim(cands, free_slots=100, retry_slots=100, rules=RULES)
+    assert plan.claim == [cands[0].id]
+    assert [plan.defer[c.id] for c in cands[1:]] == [2.0, 4.0, 6.0]
 
 
 def test_rate_limit_spends_tokens_and_spaces_the_rest() -> None:
@@ -61,7 +69,7 @@ def test_an_open_breaker_lets_one_probe_through_then_waits() -> None:
     assert plan.claim == []
     assert set(plan.defer.values()) == {12.0}
 
-    busy = _candidates(EP_A, 2, consecutive_failures=3, probe_in_s=-1.0, in_flight=1)
+    busy = _candidates(EP_A, 2, consecutive_failures=3, probe_in_s=-1.0, held=1)
     assert plan_claim(busy, free_slots=100, retry_slots=100, rules=RULES).claim == []
 
 
@@ -79,6 +87,6 @@ def test_retries_cannot_take_the_first_attempts_lane() -> None:
 
 
 def test_free_slots_bound_the_claim_and_disabled_endpoints_are_taken_to_stop() -> None:
-    cands = _candidates(EP_A, 20, enabled=False, max_in_flight=1)
+    cands = _candidates(EP_A, 20, enabled=False, room=1)
     plan = plan_claim(cands, free_slots=7, retry_slots=7, rules=RULES)
     assert len(plan.claim) == 7

@@ -123,6 +123,7 @@ class Endpoint(Base):
     rate_tokens: Mapped[float | None]
     rate_updated_at: Mapped[datetime | None]
     breaker_probe_at: Mapped[datetime | None]
+    concurrency_limit: Mapped[int | None]  # as a worker's gate last reported it
     deleted_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = _updated_at()

@@ -3,9 +3,10 @@ defer instead of block, the circuit breaker, and the lanes that keep first attem
 starved by retries. A pure function of the candidates the queue found, so each rule is
 checked by tests without a database.
 
-- ``max_in_flight``: at most that many requests to one endpoint at once, counted over all
-  workers at each claim (workers claiming at the same instant may overshoot it together);
-  the rest wait ``defer_s`` in the queue, holding no worker slot and no connection.
+- room: how many more deliveries of an endpoint the claiming worker may lease (what its
+  gates would hold, less what it and the other workers hold: ``gates.Holding``); the rest wait
+  in the queue, holding no worker slot and no connection, the n-th of them n deliveries' time
+  at the endpoint's pace (at least ``defer_s``). The requests open at once are the gates'.
 - ``rate_limit_per_s``: a token bucket per endpoint (one second of burst); deliveries beyond
   the tokens are pushed back to when their token will be there.
 - circuit breaker: an endpoint with ``breaker_threshold`` failures in a row is probed by one
@@ -28,13 +29,14 @@ class Candidate:
     endpoint_id: uuid.UUID
     first: bool  # first attempt of its round (else a retry)
     enabled: bool
-    max_in_flight: int
+    room: int  # how many more of its deliveries this worker may lease now
+    pace_s: float  # seconds a delivery of the endpoint takes, as far as this worker knows
     rate_limit_per_s: int | None
     rate_tokens: float | None
     since_refill_s: float | None
     consecutive_failures: int
     probe_in_s: float | None  # seconds until the breaker may probe (<= 0: now); None: never set
-    in_flight: int  # requests to the endpoint under way now, over all workers
+    held: int  # its deliveries leased now, over all workers
 
 
 @dataclass(frozen=True)
@@ -66,9 +68,9 @@ def _endpoint(candidate: Candidate, rules: LimitRules) -> _Endpoint:
         return _Endpoint(allowance=math.inf, tokens=None, breaker_open=False)
     if candidate.consecutive_failures >= rules.breaker_threshold:
         probe_due = candidate.probe_in_s is None or candidate.probe_in_s <= 0
-        probe_now = probe_due and candidate.in_flight == 0
+        probe_now = probe_due and candidate.held == 0
         return _Endpoint(allowance=1 if probe_now else 0, tokens=None, breaker_open=True)
-    allowance: float = max(candidate.max_in_flight - candidate.in_flight, 0)
+    allowance: float = max(candidate.room, 0)
     tokens = None
     rate = candidate.rate_limit_per_s
     if rate is not None:
@@ -120,4 +122,6 @@ def _delay(candidate: Candidate, state: _Endpoint, rules: LimitRules) -> float:
         state.refused += 1
         left = state.tokens - state.claimed
         return max((state.refused - left) / rate, rules.defer_s)
-    return rules.defer_s
+    # the n-th refused delivery waits for n deliveries at the endpoint's pace
+    state.refused += 1
+    return max(state.refused * candidate.pace_s, rules.defer_s)

@@ -7,7 +7,8 @@ is named for what it does; the worker calls them and nothing else touches the qu
   ``limits.plan_claim``, and one more statement leases what it allows and pushes back the
   rest. Both statements keep one generic plan, whatever the tables' sizes (``_ROW``).
 - ``record``: group commit of many attempts (COPY) and delivery states (one UPDATE), plus the
-  endpoint health they imply (failure streaks, disabling after 410 or a long failure).
+  endpoint health they imply (failure streaks, disabling after 410 or a long failure) and the
+  concurrency limits the worker's gates changed.
 - ``pause_deliveries`` / ``resume_deliveries``: a disabled endpoint's pending deliveries stop,
   and start again when it is enabled.
 - ``recover_expired``: deliveries whose lease ran out (a killed worker) back to pending.
@@ -28,6 +29,7 @@ import asyncpg
 import orjson
 
 from hookpost.db.engine import rows_affected
+from hookpost.delivery.gates import Holding
 from hookpost.delivery.limits import Candidate, LimitRules, plan_claim
 from hookpost.ingest.emit import NOTIFY
 
@@ -60,7 +62,7 @@ _ROW = (
     ("since_refill_s", "float8"),
     ("consecutive_failures", "int"),
     ("probe_in_s", "float8"),
-    ("in_flight", "int"),
+    ("others_held", "int"),
     ("url", "text"),
     ("headers", "text"),
     ("deleted", "bool"),
@@ -105,6 +107,7 @@ _LEASED_RETURNING = """d.id, d.endpoint_id, d.next_attempt_at, d.event_id, d.ten
               d.event_type, d.attempt_count, d.trigger, d.round_attempts, d.round_started_at"""
 
 _ENDPOINT_SENDING = {
+    "max_in_flight": "ep.max_in_flight",
     "url": "ep.url",
     "headers": "ep.headers::text",
     "enabled": "ep.enabled",
@@ -129,10 +132,12 @@ def _live_secrets(needed: str) -> str:
 
 # The claim, in one statement: the due deliveries of each lane, oldest first, locked (SKIP
 # LOCKED, so that workers claiming at once take different rows), at most $1 in all and $2
-# retries; then, per endpoint, its limits and its requests under way over all workers. An
+# retries; then, per endpoint, its limits and the deliveries other workers hold of it. An
 # endpoint whose picked deliveries its limits all allow (enabled, breaker closed, no rate
-# limit, room for all of them under max_in_flight), or that is disabled (its deliveries are
-# claimed to be stopped), has them leased here. The others come back as "limited", for
+# limit, the claiming worker's room for all of them: ``gates.Holding``, passed as the
+# endpoints $6 with their rooms $7, and $8 for any other endpoint, less what the other
+# workers hold), or that is disabled (its deliveries are claimed to be stopped), has them
+# leased here. The others come back as "limited", for
 # ``limits.plan_claim`` and APPLY_PLAN: the rules stay in one place, and the common claim is
 # one round trip. (Before, candidates were read without locks and leased by a second
 # statement: with two workers, a third of the rows one worker planned were taken by the other
@@ -156,15 +161,16 @@ picked AS MATERIALIZED (
     ORDER BY next_attempt_at LIMIT $1
 ),
 eps AS MATERIALIZED (
-    SELECT ep.*, f.in_flight,
+    SELECT ep.*, f.others_held,
            NOT ep.enabled
            OR (ep.consecutive_failures < $5 AND ep.rate_limit_per_s IS NULL
-               AND pe.picked <= ep.max_in_flight - f.in_flight) AS allowed
+               AND pe.picked <= COALESCE(($7::int[])[array_position($6::uuid[], ep.id)], $8)
+                                - f.others_held) AS allowed
     FROM (SELECT endpoint_id, count(*)::int AS picked FROM picked GROUP BY endpoint_id) pe
     JOIN endpoints ep ON ep.id = pe.endpoint_id
     CROSS JOIN LATERAL (
-        SELECT count(*)::int AS in_flight FROM deliveries d
-        WHERE d.endpoint_id = ep.id AND d.status = 'in_flight'
+        SELECT count(*)::int AS others_held FROM deliveries d
+        WHERE d.endpoint_id = ep.id AND d.status = 'in_flight' AND d.locked_by <> $4
     ) f
 ),
 leased AS (
@@ -195,13 +201,12 @@ SELECT {
         "endpoint",
         id="ep.id",
         endpoint_id="ep.id",
-        max_in_flight="ep.max_in_flight",
         rate_limit_per_s="ep.rate_limit_per_s",
         rate_tokens="ep.rate_tokens",
         since_refill_s="EXTRACT(EPOCH FROM now() - ep.rate_updated_at)",
         consecutive_failures="ep.consecutive_failures",
         probe_in_s="EXTRACT(EPOCH FROM ep.breaker_probe_at - now())",
-        in_flight="ep.in_flight",
+        others_held="ep.others_held",
         **_ENDPOINT_SENDING,
     )
 }
@@ -303,6 +308,12 @@ WHERE ep.id = h.endpoint_id AND before.id = ep.id
            AND ep.failing_since IS NULL AND ep.breaker_probe_at IS NULL)
 RETURNING ep.id, ep.tenant_id, ep.url, ep.consecutive_failures, ep.failing_since,
           before.consecutive_failures AS failures_before
+"""
+
+REPORT_LIMITS = """
+UPDATE endpoints ep SET concurrency_limit = u.concurrency_limit
+FROM unnest($1::uuid[], $2::int[]) AS u(id, concurrency_limit)
+WHERE ep.id = u.id
 """
 
 # Endpoints that answered 410, or failed every attempt for longer than the limit.
@@ -434,6 +445,7 @@ class Claimed:
     deleted: bool
     disabled_reason: str | None
     secrets: list[tuple[uuid.UUID, bytes]]  # the endpoint's live secrets, newest first
+    max_in_flight: int
 
 
 @dataclass(slots=True)
@@ -509,18 +521,29 @@ async def claim(
     rules: LimitRules,
     lease_s: float,
     worker_id: str,
+    holding: Holding,
 ) -> list[Claimed]:
-    """Lease up to ``free_slots`` due deliveries, of which up to ``retry_slots`` retries:
-    CLAIM leases those whose endpoint's limits allow them all; the rest go through
-    ``limits.plan_claim`` and APPLY_PLAN (a second round trip), which leases what the limits
-    allow and pushes back what they refuse."""
+    """Lease up to ``free_slots`` due deliveries, of which up to ``retry_slots`` retries, and
+    of each endpoint what ``holding`` has room for: CLAIM leases those whose endpoint's limits
+    allow them all; the rest go through ``limits.plan_claim`` and APPLY_PLAN (a second round
+    trip), which leases what the limits allow and pushes back what they refuse."""
     rows = await connection.fetch(
-        CLAIM, free_slots, max(retry_slots, 0), lease_s, worker_id, rules.breaker_threshold
+        CLAIM,
+        free_slots,
+        max(retry_slots, 0),
+        lease_s,
+        worker_id,
+        rules.breaker_threshold,
+        list(holding.room),
+        list(holding.room.values()),
+        holding.default_room,
     )
     claimed = _claimed(rows)
     endpoints = {row["id"]: row for row in rows if row["kind"] == "endpoint"}
     limited = [
-        _candidate(row, endpoints[row["endpoint_id"]]) for row in rows if row["kind"] == "limited"
+        _candidate(row, endpoints[row["endpoint_id"]], holding)
+        for row in rows
+        if row["kind"] == "limited"
     ]
     if not limited:
         return claimed
@@ -545,20 +568,23 @@ async def claim(
     return claimed + _claimed(leased)
 
 
-def _candidate(row: asyncpg.Record, endpoint: asyncpg.Record) -> Candidate:
+def _candidate(row: asyncpg.Record, endpoint: asyncpg.Record, holding: Holding) -> Candidate:
     """A "limited" row of CLAIM, with its endpoint's row, as ``plan_claim`` reads it."""
+    endpoint_id = row["endpoint_id"]
+    others = endpoint["others_held"]
     return Candidate(
         id=row["id"],
-        endpoint_id=row["endpoint_id"],
+        endpoint_id=endpoint_id,
         first=row["first"],
         enabled=endpoint["enabled"],
-        max_in_flight=endpoint["max_in_flight"],
+        room=holding.room_of(endpoint_id) - others,
+        pace_s=holding.pace_s.get(endpoint_id, 0.0),
         rate_limit_per_s=endpoint["rate_limit_per_s"],
         rate_tokens=endpoint["rate_tokens"],
         since_refill_s=endpoint["since_refill_s"],
         consecutive_failures=endpoint["consecutive_failures"],
         probe_in_s=endpoint["probe_in_s"],
-        in_flight=endpoint["in_flight"],
+        held=others + holding.held.get(endpoint_id, 0),
     )
 
 
@@ -572,6 +598,7 @@ class _Sending:
     deleted: bool
     disabled_reason: str | None
     secrets: list[tuple[uuid.UUID, bytes]]
+    max_in_flight: int
 
 
 def _claimed(rows: list[asyncpg.Record]) -> list[Claimed]:
@@ -587,6 +614,7 @@ def _claimed(rows: list[asyncpg.Record]) -> list[Claimed]:
             secrets=list(
                 zip(row["secret_ids"] or (), row["secret_ciphertexts"] or (), strict=True)
             ),
+            max_in_flight=row["max_in_flight"],
         )
         for row in rows
         if row["kind"] == "endpoint"
@@ -614,6 +642,7 @@ def _claimed(rows: list[asyncpg.Record]) -> list[Claimed]:
                 deleted=endpoint.deleted,
                 disabled_reason=endpoint.disabled_reason,
                 secrets=endpoint.secrets,
+                max_in_flight=endpoint.max_in_flight,
             )
         )
     return claimed
@@ -635,11 +664,13 @@ async def record(
     changes: Sequence[StateChange],
     health: Sequence[EndpointHealth],
     gone: Sequence[uuid.UUID],
+    limits: dict[uuid.UUID, int],
     worker_id: str,
     breaker_threshold: int,
     disable_after_s: float,
 ) -> Recorded:
-    """Write a batch of results (group commit), in the caller's transaction."""
+    """Write a batch of results (group commit), and the endpoints' concurrency ``limits``
+    that changed, in the caller's transaction."""
     if attempts:
         await connection.copy_records_to_table(
             "attempts",
@@ -673,6 +704,8 @@ async def record(
             for row in rows
             if row["failures_before"] < breaker_threshold <= row["consecutive_failures"]
         ]
+    if limits:
+        await connection.execute(REPORT_LIMITS, list(limits), list(limits.values()))
     failed_endpoints = [h.endpoint_id for h in health if h.failures_after]
     disabled: list[asyncpg.Record] = []
     if gone or failed_endpoints:

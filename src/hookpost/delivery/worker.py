@@ -3,13 +3,15 @@ the results in batches. One ``Worker`` per process, with up to ``concurrency`` r
 way; any number of processes may share one database.
 
 Tasks of a running worker:
-- the claim loop: keeps up to ``concurrency`` requests under way and as many leased
-  deliveries ready behind them (claims run ahead of the sending), then sleeps until a NOTIFY
-  (new deliveries), a free slot, or the next due retry; on a connection of its own that
-  plans each of its statements once (``CLAIM_SESSION``);
-- ``concurrency`` sender slots: each takes the next ready delivery, signs it, POSTs it,
-  decides what follows (``policy.decide``) and queues the result, for as long as the worker
-  runs (a task per delivery cost 11-15 us more a request, measured);
+- the claim loop: keeps up to ``concurrency`` requests under way and a batch of leased
+  deliveries ready behind them (claims run ahead of the sending), each endpoint's no more
+  than its gate would hold (``gates``), then sleeps until a NOTIFY (new deliveries), a free
+  slot, or the next due retry; on a connection of its own that plans each of its statements
+  once (``CLAIM_SESSION``);
+- ``concurrency`` sender slots: each takes the next delivery whose endpoint's gate has room
+  (endpoints in turn), signs it, POSTs it, decides what follows (``policy.decide``), queues
+  the result and tells the gate what the attempt said of the endpoint, for as long as the
+  worker runs;
 - the flusher: writes queued results every ``flush_s`` in one transaction (group commit);
 - the lease keeper: takes back deliveries whose lease expired (killed workers);
 - upkeep: retention and attempt partitions (``ops.retention``), one worker at a time.
@@ -26,7 +28,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
@@ -36,6 +38,7 @@ from hookpost.admin import tenants
 from hookpost.db.engine import keep_session_state, plain_dsn
 from hookpost.db.models import DeliveryStatus
 from hookpost.delivery import queue
+from hookpost.delivery.gates import Gates, signal_of
 from hookpost.delivery.limits import LimitRules
 from hookpost.delivery.policy import Outcome, RetrySchedule, classify, decide, schedule_from
 from hookpost.delivery.sender import AiohttpSender, ErrorKind, Sender, SenderLimits, SendResult
@@ -56,6 +59,7 @@ UNREADABLE_SECRET = (
     "(was the key it was encrypted with removed?); nothing was sent"
 )
 PREFETCH_ROUNDS = 4  # leased deliveries held ready, in multiples of the concurrency
+FULL_RECHECK_S = 0.1  # a full worker looks again this often: a gate's hold shrinks with time
 _DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 # The claim connection's session. Every statement the claim loop runs reads each table
 # through an index and joins no intermediate sets to each other (queue.py says how), so one
@@ -99,6 +103,9 @@ class _Results:
         for status, count in self.finished_counts.items():
             metrics.DELIVERIES_FINISHED.labels(status).inc(count)
 
+    # endpoint -> its gate's concurrency limit, where it changed since the last flush
+    limits: dict[uuid.UUID, int] = field(default_factory=dict)
+
     def __bool__(self) -> bool:
         return bool(self.changes)
 
@@ -114,11 +121,10 @@ def _health(outcomes: dict[uuid.UUID, list[bool]]) -> list[queue.EndpointHealth]
 
 @dataclass(slots=True)  # not frozen: made per delivery (queue.Claimed says why)
 class _Ready:
-    """A leased delivery waiting for a slot, with its signing keys and when it was leased."""
+    """A leased delivery waiting for a slot, with its signing keys."""
 
     delivery: queue.Claimed
     keys: list[bytes] | None  # None: a secret cannot be decrypted (``_signing_keys``)
-    leased_at: float  # time.monotonic()
 
 
 class Worker:
@@ -164,7 +170,8 @@ class Worker:
             int((self.concurrency + self._prefetch) * (1 - settings.worker_first_attempt_share)),
         )
         self._retries_held = 0  # retries in flight or ready
-        self._ready: asyncio.Queue[_Ready] = asyncio.Queue()
+        self._gates: Gates[_Ready] = Gates()
+        self._reported_limits: dict[uuid.UUID, int] = {}  # as last written to the database
         self._ops_tenant_id: uuid.UUID | None = None
         self.delivered = 0  # attempts made, for progress figures
 
@@ -248,9 +255,7 @@ class Worker:
     async def _drain(self, slots: list[asyncio.Task[None]]) -> None:
         """Give requests under way the grace period; release what is left, and the leased
         deliveries not started yet, to other workers at once."""
-        unsent = []
-        while not self._ready.empty():
-            unsent.append(self._ready.get_nowait().delivery.id)
+        unsent = [ready.delivery.id for ready in self._gates.take_all_waiting()]
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.settings.worker_grace_s):
                 while self._in_flight:
@@ -269,19 +274,22 @@ class Worker:
     # claiming
 
     async def _claim_loop(self, stop: asyncio.Event) -> None:
-        """Keep up to ``concurrency`` requests under way and as many leased deliveries ready
-        behind them, so that the claim's round trips overlap the sending. While claims find
-        deliveries, claim in batches of at least a quarter of what is held; after one that
+        """Keep up to ``concurrency`` requests under way and a prefetch of leased deliveries
+        ready behind them, so that the claim's round trips overlap the sending; deliveries
+        that wait long behind a slow endpoint's gate do not count. While claims find
+        deliveries, claim in batches of at least a quarter of the prefetch; after one that
         found none, sleep until woken or the next delivery falls due."""
         assert self._claims is not None
         target = self.concurrency + self._prefetch
         batch_floor = max(1, min(target, self.settings.worker_batch_size) // 4)
         backlog = False
         while not stop.is_set():
-            capacity = target - len(self._in_flight) - self._ready.qsize()
+            now = time.monotonic()
+            self._hand_back_expired(now)
+            capacity = target - self._gates.usable(now, target)
             if capacity <= 0 or (backlog and capacity < batch_floor):
                 self._slot_freed.clear()
-                await self._sleep(stop, self._slot_freed, None)
+                await self._sleep(stop, self._slot_freed, FULL_RECHECK_S)
                 continue
             wanted = min(capacity, self.settings.worker_batch_size)
             retry_slots = min(self._retry_capacity - self._retries_held, wanted)
@@ -295,6 +303,7 @@ class Worker:
                         rules=self._rules,
                         lease_s=self.settings.lease_s,
                         worker_id=self.worker_id,
+                        holding=self._gates.holding(now, target),
                     )
                     # A short claim may only have lost rows to another worker: claim
                     # again. Only an empty one asks when the next delivery falls due (the
@@ -310,7 +319,12 @@ class Worker:
             for delivery in claimed:
                 if delivery.round_attempts:
                     self._retries_held += 1
-                self._ready.put_nowait(_Ready(delivery, self._signing_keys(delivery), leased_at))
+                self._gates.add(
+                    delivery.endpoint_id,
+                    delivery.max_in_flight,
+                    _Ready(delivery, self._signing_keys(delivery)),
+                    leased_at,
+                )
             if not backlog:
                 timeout = self.settings.worker_poll_s
                 if due_in is not None:
@@ -321,16 +335,13 @@ class Worker:
                 self._next_look = math.inf
 
     async def _sender_slot(self, sender: Sender) -> None:
-        """One of ``concurrency`` slots: deliver ready deliveries one after another until
-        cancelled. One that waited for a slot for half its lease goes back to the queue
-        unsent: sending it now could outlast the lease and have another worker send it too."""
+        """One of ``concurrency`` slots: deliver the next delivery whose endpoint's gate has
+        room, one after another until cancelled, and tell the gate what the attempt said."""
         while True:
-            ready = await self._ready.get()
-            if ready.leased_at < time.monotonic() - self.settings.lease_s / 2:
-                self._hand_back(ready.delivery)
-                continue
+            gate, token, ready = await self._gates.take()
+            result: SendResult | None = None
             try:
-                await self._deliver(sender, ready.delivery, ready.keys)
+                result = await self._deliver(sender, ready.delivery, ready.keys)
             except Exception:
                 # A bug, not a failed attempt (those are results): the slot goes on, and
                 # the delivery is sent again once its lease expires.
@@ -338,9 +349,28 @@ class Worker:
                 logger.exception(
                     "delivering %s failed; it goes again once its lease expires", delivery_id
                 )
+            finally:
+                if result is None:
+                    self._gates.finish(gate, token, None, 0.0)
+                else:
+                    self._gates.finish(gate, token, signal_of(result), result.duration_ms / 1000)
 
-    def _hand_back(self, delivery: queue.Claimed) -> None:
-        """Return a leased delivery to the queue, due now, with the next flush."""
+    def _hand_back_expired(self, now: float) -> None:
+        """Deliveries that waited behind their endpoint's gate for half their lease go back
+        to the queue unsent: sending them now could outlast the lease and have another worker
+        send them too. Each is due again after the deliveries ahead of it, at its
+        endpoint's pace."""
+        expired = self._gates.expired(now - self.settings.lease_s / 2)
+        ahead: Counter[uuid.UUID] = Counter()
+        for ready in expired:
+            delivery = ready.delivery
+            gate = self._gates.get(delivery.endpoint_id)
+            ahead[delivery.endpoint_id] += 1
+            pace = gate.pace_s(now) if gate is not None else 0.0
+            self._hand_back(delivery, ahead[delivery.endpoint_id] * pace)
+
+    def _hand_back(self, delivery: queue.Claimed, delay_s: float) -> None:
+        """Return a leased delivery to the queue, due in ``delay_s``, with the next flush."""
         if delivery.round_attempts:
             self._retries_held -= 1
         self._results.changes.append(
@@ -350,7 +380,7 @@ class Worker:
                 DeliveryStatus.PENDING,
                 None,
                 delivery.attempt_count,
-                datetime.now(UTC),
+                datetime.now(UTC) + timedelta(seconds=delay_s),
                 None,
                 None,
                 None,
@@ -397,13 +427,14 @@ class Worker:
 
     async def _deliver(
         self, sender: Sender, delivery: queue.Claimed, keys: list[bytes] | None
-    ) -> None:
+    ) -> SendResult | None:
+        """Attempt ``delivery``; what its request gave, or None when nothing was sent."""
         self._in_flight.add(delivery.id)
         try:
             if not delivery.enabled:
                 self._stop_undeliverable(delivery)
-                return
-            await self._attempt(sender, delivery, keys)
+                return None
+            return await self._attempt(sender, delivery, keys)
         finally:
             self._in_flight.discard(delivery.id)
             if delivery.round_attempts:
@@ -434,7 +465,7 @@ class Worker:
 
     async def _attempt(
         self, sender: Sender, delivery: queue.Claimed, keys: list[bytes] | None
-    ) -> None:
+    ) -> SendResult | None:
         msg_id = ids.encode(ids.Prefix.EVENT, delivery.event_id)
         timestamp = int(time.time())
         hookpost_headers = {
@@ -443,6 +474,7 @@ class Worker:
             "webhook-timestamp": str(timestamp),
         }
         started_at = datetime.now(UTC)
+        sent = keys is not None
         if keys is None:  # nothing is sent unsigned
             result = SendResult(
                 duration_ms=0,
@@ -532,6 +564,7 @@ class Worker:
         if outcome is Outcome.GONE:
             results.gone.add(delivery.endpoint_id)
         self.delivered += 1
+        return result if sent else None
 
     # writing results
 
@@ -546,6 +579,7 @@ class Worker:
         if not self._results:
             return
         batch, self._results = self._results, _Results()
+        batch.limits = self._changed_limits()
         batch.count_metrics()
         assert self._pool is not None
         try:
@@ -564,6 +598,18 @@ class Worker:
             # Whatever went wrong, the worker goes on: these deliveries' leases expire and they
             # are sent again (at-least-once).
             logger.exception("could not record %d results", len(batch.changes))
+
+    def _changed_limits(self) -> dict[uuid.UUID, int]:
+        """The gates' limits that changed since they were last reported, now counted as
+        reported and shown in the metrics."""
+        changed = {}
+        for gate in self._gates:
+            limit = gate.current_limit
+            if self._reported_limits.get(gate.endpoint_id) != limit:
+                changed[gate.endpoint_id] = self._reported_limits[gate.endpoint_id] = limit
+                public_id = ids.encode(ids.Prefix.ENDPOINT, gate.endpoint_id)
+                metrics.ENDPOINT_CONCURRENCY_LIMIT.labels(public_id).set(limit)
+        return changed
 
     def _wake_for_retries(self, changes: list[queue.StateChange]) -> None:
         """Wake the idle claim loop when a retry just written falls due before it would look:
@@ -588,6 +634,7 @@ class Worker:
             changes=batch.changes,
             health=_health(batch.outcomes),
             gone=sorted(batch.gone),
+            limits=batch.limits,
             worker_id=self.worker_id,
             breaker_threshold=self.settings.breaker_threshold,
             disable_after_s=self.settings.disable_after_s,

@@ -38,6 +38,12 @@ OLDEST_DUE_AGE = Gauge(
     "How long the longest-waiting due delivery has been due (0 when none is).",
 )
 ENDPOINTS_DISABLED = Gauge("hookpost_endpoints_disabled", "Endpoints disabled now.")
+ENDPOINT_CONCURRENCY_LIMIT = Gauge(
+    "hookpost_endpoint_concurrency_limit",
+    "Requests this process's worker lets be open to an endpoint at once: earned up to its "
+    "max_in_flight by successes, halved by timeouts, connection errors, 429 and 502-504.",
+    ["endpoint_id"],
+)
 
 # The due figures are summed over the two lanes: each lane has its own partial index
 # (migration 0004), and a condition on status alone matches neither.

@@ -1,5 +1,5 @@
 """An endpoint's figures: deliveries by state over a window, success rate, the last attempt,
-and the backlog with the age of its oldest delivery."""
+the backlog with the age of its oldest delivery, and the concurrency limit it has earned."""
 
 import uuid
 from dataclasses import dataclass
@@ -9,7 +9,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost import ids
-from hookpost.db.models import Attempt, DeliveryStatus
+from hookpost.db.models import Attempt, DeliveryStatus, Endpoint
 
 _BY_STATUS = text(
     """
@@ -41,6 +41,7 @@ class EndpointStats:
     last_attempt: Attempt | None
     backlog: int  # pending and in flight now
     oldest_pending_age_s: float | None
+    concurrency_limit: int | None  # as a worker last reported it; None before any attempt
 
 
 async def endpoint_stats(
@@ -58,10 +59,14 @@ async def endpoint_stats(
         .order_by(Attempt.id.desc())
         .limit(1)
     )
+    concurrency_limit = await session.scalar(
+        select(Endpoint.concurrency_limit).where(Endpoint.id == endpoint_id)
+    )
     return EndpointStats(
         counts={str(status): n for status, n in counts.items()},
         success_rate=counts[DeliveryStatus.SUCCEEDED] / finished if finished else None,
         last_attempt=last,
         backlog=backlog.n,
         oldest_pending_age_s=backlog.oldest_s,
+        concurrency_limit=concurrency_limit,
     )

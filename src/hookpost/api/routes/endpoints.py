@@ -346,4 +346,5 @@ async def endpoint_stats(
         ),
         backlog=found.backlog,
         oldest_pending_age_s=found.oldest_pending_age_s,
+        concurrency_limit=found.concurrency_limit,
     )

@@ -128,3 +128,9 @@ class EndpointStatsOut(BaseModel):
     oldest_pending_age_s: float | None = Field(
         description="Age of the oldest delivery of the backlog, in seconds."
     )
+    concurrency_limit: int | None = Field(
+        description="How many requests a worker lets be open to the endpoint at once now: "
+        "earned up to max_in_flight by successes, halved by timeouts, connection errors, 429 "
+        "and 502-504 (as the worker that changed it last reported it); null before the first "
+        "attempt."
+    )
