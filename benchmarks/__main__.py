@@ -248,14 +248,30 @@ def main() -> None:
     sizes = QUICK if args.quick else FULL
     if args.scenario == "peers":
         count = 5_000 if args.quick else 20_000
-        rows = peers.run(
-            lambda: _database(server_url), admin_key=ADMIN_KEY, secret_key=BENCH_KEY, count=count
+        steady_s = 5.0 if args.quick else 20.0
+        rows, (p50, p99) = peers.run(
+            lambda: _database(server_url),
+            admin_key=ADMIN_KEY,
+            secret_key=BENCH_KEY,
+            count=count,
+            steady_s=steady_s,
         )
         print(f"\n{count:,} events, each system with one warm worker process and its defaults")
         print("| system | deliveries/s |")
         print("|---|---:|")
         for name, rate in rows:
             print(f"| {name} | {rate:,.0f} |")
+        rates = dict(rows)
+        pgqueuer, celery = rates[peers.PGQUEUER], rates[peers.CELERY_ROW]
+        fanout, busy, healthy, mixed = (rate for _, rate in rows[:4])
+        print(f"\nfan-out: {fanout / pgqueuer:.2f} x pgqueuer, {fanout / celery:.1f} x Celery")
+        print(f"one endpoint: {busy / pgqueuer:.2f} x pgqueuer")
+        hanging = f"healthy deliveries with {peers.HANGING} hanging"
+        print(f"{hanging}: {mixed / healthy:.2f} x all healthy")
+        print(
+            f"accept to receive at {peers.STEADY_RATE} events/s for {steady_s:g} s: "
+            f"p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+        )
         return
     if args.scenario == "schemas":
         rows = schemas.run(

@@ -7,7 +7,10 @@ hookpost does (Standard Webhooks, one HMAC-SHA256 a request) and sends hookpost'
 
 - hookpost: ``hookpost api`` and one ``hookpost worker``, events through
   ``POST /v1/events/batch`` (1000 a request): fanned out over 100 tenants with an endpoint each
-  (interleaved), and all to one endpoint (its default ``max_in_flight``);
+  (interleaved); all to one endpoint (its default ``max_in_flight``); over 300 tenants, all
+  healthy, and the same with 60 of their endpoints hanging (never answering: the default
+  delivery timeout ends them), counting the healthy deliveries; and the accept-to-receive
+  latency of single events at 200 a second (``traffic.steady``);
 - pgqueuer + aiohttp: a PgQueuer consumer (its defaults) whose entrypoint POSTs with one
   aiohttp session, jobs enqueued 1000 a call;
 - Celery + Redis: a worker of 32 threads (``--pool threads -c 32``) whose task POSTs with one
@@ -30,7 +33,7 @@ import asyncpg
 import httpx
 import orjson
 
-from benchmarks import delivery, processes
+from benchmarks import delivery, processes, traffic
 from hookpost.db.engine import plain_dsn
 from hookpost.delivery.signing import generate_secret, secret_bytes, sign
 
@@ -39,6 +42,10 @@ REDIS_URL = "redis://127.0.0.1:6379/15"
 CELERY_THREADS = 32
 BATCH = 1000
 FANOUT_TENANTS = 100
+ISOLATION_TENANTS, HANGING = 300, 60
+STEADY_RATE = 200
+PGQUEUER = "pgqueuer + aiohttp, one worker process"
+CELERY_ROW = f"Celery + Redis, {CELERY_THREADS} threads"
 
 
 def body(kind: str, n: int) -> bytes:
@@ -242,7 +249,11 @@ def celery_rate(receiver: str, count: int) -> float:
 # hookpost
 
 
-async def _hookpost_setup(api: str, admin_key: str, receiver: str, kind: str, tenants: int) -> None:
+async def _hookpost_setup(
+    api: str, admin_key: str, receiver: str, kind: str, tenants: int, hanging: int = 0
+) -> None:
+    """``tenants`` tenants ``{kind}{n}`` with an endpoint each on ``/{kind}/``, the last
+    ``hanging`` of them on ``/hang/``."""
     headers = {"authorization": f"Bearer {admin_key}"}
     async with httpx.AsyncClient(base_url=api, headers=headers) as client:
         made = await client.post("/v1/event-types", json={"name": "invoice.paid"})
@@ -256,7 +267,7 @@ async def _hookpost_setup(api: str, admin_key: str, receiver: str, kind: str, te
                 "/v1/endpoints",
                 json={
                     "tenant_id": f"{kind}{number}",
-                    "url": f"{receiver}/{kind}/",
+                    "url": f"{receiver}/{'hang' if number >= tenants - hanging else kind}/",
                     "event_types": ["invoice.paid"],
                 },
             )
@@ -293,9 +304,13 @@ def hookpost_rate(
     tenants: int,
     admin_key: str,
     secret_key: str,
+    hanging: int = 0,
 ) -> float:
+    """Deliveries per second to the healthy endpoints, ``count`` events interleaved over
+    ``tenants`` tenants of which the last ``hanging`` hang."""
+    healthy = sum(1 for n in range(10, 10 + count) if n % tenants < tenants - hanging)
     with processes.api(database_url, admin_key=admin_key, secret_key=secret_key) as api:
-        asyncio.run(_hookpost_setup(api, admin_key, receiver, kind, tenants))
+        asyncio.run(_hookpost_setup(api, admin_key, receiver, kind, tenants, hanging))
         worker = [sys.executable, "-m", "hookpost", "worker"]
         with _process(
             worker,
@@ -308,11 +323,42 @@ def hookpost_rate(
                 return await _timed(
                     receiver,
                     kind,
-                    count,
+                    healthy,
                     lambda: _hookpost_send(api, admin_key, kind, tenants, 10, count),
                 )
 
             return asyncio.run(run())
+
+
+def hookpost_latency(
+    database_url: str, receiver: str, seconds: float, *, admin_key: str, secret_key: str
+) -> tuple[float, float]:
+    """(p50, p99) milliseconds from the API accepting an event to the receiver getting it,
+    single events at ``STEADY_RATE`` a second to one endpoint for ``seconds``."""
+    with processes.api(database_url, admin_key=admin_key, secret_key=secret_key) as api:
+        with httpx.Client(base_url=api, headers={"authorization": f"Bearer {admin_key}"}) as client:
+            for path, body in (
+                ("/v1/event-types", {"name": "invoice.paid"}),
+                ("/v1/tenants", {"name": "bench", "uid": "bench"}),  # traffic.steady's tenant
+                (
+                    "/v1/endpoints",
+                    {
+                        "tenant_id": "bench",
+                        "url": f"{receiver}/steady/",
+                        "event_types": ["invoice.paid"],
+                    },
+                ),
+            ):
+                made = client.post(path, json=body)
+                assert made.status_code == 201, made.text
+        worker = [sys.executable, "-m", "hookpost", "worker"]
+        with _process(
+            worker,
+            env=processes.hookpost_env(database_url, admin_key=admin_key, secret_key=secret_key),
+        ):
+            return asyncio.run(
+                traffic.steady(api, receiver, admin_key, rate=STEADY_RATE, seconds=seconds)
+            )
 
 
 # processes
@@ -338,13 +384,29 @@ def run(
     admin_key: str,
     secret_key: str,
     count: int,
-) -> list[tuple[str, float]]:
-    """The rows: (system, deliveries/s), each on a fresh database where it needs one."""
+    steady_s: float,
+) -> tuple[list[tuple[str, float]], tuple[float, float]]:
+    """The rows: (system, deliveries/s), each on a fresh database where it needs one; and
+    hookpost's (p50, p99) accept-to-receive milliseconds at ``STEADY_RATE`` events a second
+    for ``steady_s``."""
     rows = []
+    isolation = f"hookpost, {ISOLATION_TENANTS} tenants"
     with processes.receiver() as receiver:
-        for name, kind, tenants in (
-            (f"hookpost, {FANOUT_TENANTS} tenants with an endpoint each", "fanout", FANOUT_TENANTS),
-            ("hookpost, every event to one endpoint (default max_in_flight)", "busy", 1),
+        for name, kind, tenants, hanging in (
+            (
+                f"hookpost, {FANOUT_TENANTS} tenants with an endpoint each",
+                "fanout",
+                FANOUT_TENANTS,
+                0,
+            ),
+            ("hookpost, every event to one endpoint (default max_in_flight)", "busy", 1, 0),
+            (f"{isolation}, all healthy", "healthy", ISOLATION_TENANTS, 0),
+            (
+                f"{isolation}, {HANGING} of them hanging (healthy deliveries/s)",
+                "mixed",
+                ISOLATION_TENANTS,
+                HANGING,
+            ),
         ):
             with database() as url:
                 rate = hookpost_rate(
@@ -355,20 +417,23 @@ def run(
                     tenants=tenants,
                     admin_key=admin_key,
                     secret_key=secret_key,
+                    hanging=hanging,
                 )
             rows.append((name, rate))
         with database() as url:
-            rows.append(
-                ("pgqueuer + aiohttp, one worker process", pgqueuer_rate(url, receiver, count))
+            latency = hookpost_latency(
+                url, receiver, steady_s, admin_key=admin_key, secret_key=secret_key
             )
-        rows.append((f"Celery + Redis, {CELERY_THREADS} threads", celery_rate(receiver, count)))
+        with database() as url:
+            rows.append((PGQUEUER, pgqueuer_rate(url, receiver, count)))
+        rows.append((CELERY_ROW, celery_rate(receiver, count)))
         rows.append(
             (
                 "bare aiohttp loop on uvloop, no queue (ceiling)",
                 asyncio.run(delivery.ceiling(f"{receiver}/hook", count)),
             )
         )
-    return rows
+    return rows, latency
 
 
 CELERY = celery_app() if "celery" in sys.argv[0] else None

@@ -552,8 +552,8 @@ async def test_the_results_are_written_through_the_primary_key(
 # The claim loop's statements as PREPAREd: their parameter types and example arguments.
 CLAIM_STATEMENTS = {
     "CLAIM": (
-        "int, int, float8, text, int, uuid[], int[], int",
-        "160, 80, 60, 'w', 5, '{}', '{}', 712",
+        "int, int, float8, text, int, uuid[], int[], int, float8[], float8",
+        "160, 80, 60, 'w', 5, '{}', '{}', 712, '{}', 0.25",
     ),
     "APPLY_PLAN": (
         "uuid[], float8, text, uuid[], float8[], uuid[], float8[], uuid[], float8",

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from hookpost.delivery.gates import INITIAL_LIMIT, Gate, Gates, Signal, signal_of
+from hookpost.delivery.gates import INITIAL_LIMIT, UNKNOWN_HOLD, Gate, Gates, Signal, signal_of
 from hookpost.delivery.sender import ErrorKind, SendResult
 
 EP_A, EP_B = uuid.UUID(int=1), uuid.UUID(int=2)
@@ -61,13 +61,13 @@ def test_what_an_attempt_says_of_capacity() -> None:
 
 def test_the_hold_is_a_second_of_work_at_the_endpoints_pace() -> None:
     gate = _gate(ceiling=10)
-    assert gate.hold(now=0.0, most=700) == 700  # nothing known yet
+    assert gate.hold(now=0.0, most=700) == UNKNOWN_HOLD  # no attempt has finished yet
     gate.limit = 10
     gate.latency_s = 0.5  # 10 open at 0.5 s each: 20 a second
     assert gate.hold(now=0.0, most=700) == 20
     gate.latency_s = 0.001
     assert gate.hold(now=0.0, most=700) == 700
-    gate.limit, gate.latency_s = 1, None
+    gate.limit, gate.latency_s = 1, 0.001
     gate.opened[1] = 100.0  # a request open for 4 s: the endpoint hangs, whatever it averaged
     assert gate.hold(now=104.0, most=700) == 1
 

@@ -11,8 +11,9 @@ which leased deliveries wait for room, and the order in which sender slots take 
 - Turns: endpoints with a waiting delivery and room queue for the slots one behind another, so
   a busy endpoint takes one slot at a time in turn with every other endpoint.
 - How much to lease ahead (``hold``): about ``HOLD_S`` of the endpoint's work at its pace (its
-  latency over its limit), at least its limit; a slow or hanging endpoint holds few deliveries,
-  so they neither fill the worker nor wait out their lease.
+  latency over its limit), at least its limit, and no more than ``UNKNOWN_HOLD`` until an
+  attempt has finished; a slow or hanging endpoint holds few deliveries, so they neither fill
+  the worker nor wait out their lease.
 
 The gates of one worker know nothing of other workers' requests: the queue counts what the
 others hold against what a worker may lease (``queue.claim``).
@@ -32,6 +33,7 @@ from hookpost.delivery.sender import ErrorKind, SendResult
 
 INITIAL_LIMIT = 2.0
 HOLD_S = 1.0
+UNKNOWN_HOLD = 8  # the most held for an endpoint before one of its attempts has finished
 LATENCY_WEIGHT = 0.2  # the weight of the newest duration in the latency average
 OVERLOAD_STATUSES = frozenset({429, 502, 503, 504})
 OVERLOAD_ERRORS = frozenset({ErrorKind.TIMEOUT, ErrorKind.CONNECT, ErrorKind.DNS, ErrorKind.TLS})
@@ -93,6 +95,8 @@ class Gate(Generic[T]):
         work at its pace, at least its limit, at most ``most``."""
         pace = self.pace_s(now)
         ahead = most if pace <= 0 else min(most, int(HOLD_S / pace))
+        if self.latency_s is None:  # its pace is a guess until an attempt has finished
+            ahead = min(ahead, UNKNOWN_HOLD)
         return max(ahead, self.current_limit)
 
     def learn(self, signal: Signal, duration_s: float, started_at: float) -> None:
