@@ -104,9 +104,8 @@ def body_timestamp(at: datetime) -> str:
 
 
 def webhook_body(event_id: uuid.UUID, event_type: str, timestamp: str, payload: Any) -> str:
-    """The exact body every attempt of this event sends (see shared/API.md); ``timestamp``
-    from ``body_timestamp``, made once for the events stored together (strftime was two thirds
-    of a batch's bodies, measured)."""
+    """The exact body every attempt of this event sends (the README's Delivering section shows
+    it); ``timestamp`` from ``body_timestamp``, made once for the events stored together."""
     return jsonvalue.dumps(
         {
             "id": ids.encode(ids.Prefix.EVENT, event_id),
