@@ -12,9 +12,10 @@ import httpx
 from benchmarks.delivery import worker_processes
 from benchmarks.seed import add_endpoint
 from hookpost.db.engine import plain_dsn
+from hookpost.delivery.queue import NOTIFY
 from hookpost.encryption import SecretBox
 from hookpost.ids import new_id
-from hookpost.ingest.emit import NOTIFY, EventIn, emit
+from hookpost.ingest.emit import EventIn, emit
 
 ENDPOINTS = 100
 HANGING = 20

@@ -16,8 +16,9 @@ from pydantic import SecretStr
 from standardwebhooks.webhooks import Webhook
 
 from hookpost.api.app import create_app
+from hookpost.delivery.attempt import USER_AGENT
 from hookpost.delivery.sender import AiohttpSender, SenderLimits
-from hookpost.delivery.worker import USER_AGENT, Worker
+from hookpost.delivery.worker import Worker
 from hookpost.encryption import InvalidToken, SecretBox
 from hookpost.settings import Settings
 from tests.conftest import ADMIN_KEY

@@ -1,6 +1,10 @@
 """The queue's SQL: the deliveries table is the queue (DESIGN.md, decision 3). Each statement
 is named for what it does; the worker calls them and nothing else touches the queue's state.
 
+- ``FAN_OUT``: the insert of an event's deliveries, inside ingest's storing statement; the
+  workers' wake-up channel (``NOTIFY_CHANNEL``) and each lane's condition (``FIRST_LANE``,
+  ``RETRY_LANE``, ``DUE``), which every statement on the lanes uses (the metrics too).
+
 - ``claim``: lock the due deliveries of each lane (FOR UPDATE SKIP LOCKED) and lease, in the
   same statement, those whose endpoint's limits allow them all, returning what sending needs
   (event body; once per endpoint its url, headers and live secrets); the others go to
@@ -31,7 +35,44 @@ import orjson
 from hookpost.db.engine import rows_affected
 from hookpost.delivery.gates import Holding
 from hookpost.delivery.limits import Candidate, LimitRules, plan_claim
-from hookpost.ingest.emit import NOTIFY
+
+NOTIFY_CHANNEL = "hookpost_deliveries"
+NOTIFY = f"NOTIFY {NOTIFY_CHANNEL}"  # wakes the workers when its transaction commits
+
+# The two lanes of pending deliveries, each with its own partial index (migration 0004):
+# first attempts, and retries (a worker gives retries only part of its slots).
+FIRST_LANE = "status = 'pending' AND round_attempts = 0"
+RETRY_LANE = "status = 'pending' AND round_attempts > 0"
+DUE = "next_attempt_at <= now()"
+
+# An event's deliveries, one to every live endpoint of its tenant with a matching
+# subscription (the exact name, `*`, or a prefix pattern `invoice.*`), read from the CTE
+# ``inserted`` (id, tenant_id, event_type) of the storing statement (``ingest.emit``). A
+# disabled endpoint's is recorded as failed with the reason, so that a recovery can send it
+# once the endpoint is enabled again.
+FAN_OUT = """
+INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, event_type, next_attempt_at,
+                        status, status_reason, finished_at)
+SELECT hookpost_uuid7(), ev.id, ep.id, ep.tenant_id, ev.event_type, now(),
+       CASE WHEN ep.enabled THEN 'pending' ELSE 'failed' END,
+       CASE WHEN ep.enabled THEN NULL
+            ELSE 'emitted while the endpoint was disabled: '
+                 || coalesce(ep.disabled_reason, 'no reason given') END,
+       CASE WHEN ep.enabled THEN NULL ELSE now() END
+FROM inserted ev
+JOIN endpoints ep ON ep.tenant_id = ev.tenant_id AND ep.deleted_at IS NULL
+WHERE EXISTS (
+    SELECT 1 FROM subscriptions s
+    WHERE s.endpoint_id = ep.id
+      AND (
+        s.event_type = ev.event_type
+        OR s.event_type = '*'
+        OR (right(s.event_type, 2) = '.*'
+            AND starts_with(ev.event_type, left(s.event_type, -1)))
+      )
+)
+RETURNING event_id, status = 'pending' AS queued
+""".strip()
 
 # The rows CLAIM and APPLY_PLAN answer, one column list for three kinds of row (the columns
 # a kind does not use are NULL): "leased", a delivery leased now with what sending it needs;
@@ -147,13 +188,13 @@ def _live_secrets(needed: str) -> str:
 CLAIM = f"""
 WITH first_lane AS (
     SELECT id, endpoint_id, next_attempt_at, true AS first FROM deliveries
-    WHERE status = 'pending' AND round_attempts = 0 AND next_attempt_at <= now()
+    WHERE {FIRST_LANE} AND {DUE}
     ORDER BY next_attempt_at LIMIT $1
     FOR UPDATE SKIP LOCKED
 ),
 retry_lane AS (
     SELECT id, endpoint_id, next_attempt_at, false AS first FROM deliveries
-    WHERE status = 'pending' AND round_attempts > 0 AND next_attempt_at <= now()
+    WHERE {RETRY_LANE} AND {DUE}
     ORDER BY next_attempt_at LIMIT $2
     FOR UPDATE SKIP LOCKED
 ),
@@ -417,13 +458,11 @@ WHERE d.id = picked.id
 # pending, measured). And each is ORDER BY ... LIMIT 1, not min(): without statistics the
 # planner read min() as an aggregate over the whole index (3.4 ms with 20,000 pending,
 # measured), where the first entry of the index is the answer.
-SECONDS_TO_NEXT_DUE = """
+SECONDS_TO_NEXT_DUE = f"""
 SELECT EXTRACT(EPOCH FROM LEAST(
-    (SELECT next_attempt_at FROM deliveries
-     WHERE status = 'pending' AND round_attempts = 0
+    (SELECT next_attempt_at FROM deliveries WHERE {FIRST_LANE}
      ORDER BY next_attempt_at LIMIT 1),
-    (SELECT next_attempt_at FROM deliveries
-     WHERE status = 'pending' AND round_attempts > 0
+    (SELECT next_attempt_at FROM deliveries WHERE {RETRY_LANE}
      ORDER BY next_attempt_at LIMIT 1)
 ) - clock_timestamp())::float8
 """
@@ -516,7 +555,8 @@ class AttemptRow:
 
 @dataclass(slots=True)
 class StateChange:
-    """A delivery's new state; ``last_attempt_at`` is None when no attempt was made."""
+    """A delivery's new state, made by one of the constructors below; ``last_attempt_at`` is
+    None when no attempt was made."""
 
     delivery_id: uuid.UUID
     endpoint_id: uuid.UUID
@@ -528,6 +568,66 @@ class StateChange:
     last_status_code: int | None
     last_error_kind: str | None
     resume_on_enable: bool = False
+
+    @classmethod
+    def attempted(
+        cls,
+        delivery_id: uuid.UUID,
+        endpoint_id: uuid.UUID,
+        *,
+        status: str,
+        reason: str | None,
+        attempt_count: int,
+        next_attempt_at: datetime | None,
+        attempted_at: datetime,
+        status_code: int | None,
+        error_kind: str | None,
+    ) -> "StateChange":
+        """After an attempt: succeeded, failed, or pending until ``next_attempt_at``."""
+        return cls(
+            delivery_id,
+            endpoint_id,
+            status,
+            reason,
+            attempt_count,
+            next_attempt_at,
+            attempted_at,
+            status_code,
+            error_kind,
+        )
+
+    @classmethod
+    def stopped(
+        cls, delivery: "Claimed", status: str, reason: str, *, resume_on_enable: bool
+    ) -> "StateChange":
+        """Ended without an attempt (its endpoint deleted or disabled)."""
+        return cls(
+            delivery.id,
+            delivery.endpoint_id,
+            status,
+            reason,
+            delivery.attempt_count,
+            None,
+            None,
+            None,
+            None,
+            resume_on_enable=resume_on_enable,
+        )
+
+    @classmethod
+    def handed_back(cls, delivery: "Claimed", due_at: datetime) -> "StateChange":
+        """Back to the queue unsent, due at ``due_at``."""
+        return cls(
+            delivery.id,
+            delivery.endpoint_id,
+            "pending",
+            None,
+            delivery.attempt_count,
+            due_at,
+            None,
+            None,
+            None,
+        )
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
-"""The worker: claims due deliveries, signs and sends them, decides what follows, and writes
-the results in batches. One ``Worker`` per process, with up to ``concurrency`` requests under
-way; any number of processes may share one database.
+"""The worker: runs a delivery's stages (claim in ``queue``, wait at its endpoint's gate in
+``gates``, sign, send and decide in ``attempt``, record in ``results`` and ``queue``) in
+loops. One ``Worker`` per process, with up to ``concurrency`` requests under way; any number
+of processes may share one database.
 
 Tasks of a running worker:
 - the claim loop: keeps up to ``concurrency`` requests under way and a batch of leased
@@ -9,9 +10,8 @@ Tasks of a running worker:
   slot, or the next due retry; on a connection of its own that plans each of its statements
   once (``CLAIM_SESSION``);
 - ``concurrency`` sender slots: each takes the next delivery whose endpoint's gate has room
-  (endpoints in turn), signs it, POSTs it, decides what follows (``policy.decide``), queues
-  the result and tells the gate what the attempt said of the endpoint, for as long as the
-  worker runs;
+  (endpoints in turn), attempts it, queues the verdict and tells the gate what the attempt
+  said of the endpoint, for as long as the worker runs;
 - the flusher: writes queued results every ``flush_s`` in one transaction (group commit);
 - the lease keeper: takes back deliveries whose lease expired (killed workers);
 - upkeep: retention and attempt partitions (``ops.retention``), one worker at a time.
@@ -27,24 +27,24 @@ import socket
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from hookpost import __version__, ids
+from hookpost import ids
 from hookpost.admin import tenants
 from hookpost.db.engine import keep_session_state, plain_dsn
-from hookpost.db.models import DeliveryStatus
-from hookpost.delivery import queue
+from hookpost.delivery import attempt, queue
 from hookpost.delivery.gates import Gates, signal_of
 from hookpost.delivery.limits import LimitRules
-from hookpost.delivery.policy import Outcome, RetrySchedule, classify, decide, schedule_from
-from hookpost.delivery.sender import AiohttpSender, ErrorKind, Sender, SenderLimits, SendResult
-from hookpost.delivery.signing import secret_bytes, sign
+from hookpost.delivery.policy import Outcome, RetrySchedule, schedule_from
+from hookpost.delivery.results import Results
+from hookpost.delivery.sender import AiohttpSender, Sender, SenderLimits, SendResult
+from hookpost.delivery.signing import secret_bytes
 from hookpost.encryption import InvalidToken, SecretBox, load_secret_box
-from hookpost.ingest.emit import NOTIFY_CHANNEL, EmitError, check, emit
+from hookpost.ingest.emit import EmitError, check, emit
 from hookpost.ops import metrics
 from hookpost.ops.events import ensure_event_types, operational_events
 from hookpost.ops.retention import run_retention
@@ -52,12 +52,6 @@ from hookpost.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-USER_AGENT = f"hookpost/{__version__}"
-REDACTED = "[redacted]"
-UNREADABLE_SECRET = (
-    "the endpoint's signing secret cannot be decrypted with the keys of HOOKPOST_SECRET_KEY "
-    "(was the key it was encrypted with removed?); nothing was sent"
-)
 PREFETCH_ROUNDS = 4  # leased deliveries held ready, in multiples of the concurrency
 FULL_RECHECK_S = 0.1  # a full worker looks again this often: a gate's hold shrinks with time
 _DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
@@ -80,43 +74,26 @@ def new_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
 
 
-@dataclass
-class _Results:
-    """Results waiting for the next flush."""
-
-    attempts: list[queue.AttemptRow] = field(default_factory=list)
-    changes: list[queue.StateChange] = field(default_factory=list)
-    # per endpoint, the outcomes in the order they came: True for a success
-    outcomes: dict[uuid.UUID, list[bool]] = field(default_factory=dict)
-    gone: set[uuid.UUID] = field(default_factory=set)
-    # deliveries that failed for good: (change, event id, tenant id, event type)
-    exhausted: list[tuple[queue.StateChange, uuid.UUID, uuid.UUID, str]] = field(
-        default_factory=list
+def _log_attempt(delivery: queue.Claimed, verdict: attempt.Verdict) -> None:
+    """A line per attempt: at debug level for successes, else at info level."""
+    level = logging.DEBUG if verdict.outcome is Outcome.SUCCESS else logging.INFO
+    if not logger.isEnabledFor(level):
+        return
+    record = verdict.attempt
+    public = attempt.public_ids(delivery)
+    logger.log(
+        level,
+        "attempt %d of delivery %s: %s",
+        record.attempt_number,
+        public["delivery_id"],
+        record.error_message or record.response_status,
+        extra=public
+        | {
+            "status_code": record.response_status,
+            "error_kind": record.error_kind,
+            "next_state": verdict.decision.status,
+        },
     )
-    # the counters' increments, added to the metrics once per flush, not once per attempt
-    attempt_counts: Counter[tuple[str, str]] = field(default_factory=Counter)
-    finished_counts: Counter[str] = field(default_factory=Counter)
-
-    def count_metrics(self) -> None:
-        for (outcome, error_kind), count in self.attempt_counts.items():
-            metrics.ATTEMPTS.labels(outcome, error_kind).inc(count)
-        for status, count in self.finished_counts.items():
-            metrics.DELIVERIES_FINISHED.labels(status).inc(count)
-
-    # endpoint -> its gate's concurrency limit, where it changed since the last flush
-    limits: dict[uuid.UUID, int] = field(default_factory=dict)
-
-    def __bool__(self) -> bool:
-        return bool(self.changes)
-
-
-def _health(outcomes: dict[uuid.UUID, list[bool]]) -> list[queue.EndpointHealth]:
-    found = []
-    for endpoint_id, results in outcomes.items():
-        last_success = max((i for i, ok in enumerate(results) if ok), default=None)
-        after = results if last_success is None else results[last_success + 1 :]
-        found.append(queue.EndpointHealth(endpoint_id, last_success is not None, len(after)))
-    return found
 
 
 @dataclass(slots=True)  # not frozen: made per delivery (queue.Claimed says why)
@@ -147,7 +124,7 @@ class Worker:
         self._keys: dict[uuid.UUID, bytes] = {}  # secret row id -> key; secret rows never change
         self._unreadable: set[uuid.UUID] = set()  # endpoints whose secret failed to decrypt
         self._in_flight: set[uuid.UUID] = set()  # deliveries being sent now
-        self._results = _Results()
+        self._results = Results()
         self._wake = asyncio.Event()
         # When the idle claim loop looks at the queue again (monotonic); infinite while it is
         # not asleep, so that a retry written meanwhile wakes it from the sleep it goes into.
@@ -187,7 +164,7 @@ class Worker:
         self._pool = await self._connect(min_size=2, max_size=4)
         self._claims = await self._connect(min_size=1, max_size=1, server_settings=CLAIM_SESSION)
         listener = await self._pool.acquire()
-        await listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
+        await listener.add_listener(queue.NOTIFY_CHANNEL, self._on_notify)
         sender = self._sender or AiohttpSender(
             SenderLimits(
                 connections=self.concurrency,
@@ -196,7 +173,7 @@ class Worker:
                 read_timeout_s=self.settings.delivery_read_timeout_s,
                 body_cap_bytes=self.settings.response_body_cap_bytes,
             ),
-            user_agent=USER_AGENT,
+            user_agent=attempt.USER_AGENT,
             policy=self.settings.destination_policy,
         )
         metrics.IN_FLIGHT.set_function(lambda: len(self._in_flight))  # read when scraped
@@ -220,7 +197,7 @@ class Worker:
             for task in background[1:]:
                 task.cancel()
             await asyncio.gather(*background[1:], return_exceptions=True)
-            await listener.remove_listener(NOTIFY_CHANNEL, self._on_notify)
+            await listener.remove_listener(queue.NOTIFY_CHANNEL, self._on_notify)
             await self._pool.release(listener)
             await self._pool.close()
             await self._claims.close()
@@ -233,13 +210,13 @@ class Worker:
         self, *, min_size: int, max_size: int, server_settings: dict[str, str] | None = None
     ) -> asyncpg.Pool:
         assert self.settings.database_url
-        async for attempt in AsyncRetrying(
+        async for retrying in AsyncRetrying(
             retry=retry_if_exception_type(_DB_ERRORS),
             wait=wait_exponential(multiplier=0.1, max=2),
             stop=stop_after_delay(self.settings.db_connect_timeout_s),
             reraise=True,
         ):
-            with attempt:
+            with retrying:
                 pool: asyncpg.Pool = await asyncpg.create_pool(
                     plain_dsn(self.settings.database_url),
                     min_size=min_size,
@@ -373,19 +350,7 @@ class Worker:
         """Return a leased delivery to the queue, due in ``delay_s``, with the next flush."""
         if delivery.round_attempts:
             self._retries_held -= 1
-        self._results.changes.append(
-            queue.StateChange(
-                delivery.id,
-                delivery.endpoint_id,
-                DeliveryStatus.PENDING,
-                None,
-                delivery.attempt_count,
-                datetime.now(UTC) + timedelta(seconds=delay_s),
-                None,
-                None,
-                None,
-            )
-        )
+        self._results.add_handed_back(delivery, datetime.now(UTC) + timedelta(seconds=delay_s))
 
     async def _sleep(
         self, stop: asyncio.Event, event: asyncio.Event | None, seconds: float | None
@@ -420,7 +385,10 @@ class Worker:
         self._unreadable.add(endpoint_id)
         public_id = ids.encode(ids.Prefix.ENDPOINT, endpoint_id)
         logger.error(
-            "endpoint %s: %s", public_id, UNREADABLE_SECRET, extra={"endpoint_id": public_id}
+            "endpoint %s: %s",
+            public_id,
+            attempt.UNREADABLE_SECRET,
+            extra={"endpoint_id": public_id},
         )
 
     # delivering
@@ -428,143 +396,36 @@ class Worker:
     async def _deliver(
         self, sender: Sender, delivery: queue.Claimed, keys: list[bytes] | None
     ) -> SendResult | None:
-        """Attempt ``delivery``; what its request gave, or None when nothing was sent."""
+        """Attempt ``delivery`` in its stages (``attempt``): sign, send, decide, and queue
+        the verdict for the next flush; what its request gave, or None when nothing was
+        sent."""
         self._in_flight.add(delivery.id)
         try:
             if not delivery.enabled:
-                self._stop_undeliverable(delivery)
+                self._results.add_stopped(attempt.stop_undeliverable(delivery))
                 return None
-            return await self._attempt(sender, delivery, keys)
+            headers = attempt.sign(delivery, keys, int(time.time()))
+            started_at = datetime.now(UTC)
+            result = await attempt.send(sender, delivery, headers)
+            verdict = attempt.decide_after(
+                delivery,
+                headers,
+                result,
+                schedule=self.schedule,
+                started_at=started_at,
+                now=datetime.now(UTC),
+                worker_id=self.worker_id,
+            )
+            self._results.add_attempt(delivery, verdict)
+            metrics.ATTEMPT_SECONDS.observe(result.duration_ms / 1000)
+            self.delivered += 1
+            _log_attempt(delivery, verdict)
+            return None if keys is None else result
         finally:
             self._in_flight.discard(delivery.id)
             if delivery.round_attempts:
                 self._retries_held -= 1
             self._slot_freed.set()
-
-    def _stop_undeliverable(self, delivery: queue.Claimed) -> None:
-        if delivery.deleted:
-            status, reason = DeliveryStatus.CANCELLED, "the endpoint was deleted"
-        else:
-            status = DeliveryStatus.FAILED
-            reason = f"the endpoint is disabled: {delivery.disabled_reason or 'no reason given'}"
-        self._results.changes.append(
-            queue.StateChange(
-                delivery.id,
-                delivery.endpoint_id,
-                status,
-                reason,
-                delivery.attempt_count,
-                None,
-                None,
-                None,
-                None,
-                resume_on_enable=not delivery.deleted,
-            )
-        )
-        self._results.finished_counts[status] += 1
-
-    async def _attempt(
-        self, sender: Sender, delivery: queue.Claimed, keys: list[bytes] | None
-    ) -> SendResult | None:
-        msg_id = ids.encode(ids.Prefix.EVENT, delivery.event_id)
-        timestamp = int(time.time())
-        hookpost_headers = {
-            "content-type": "application/json",
-            "webhook-id": msg_id,
-            "webhook-timestamp": str(timestamp),
-        }
-        started_at = datetime.now(UTC)
-        sent = keys is not None
-        if keys is None:  # nothing is sent unsigned
-            result = SendResult(
-                duration_ms=0,
-                error_kind=ErrorKind.SECRET_UNREADABLE,
-                error_message=UNREADABLE_SECRET,
-            )
-        else:
-            hookpost_headers["webhook-signature"] = sign(keys, msg_id, timestamp, delivery.body)
-            result = await sender.send(
-                delivery.url, delivery.headers | hookpost_headers, delivery.body
-            )
-        attempt_number = delivery.attempt_count + 1
-        now = datetime.now(UTC)
-        decision = decide(
-            self.schedule,
-            status_code=result.status_code,
-            retry_after=(result.headers or {}).get("retry-after"),
-            attempt_number=delivery.round_attempts + 1,
-            created_at=delivery.round_started_at,
-            now=now,
-        )
-        logged_headers = (
-            {"user-agent": USER_AGENT}
-            | dict.fromkeys(delivery.headers, REDACTED)
-            | hookpost_headers
-        )
-        results = self._results
-        results.attempts.append(
-            queue.AttemptRow(
-                id=ids.new_id(),
-                delivery_id=delivery.id,
-                endpoint_id=delivery.endpoint_id,
-                tenant_id=delivery.tenant_id,
-                attempt_number=attempt_number,
-                trigger=delivery.trigger,
-                started_at=started_at,
-                duration_ms=result.duration_ms,
-                request_headers=logged_headers,
-                response_status=result.status_code,
-                response_headers=result.headers,
-                response_body=result.body,
-                error_kind=result.error_kind,
-                error_message=result.error_message,
-                worker_id=self.worker_id,
-            )
-        )
-        change = queue.StateChange(
-            delivery.id,
-            delivery.endpoint_id,
-            decision.status,
-            decision.reason or result.error_message,
-            attempt_number,
-            decision.next_attempt_at,
-            started_at,
-            result.status_code,
-            result.error_kind,
-        )
-        results.changes.append(change)
-        outcome = classify(result.status_code)
-        results.attempt_counts[outcome, result.error_kind or ""] += 1
-        metrics.ATTEMPT_SECONDS.observe(result.duration_ms / 1000)
-        if decision.status is not DeliveryStatus.PENDING:
-            results.finished_counts[decision.status] += 1
-        level = logging.DEBUG if outcome is Outcome.SUCCESS else logging.INFO
-        if logger.isEnabledFor(level):
-            delivery_id = ids.encode(ids.Prefix.DELIVERY, delivery.id)
-            logger.log(
-                level,
-                "attempt %d of delivery %s: %s",
-                attempt_number,
-                delivery_id,
-                result.error_message or result.status_code,
-                extra={
-                    "delivery_id": delivery_id,
-                    "endpoint_id": ids.encode(ids.Prefix.ENDPOINT, delivery.endpoint_id),
-                    "tenant_id": ids.encode(ids.Prefix.TENANT, delivery.tenant_id),
-                    "status_code": result.status_code,
-                    "error_kind": result.error_kind,
-                    "next_state": decision.status,
-                },
-            )
-        if decision.status is DeliveryStatus.FAILED and outcome is Outcome.FAILURE:
-            results.exhausted.append(
-                (change, delivery.event_id, delivery.tenant_id, delivery.event_type)
-            )
-        results.outcomes.setdefault(delivery.endpoint_id, []).append(outcome is Outcome.SUCCESS)
-        if outcome is Outcome.GONE:
-            results.gone.add(delivery.endpoint_id)
-        self.delivered += 1
-        return result if sent else None
 
     # writing results
 
@@ -578,18 +439,18 @@ class Worker:
     async def _flush(self) -> None:
         if not self._results:
             return
-        batch, self._results = self._results, _Results()
+        batch, self._results = self._results, Results()
         batch.limits = self._changed_limits()
         batch.count_metrics()
         assert self._pool is not None
         try:
-            async for attempt in AsyncRetrying(
+            async for retrying in AsyncRetrying(
                 retry=retry_if_exception_type(_DB_ERRORS),
                 wait=wait_exponential(multiplier=0.1, max=5),
                 stop=stop_after_delay(self.settings.lease_s / 2),
                 reraise=True,
             ):
-                with attempt:
+                with retrying:
                     async with self._pool.acquire() as connection, connection.transaction():
                         await connection.execute(FLUSH_SETTINGS)
                         await self._record(connection, batch)
@@ -625,14 +486,14 @@ class Worker:
                 self._wake.set()
                 return
 
-    async def _record(self, connection: asyncpg.Connection, batch: _Results) -> None:
+    async def _record(self, connection: asyncpg.Connection, batch: Results) -> None:
         """One flush: the results, the endpoint health they imply, and the operational
         events they call for, in the caller's transaction."""
         recorded = await queue.record(
             connection,
             attempts=batch.attempts,
             changes=batch.changes,
-            health=_health(batch.outcomes),
+            health=batch.health(),
             gone=sorted(batch.gone),
             limits=batch.limits,
             worker_id=self.worker_id,

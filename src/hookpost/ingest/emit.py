@@ -10,20 +10,19 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from textwrap import indent
 from typing import Any
 
 import asyncpg
 
 from hookpost import ids, jsonvalue
 from hookpost.cache import TtlCache
+from hookpost.delivery import queue
 from hookpost.ingest.validation import (
     UnusableSchema,
     ValidationTimeout,
     Validator,
 )
-
-NOTIFY_CHANNEL = "hookpost_deliveries"
-NOTIFY = f"NOTIFY {NOTIFY_CHANNEL}"  # wakes the workers when its transaction commits
 
 
 @dataclass(frozen=True)
@@ -118,21 +117,13 @@ def webhook_body(event_id: uuid.UUID, event_type: str, timestamp: str, payload: 
 
 _EVENT_TYPES = "SELECT name, archived, schema::text FROM event_types WHERE name = ANY($1::text[])"
 
-# One statement stores the events and fans each new one out into deliveries, so it is atomic
-# without a transaction of the caller's. A delivery goes to every live endpoint of the event's
-# tenant with a matching subscription (the exact name, `*`, or a prefix pattern `invoice.*`);
-# a disabled endpoint's is recorded as failed with the reason, so that `recover` can send it
-# once the endpoint is enabled again. A repeated idempotency key inserts nothing (ON
-# CONFLICT), and its event is not in the answer. An event whose tenant is gone, or no longer
-# has the uid the caller named it by, comes back as stale, and then the statement stores
-# nothing at all. When a delivery waits to be sent, the statement notifies the workers: the
-# notification goes out when its transaction commits, never before the deliveries can be
-# seen. Postgres runs the commits of notifying transactions one at a time (it holds a lock from
-# before each commit until after its WAL flush), which 32 connections storing one event each
-# felt (6,000-7,000 commits a second plain, 1,700-2,000 notifying); but single events are
-# stored in groups (``group.py``), few at a time, and a NOTIFY sent after the commit, on a
-# connection of its own, cost a round trip per store (single-event ingest, alternately:
-# 1,308-1,703 events/s that way, 1,694-1,870 notifying here).
+# One statement stores the events and fans each new one out into deliveries (``queue.FAN_OUT``),
+# so it is atomic without a transaction of the caller's. A repeated idempotency key inserts
+# nothing (ON CONFLICT), and its event is not in the answer. An event whose tenant is gone, or
+# no longer has the uid the caller named it by, comes back as stale, and then the statement
+# stores nothing at all. When a delivery waits to be sent, the statement notifies the workers:
+# the notification goes out when its transaction commits, never before the deliveries can be
+# seen, and costs no round trip of its own.
 _STORE = f"""
 WITH stale AS (
     SELECT u.id FROM unnest($1::uuid[], $2::uuid[], $8::text[]) AS u(id, tenant_id, uid)
@@ -153,31 +144,11 @@ inserted AS (
     RETURNING id, tenant_id, event_type
 ),
 fanned AS (
-    INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, event_type, next_attempt_at,
-                            status, status_reason, finished_at)
-    SELECT hookpost_uuid7(), ev.id, ep.id, ep.tenant_id, ev.event_type, now(),
-           CASE WHEN ep.enabled THEN 'pending' ELSE 'failed' END,
-           CASE WHEN ep.enabled THEN NULL
-                ELSE 'emitted while the endpoint was disabled: '
-                     || coalesce(ep.disabled_reason, 'no reason given') END,
-           CASE WHEN ep.enabled THEN NULL ELSE now() END
-    FROM inserted ev
-    JOIN endpoints ep ON ep.tenant_id = ev.tenant_id AND ep.deleted_at IS NULL
-    WHERE EXISTS (
-        SELECT 1 FROM subscriptions s
-        WHERE s.endpoint_id = ep.id
-          AND (
-            s.event_type = ev.event_type
-            OR s.event_type = '*'
-            OR (right(s.event_type, 2) = '.*'
-                AND starts_with(ev.event_type, left(s.event_type, -1)))
-          )
-    )
-    RETURNING event_id, status = 'pending' AS queued
+{indent(queue.FAN_OUT, "    ")}
 ),
 counted AS (SELECT event_id, count(*) AS deliveries FROM fanned GROUP BY event_id),
 woken AS (
-    SELECT pg_notify('{NOTIFY_CHANNEL}', '') WHERE EXISTS (SELECT FROM fanned WHERE queued)
+    SELECT pg_notify('{queue.NOTIFY_CHANNEL}', '') WHERE EXISTS (SELECT FROM fanned WHERE queued)
 )
 SELECT i.id, coalesce(c.deliveries, 0) AS deliveries, false AS stale
 FROM inserted i LEFT JOIN counted c ON c.event_id = i.id LEFT JOIN woken ON true

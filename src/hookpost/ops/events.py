@@ -5,6 +5,7 @@ Nothing is emitted about the operations tenant's own endpoints, so that a failin
 endpoint cannot feed itself events."""
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -47,7 +48,7 @@ def operational_events(
     *,
     disabled: list[asyncpg.Record],
     failing: list[asyncpg.Record],
-    exhausted: list[tuple[StateChange, uuid.UUID, uuid.UUID, str]],
+    exhausted: Sequence[tuple[StateChange, uuid.UUID, uuid.UUID, str]],
 ) -> list[EventIn]:
     """The events a flush calls for. ``exhausted`` holds (change, event id, tenant id, event
     type) for each delivery that failed for good."""

@@ -5,6 +5,8 @@ disabled endpoints), each from an index, so a scrape stays cheap at any table si
 import asyncpg
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
+from hookpost.delivery import queue
+
 ATTEMPTS = Counter(
     "hookpost_attempts",
     "Webhook attempts, by outcome (success, failure, gone) and error kind.",
@@ -45,21 +47,17 @@ ENDPOINT_CONCURRENCY_LIMIT = Gauge(
     ["endpoint_id"],
 )
 
-# The due figures are summed over the two lanes: each lane has its own partial index
-# (migration 0004), and a condition on status alone matches neither.
-_QUEUE_FIGURES = """
+# The due figures are summed over the two lanes: each lane has its own partial index, and a
+# condition on status alone matches neither.
+_QUEUE_FIGURES = f"""
 SELECT
   (SELECT count(*) FROM deliveries WHERE status = 'pending') AS pending,
   (SELECT count(*) FROM deliveries WHERE status = 'in_flight') AS in_flight,
-  (SELECT count(*) FROM deliveries
-     WHERE status = 'pending' AND round_attempts = 0 AND next_attempt_at <= now())
-  + (SELECT count(*) FROM deliveries
-     WHERE status = 'pending' AND round_attempts > 0 AND next_attempt_at <= now()) AS due,
+  (SELECT count(*) FROM deliveries WHERE {queue.FIRST_LANE} AND {queue.DUE})
+  + (SELECT count(*) FROM deliveries WHERE {queue.RETRY_LANE} AND {queue.DUE}) AS due,
   COALESCE(EXTRACT(EPOCH FROM now() - LEAST(
-    (SELECT min(next_attempt_at) FROM deliveries
-     WHERE status = 'pending' AND round_attempts = 0 AND next_attempt_at <= now()),
-    (SELECT min(next_attempt_at) FROM deliveries
-     WHERE status = 'pending' AND round_attempts > 0 AND next_attempt_at <= now())
+    (SELECT min(next_attempt_at) FROM deliveries WHERE {queue.FIRST_LANE} AND {queue.DUE}),
+    (SELECT min(next_attempt_at) FROM deliveries WHERE {queue.RETRY_LANE} AND {queue.DUE})
   )), 0)::float8 AS oldest_due_s,
   (SELECT count(*) FROM endpoints WHERE NOT enabled AND deleted_at IS NULL) AS disabled
 """

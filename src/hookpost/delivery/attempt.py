@@ -1,0 +1,133 @@
+"""One attempt of a leased delivery, in stages: ``sign`` makes hookpost's headers, ``send``
+POSTs (nothing goes out unsigned), ``decide`` says what follows and what the log keeps. All
+but ``send`` are pure functions of their arguments, so each is tested alone."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from hookpost import __version__, ids
+from hookpost.db.models import DeliveryStatus
+from hookpost.delivery import queue
+from hookpost.delivery.policy import Decision, Outcome, RetrySchedule, classify, decide
+from hookpost.delivery.sender import ErrorKind, Sender, SendResult
+from hookpost.delivery.signing import sign as signature
+
+USER_AGENT = f"hookpost/{__version__}"
+REDACTED = "[redacted]"
+UNREADABLE_SECRET = (
+    "the endpoint's signing secret cannot be decrypted with the keys of HOOKPOST_SECRET_KEY "
+    "(was the key it was encrypted with removed?); nothing was sent"
+)
+
+
+def sign(delivery: queue.Claimed, keys: list[bytes] | None, timestamp: int) -> dict[str, str]:
+    """hookpost's headers for an attempt at ``timestamp`` (Unix seconds): the content type,
+    the Standard Webhooks id and timestamp, and, when the keys could be read, the signature
+    of every live secret."""
+    msg_id = ids.encode(ids.Prefix.EVENT, delivery.event_id)
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+    }
+    if keys is not None:
+        headers["webhook-signature"] = signature(keys, msg_id, timestamp, delivery.body)
+    return headers
+
+
+async def send(sender: Sender, delivery: queue.Claimed, headers: dict[str, str]) -> SendResult:
+    """POST the delivery with the endpoint's headers and hookpost's; an attempt whose
+    headers carry no signature fails without sending."""
+    if "webhook-signature" not in headers:
+        return SendResult(
+            duration_ms=0,
+            error_kind=ErrorKind.SECRET_UNREADABLE,
+            error_message=UNREADABLE_SECRET,
+        )
+    return await sender.send(delivery.url, delivery.headers | headers, delivery.body)
+
+
+@dataclass(slots=True)  # not frozen: made per delivery (queue.Claimed says why)
+class Verdict:
+    """What an attempt leaves behind: the log row, the delivery's new state, and how the
+    attempt ended."""
+
+    attempt: queue.AttemptRow
+    change: queue.StateChange
+    outcome: Outcome
+    decision: Decision
+
+
+def decide_after(
+    delivery: queue.Claimed,
+    headers: dict[str, str],
+    result: SendResult,
+    *,
+    schedule: RetrySchedule,
+    started_at: datetime,
+    now: datetime,
+    worker_id: str,
+) -> Verdict:
+    """The verdict on an attempt that started at ``started_at`` and gave ``result``: the
+    retry policy's decision, and the attempt as the log keeps it (the endpoint's own headers
+    redacted, since they may carry credentials)."""
+    attempt_number = delivery.attempt_count + 1
+    decision = decide(
+        schedule,
+        status_code=result.status_code,
+        retry_after=(result.headers or {}).get("retry-after"),
+        attempt_number=delivery.round_attempts + 1,
+        created_at=delivery.round_started_at,
+        now=now,
+    )
+    attempt = queue.AttemptRow(
+        id=ids.new_id(),
+        delivery_id=delivery.id,
+        endpoint_id=delivery.endpoint_id,
+        tenant_id=delivery.tenant_id,
+        attempt_number=attempt_number,
+        trigger=delivery.trigger,
+        started_at=started_at,
+        duration_ms=result.duration_ms,
+        request_headers={"user-agent": USER_AGENT}
+        | dict.fromkeys(delivery.headers, REDACTED)
+        | headers,
+        response_status=result.status_code,
+        response_headers=result.headers,
+        response_body=result.body,
+        error_kind=result.error_kind,
+        error_message=result.error_message,
+        worker_id=worker_id,
+    )
+    change = queue.StateChange.attempted(
+        delivery.id,
+        delivery.endpoint_id,
+        status=decision.status,
+        reason=decision.reason or result.error_message,
+        attempt_count=attempt_number,
+        next_attempt_at=decision.next_attempt_at,
+        attempted_at=started_at,
+        status_code=result.status_code,
+        error_kind=result.error_kind,
+    )
+    return Verdict(attempt, change, classify(result.status_code), decision)
+
+
+def stop_undeliverable(delivery: queue.Claimed) -> queue.StateChange:
+    """The end of a delivery whose endpoint was deleted (cancelled) or disabled (failed, to
+    resume when it is enabled again), without an attempt."""
+    if delivery.deleted:
+        return queue.StateChange.stopped(
+            delivery, DeliveryStatus.CANCELLED, "the endpoint was deleted", resume_on_enable=False
+        )
+    reason = f"the endpoint is disabled: {delivery.disabled_reason or 'no reason given'}"
+    return queue.StateChange.stopped(delivery, DeliveryStatus.FAILED, reason, resume_on_enable=True)
+
+
+def public_ids(delivery: queue.Claimed) -> dict[str, str]:
+    """The delivery's ids as the logs show them."""
+    return {
+        "delivery_id": ids.encode(ids.Prefix.DELIVERY, delivery.id),
+        "endpoint_id": ids.encode(ids.Prefix.ENDPOINT, delivery.endpoint_id),
+        "tenant_id": ids.encode(ids.Prefix.TENANT, delivery.tenant_id),
+    }
