@@ -750,3 +750,29 @@ async def test_a_retry_due_soon_wakes_the_idle_claim_loop(
             await eventually(lambda: _finished(db))
     assert second.at - first.at >= 0.2
     assert (await _delivery(db))["attempt_count"] == 2
+
+
+async def test_resend_and_recover_wake_the_idle_claim_loop(
+    admin: AsyncClient, db: asyncpg.Connection, settings: Settings
+) -> None:
+    """With nothing due the claim loop sleeps for its poll (30 s here): a resend and a recovery
+    each wake it, so their attempts go out at once."""
+    async with receiver(lambda n, r: Reply(status=500 if n < 2 else 200)) as target:
+        endpoint = await _setup(admin, target.url)
+        async with running_worker(settings, worker_poll_s=30.0, retry_max_attempts=1):
+            started = datetime.now(UTC)
+            await _emit(admin)
+            await target.wait_for(1)
+            await eventually(lambda: _finished(db))
+            delivery_id = ids.encode(ids.Prefix.DELIVERY, (await _delivery(db))["id"])
+            ok(await admin.post(f"/v1/deliveries/{delivery_id}/resend"), 202)
+            await target.wait_for(2, timeout=5)
+            await eventually(lambda: _finished(db))
+            recovered = await admin.post(
+                f"/v1/endpoints/{endpoint['id']}/recover",
+                json={"since": (started - timedelta(minutes=1)).isoformat()},
+            )
+            assert ok(recovered, 200)["queued"] == 1
+            await target.wait_for(3, timeout=5)
+            await eventually(lambda: _finished(db))
+    assert (await _delivery(db))["status"] == "succeeded"
