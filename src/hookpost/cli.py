@@ -24,6 +24,8 @@ from hookpost.db.embedded import embedded_exists, embedded_postgres
 from hookpost.db.engine import create_engine, session_factory, wait_for_database
 from hookpost.delivery.worker import Worker
 from hookpost.log import CLEAR_LINE, configure_logging
+from hookpost.ops import retention
+from hookpost.ops.events import OperationalEvents
 from hookpost.runtime import settle_gc
 from hookpost.settings import Settings
 
@@ -204,8 +206,8 @@ async def _serve(
 
     parts = [serve_api()] if server is not None else []
     if workers:
-        worker = Worker(settings)
-        parts.append(worker.run(stop))
+        worker = Worker(settings, after_flush=OperationalEvents(settings))
+        parts += [worker.run(stop), retention.keep_up(settings, stop)]
         if sys.stdout.isatty():
             parts.append(_status_line(worker, stop))
     settle_gc()  # the app and the worker are built: what lives now lives as long as we do

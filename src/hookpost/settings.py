@@ -3,13 +3,21 @@
 One pydantic-settings class; the README's settings table lists each field.
 """
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from hookpost.delivery.ssrf import DestinationPolicy, parse_networks
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(text: str) -> list[IPNetwork]:
+    """Comma-separated CIDR ranges (``127.0.0.0/8, ::1/128``); ValueError on a bad one."""
+    return [
+        ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip()
+    ]
 
 
 class Settings(BaseSettings):
@@ -163,8 +171,8 @@ class Settings(BaseSettings):
     maintenance_interval_s: float = Field(
         default=3600.0,
         gt=0,
-        description="How often a worker runs retention and partition upkeep (one worker at a "
-        "time does it).",
+        description="How often a process that runs a worker runs retention and partition upkeep "
+        "(one process at a time does it).",
     )
     partition_days_ahead: int = Field(
         default=7, ge=1, le=60, description="Days of attempt partitions made ahead of time."
@@ -217,10 +225,6 @@ class Settings(BaseSettings):
     def _valid_networks(cls, value: str) -> str:
         parse_networks(value)
         return value
-
-    @property
-    def destination_policy(self) -> DestinationPolicy:
-        return DestinationPolicy(tuple(parse_networks(self.allowed_networks)), self.https_only)
 
     @property
     def secret_key_file(self) -> Path:

@@ -8,6 +8,7 @@ from typing import Any
 
 from hookpost.delivery.sender import Sender
 from hookpost.delivery.worker import Worker
+from hookpost.ops.events import OperationalEvents
 from hookpost.settings import Settings
 
 # A whole retry schedule in well under a second: 0.05, 0.1, 0.2 s between four attempts.
@@ -30,9 +31,10 @@ FAST = {
 async def running_worker(
     settings: Settings, *, sender: Sender | None = None, **overrides: Any
 ) -> AsyncIterator[Worker]:
-    """A worker on the test database (``sender``: instead of its own), stopped gracefully
-    when the block ends."""
-    worker = Worker(settings.model_copy(update=FAST | overrides), sender=sender)
+    """A worker on the test database (``sender``: instead of its own), with hookpost's
+    operational events as ``hookpost run`` gives it, stopped gracefully when the block ends."""
+    settings = settings.model_copy(update=FAST | overrides)
+    worker = Worker(settings, sender=sender, after_flush=OperationalEvents(settings))
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     try:

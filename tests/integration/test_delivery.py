@@ -22,6 +22,7 @@ from hookpost.delivery import queue
 from hookpost.delivery.gates import Holding
 from hookpost.delivery.limits import LimitRules
 from hookpost.delivery.sender import AiohttpSender, Sender, SenderLimits, SendResult
+from hookpost.delivery.ssrf import DestinationPolicy
 from hookpost.delivery.worker import CLAIM_SESSION, FLUSH_SETTINGS
 from hookpost.settings import Settings
 from tests.integration.delivery_helpers import eventually, running_worker
@@ -642,7 +643,9 @@ async def test_a_bug_while_delivering_costs_the_lease_not_the_slot(
             body_cap_bytes=1024,
         )
         sender = _FailsOnce(
-            AiohttpSender(limits, user_agent="test", policy=settings.destination_policy)
+            AiohttpSender(
+                limits, user_agent="test", policy=DestinationPolicy.from_settings(settings)
+            )
         )
         async with running_worker(settings, sender=sender, worker_concurrency=1, lease_s=1.0):
             await eventually(lambda: _finished(db, 2), timeout=10)

@@ -18,6 +18,7 @@ from standardwebhooks.webhooks import Webhook
 from hookpost.api.app import create_app
 from hookpost.delivery.attempt import USER_AGENT
 from hookpost.delivery.sender import AiohttpSender, SenderLimits
+from hookpost.delivery.ssrf import DestinationPolicy
 from hookpost.delivery.worker import Worker
 from hookpost.encryption import InvalidToken, SecretBox
 from hookpost.settings import Settings
@@ -49,7 +50,7 @@ async def test_the_sender_refuses_blocked_destinations_without_sending(settings:
     sender = AiohttpSender(
         LIMITS,
         user_agent=USER_AGENT,
-        policy=Settings().destination_policy,  # nothing opened: public addresses only
+        policy=DestinationPolicy.from_settings(Settings()),  # nothing opened: public addresses only
         resolver=FakeResolver(HOSTILE_DNS),
     )
     try:
@@ -82,7 +83,7 @@ async def test_blocked_attempts_are_logged_and_retried(
     sender = AiohttpSender(
         LIMITS,
         user_agent=USER_AGENT,
-        policy=worker_settings.destination_policy,
+        policy=DestinationPolicy.from_settings(worker_settings),
         resolver=FakeResolver(HOSTILE_DNS),
     )
     stop = asyncio.Event()

@@ -11,8 +11,8 @@ from hookpost.delivery.ssrf import (
     DestinationPolicy,
     GuardedResolver,
     is_public,
-    parse_networks,
 )
+from hookpost.settings import parse_networks
 from tests.fake_dns import FakeResolver
 
 BLOCKED = [

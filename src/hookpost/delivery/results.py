@@ -9,10 +9,9 @@ from datetime import datetime
 from typing import NamedTuple
 
 from hookpost.db.models import DeliveryStatus
-from hookpost.delivery import queue
+from hookpost.delivery import metrics, queue
 from hookpost.delivery.attempt import Verdict
 from hookpost.delivery.policy import Outcome
-from hookpost.ops import metrics
 
 
 class Exhausted(NamedTuple):

@@ -12,14 +12,15 @@ URLs, which skip the resolver, are checked by ``DestinationPolicy.check_url``.
 import ipaddress
 import socket
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
+from hookpost.settings import IPNetwork, Settings, parse_networks
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class BlockedDestination(OSError):
@@ -42,13 +43,6 @@ def is_public(address: IPAddress) -> bool:
     return address.is_global and not address.is_multicast
 
 
-def parse_networks(text: str) -> list[IPNetwork]:
-    """Comma-separated CIDR ranges (``127.0.0.0/8, ::1/128``); ValueError on a bad one."""
-    return [
-        ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip()
-    ]
-
-
 def _scheme_and_literal(url: str) -> tuple[str, IPAddress | None]:
     """A URL's scheme, and its host if that is an IP literal."""
     parts = urlsplit(url)
@@ -58,18 +52,14 @@ def _scheme_and_literal(url: str) -> tuple[str, IPAddress | None]:
         return parts.scheme, None
 
 
-_MAX_VERDICTS = 4096
-
-
 @dataclass(frozen=True)
 class DestinationPolicy:
     allowed_networks: tuple[IPNetwork, ...] = ()
     https_only: bool = False
-    # check_url's answer by URL (None: allowed): the sender asks for every attempt, endpoints
-    # are few, and the answer depends only on the URL and this (frozen) policy
-    _verdicts: dict[str, str | None] = field(
-        default_factory=dict, init=False, repr=False, compare=False, hash=False
-    )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "DestinationPolicy":
+        return cls(tuple(parse_networks(settings.allowed_networks)), settings.https_only)
 
     def check_address(self, address: IPAddress) -> None:
         unwrapped = _unwrap(address)
@@ -83,26 +73,11 @@ class DestinationPolicy:
 
     def check_url(self, url: str) -> None:
         """Refuse a plain-http URL under https-only, and a URL whose host is a blocked IP."""
-        try:
-            refusal = self._verdicts[url]
-        except KeyError:
-            refusal = self._refusal(url)
-            if len(self._verdicts) >= _MAX_VERDICTS:
-                self._verdicts.clear()
-            self._verdicts[url] = refusal
-        if refusal is not None:
-            raise BlockedDestination(refusal)
-
-    def _refusal(self, url: str) -> str | None:
         scheme, address = _scheme_and_literal(url)
         if self.https_only and scheme != "https":
-            return "only https:// URLs are allowed (HOOKPOST_HTTPS_ONLY)"
+            raise BlockedDestination("only https:// URLs are allowed (HOOKPOST_HTTPS_ONLY)")
         if address is not None:  # a name's addresses are checked when it is resolved
-            try:
-                self.check_address(address)
-            except BlockedDestination as error:
-                return str(error)
-        return None
+            self.check_address(address)
 
     def check_results(self, host: str, results: Iterable[ResolveResult]) -> None:
         for result in results:

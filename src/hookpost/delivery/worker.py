@@ -13,8 +13,10 @@ Tasks of a running worker:
   (endpoints in turn), attempts it, queues the verdict and tells the gate what the attempt
   said of the endpoint, for as long as the worker runs;
 - the flusher: writes queued results every ``flush_s`` in one transaction (group commit);
-- the lease keeper: takes back deliveries whose lease expired (killed workers);
-- upkeep: retention and attempt partitions (``ops.retention``), one worker at a time.
+- the lease keeper: takes back deliveries whose lease expired (killed workers).
+
+What a flush implies beyond the queue (hookpost's operational events) is the ``after_flush``
+hook's, given by the process that runs the worker; upkeep (retention) is not the worker's.
 """
 
 import asyncio
@@ -27,6 +29,7 @@ import socket
 import time
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -34,20 +37,16 @@ import asyncpg
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from hookpost import ids
-from hookpost.admin import tenants
 from hookpost.db.engine import keep_session_state, plain_dsn
-from hookpost.delivery import attempt, queue
+from hookpost.delivery import attempt, metrics, queue
 from hookpost.delivery.gates import Gates, signal_of
 from hookpost.delivery.limits import LimitRules
 from hookpost.delivery.policy import Outcome, RetrySchedule, schedule_from
-from hookpost.delivery.results import Results
+from hookpost.delivery.results import Exhausted, Results
 from hookpost.delivery.sender import AiohttpSender, Sender, SenderLimits, SendResult
 from hookpost.delivery.signing import secret_bytes
+from hookpost.delivery.ssrf import DestinationPolicy
 from hookpost.encryption import InvalidToken, SecretBox, load_secret_box
-from hookpost.ingest.emit import EmitError, check, emit
-from hookpost.ops import metrics
-from hookpost.ops.events import ensure_event_types, operational_events
-from hookpost.ops.retention import run_retention
 from hookpost.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -68,6 +67,11 @@ FLUSH_SETTINGS = (
     "SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; "
     "SET LOCAL enable_mergejoin = off"
 )
+
+
+# Called in each flush's transaction with what the flush changed in endpoints and the
+# deliveries that failed for good (the process that runs the worker emits events for them).
+AfterFlush = Callable[[asyncpg.Connection, queue.Recorded, Sequence[Exhausted]], Awaitable[None]]
 
 
 def new_worker_id() -> str:
@@ -113,6 +117,7 @@ class Worker:
         *,
         worker_id: str | None = None,
         sender: Sender | None = None,
+        after_flush: AfterFlush | None = None,
     ) -> None:
         assert settings.database_url, "the worker needs settings.database_url"
         self.settings = settings
@@ -120,6 +125,7 @@ class Worker:
         self.concurrency = settings.worker_concurrency
         self.schedule: RetrySchedule = schedule_from(settings)
         self._sender = sender
+        self._after_flush = after_flush
         self._box: SecretBox = load_secret_box(settings)
         self._keys: dict[uuid.UUID, bytes] = {}  # secret row id -> key; secret rows never change
         self._unreadable: set[uuid.UUID] = set()  # endpoints whose secret failed to decrypt
@@ -149,7 +155,6 @@ class Worker:
         self._retries_held = 0  # retries in flight or ready
         self._gates: Gates[_Ready] = Gates()
         self._reported_limits: dict[uuid.UUID, int] = {}  # as last written to the database
-        self._ops_tenant_id: uuid.UUID | None = None
         self.delivered = 0  # attempts made, for progress figures
 
     @property
@@ -174,7 +179,7 @@ class Worker:
                 body_cap_bytes=self.settings.response_body_cap_bytes,
             ),
             user_agent=attempt.USER_AGENT,
-            policy=self.settings.destination_policy,
+            policy=DestinationPolicy.from_settings(self.settings),
         )
         metrics.IN_FLIGHT.set_function(lambda: len(self._in_flight))  # read when scraped
         flushing = asyncio.Event()
@@ -185,7 +190,6 @@ class Worker:
         background = [
             asyncio.create_task(self._flush_loop(flushing), name="hookpost-flush"),
             asyncio.create_task(self._lease_loop(stop), name="hookpost-leases"),
-            asyncio.create_task(self._maintenance_loop(stop), name="hookpost-maintenance"),
         ]
         logger.info("worker %s started, concurrency %d", self.worker_id, self.concurrency)
         try:
@@ -487,8 +491,8 @@ class Worker:
                 return
 
     async def _record(self, connection: asyncpg.Connection, batch: Results) -> None:
-        """One flush: the results, the endpoint health they imply, and the operational
-        events they call for, in the caller's transaction."""
+        """One flush: the results, the endpoint health they imply, and the ``after_flush``
+        hook, in the caller's transaction."""
         recorded = await queue.record(
             connection,
             attempts=batch.attempts,
@@ -508,41 +512,8 @@ class Worker:
                 row["disabled_reason"],
                 extra={"endpoint_id": endpoint_id},
             )
-        if not (recorded.disabled or recorded.failing or batch.exhausted):
-            return
-        ops_tenant_id = await self._ops_tenant(connection)
-        if ops_tenant_id is None:
-            return
-        events = operational_events(
-            ops_tenant_id,
-            disabled=recorded.disabled,
-            failing=recorded.failing,
-            exhausted=batch.exhausted,
-        )
-        if not events:
-            return
-        errors = await check(connection, events, types=None, validator=None)
-        if error := next((error for error in errors if error is not None), None):
-            logger.warning("operational events not emitted: %s", error)
-            return
-        try:
-            async with connection.transaction():  # a savepoint: the results stay recorded
-                await emit(connection, events)  # wakes the workers with the flush's commit
-        except EmitError as error:
-            logger.warning("operational events not emitted: %s", error)
-
-    async def _ops_tenant(self, connection: asyncpg.Connection) -> uuid.UUID | None:
-        """The tenant of ``HOOKPOST_OPS_TENANT``, looked up until found."""
-        ref = self.settings.ops_tenant
-        if ref is None:
-            return None
-        if self._ops_tenant_id is None:
-            self._ops_tenant_id = await tenants.find_id(connection, ref)
-            if self._ops_tenant_id is None:
-                logger.warning("HOOKPOST_OPS_TENANT %r names no tenant", ref)
-            else:
-                await ensure_event_types(connection)
-        return self._ops_tenant_id
+        if self._after_flush is not None:
+            await self._after_flush(connection, recorded, batch.exhausted)
 
     async def _lease_loop(self, stop: asyncio.Event) -> None:
         """Take back deliveries whose lease expired, now and every half lease."""
@@ -558,20 +529,3 @@ class Worker:
             except _DB_ERRORS as error:
                 logger.warning("lease recovery failed: %s", error)
             await self._sleep(stop, None, interval)
-
-    async def _maintenance_loop(self, stop: asyncio.Event) -> None:
-        """Retention and partition upkeep now and every ``maintenance_interval_s``."""
-        assert self._pool is not None
-        day = 86400.0
-        while not stop.is_set():
-            try:
-                async with self._pool.acquire() as connection:
-                    await run_retention(
-                        connection,
-                        attempt_retention_s=self.settings.attempt_retention_days * day,
-                        event_retention_s=self.settings.event_retention_days * day,
-                        days_ahead=self.settings.partition_days_ahead,
-                    )
-            except _DB_ERRORS as error:
-                logger.warning("retention failed: %s", error)
-            await self._sleep(stop, None, self.settings.maintenance_interval_s)

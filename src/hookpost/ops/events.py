@@ -4,6 +4,7 @@ and delivered like any other event: operators subscribe an endpoint to ``hookpos
 Nothing is emitted about the operations tenant's own endpoints, so that a failing operations
 endpoint cannot feed itself events."""
 
+import logging
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -11,8 +12,12 @@ from typing import Any
 import asyncpg
 
 from hookpost import ids
-from hookpost.delivery.queue import StateChange
-from hookpost.ingest.emit import EventIn
+from hookpost.admin import tenants
+from hookpost.delivery.queue import Recorded, StateChange
+from hookpost.ingest.emit import EmitError, EventIn, check, emit
+from hookpost.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 ENDPOINT_DISABLED = "hookpost.endpoint.disabled"
 ENDPOINT_FAILING = "hookpost.endpoint.failing"
@@ -95,3 +100,51 @@ def operational_events(
         if tenant_id != ops_tenant_id
     ]
     return events
+
+
+class OperationalEvents:
+    """The worker's ``after_flush`` hook: emits the events a flush calls for to the tenant of
+    ``HOOKPOST_OPS_TENANT``, in the flush's transaction (a savepoint: a refused event never
+    undoes the recorded results)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._ref = settings.ops_tenant
+        self._tenant_id: uuid.UUID | None = None
+
+    async def __call__(
+        self,
+        connection: asyncpg.Connection,
+        recorded: Recorded,
+        exhausted: Sequence[tuple[StateChange, uuid.UUID, uuid.UUID, str]],
+    ) -> None:
+        if not (recorded.disabled or recorded.failing or exhausted):
+            return
+        tenant_id = await self._tenant(connection)
+        if tenant_id is None:
+            return
+        events = operational_events(
+            tenant_id, disabled=recorded.disabled, failing=recorded.failing, exhausted=exhausted
+        )
+        if not events:
+            return
+        errors = await check(connection, events, types=None, validator=None)
+        if error := next((error for error in errors if error is not None), None):
+            logger.warning("operational events not emitted: %s", error)
+            return
+        try:
+            async with connection.transaction():
+                await emit(connection, events)  # wakes the workers with the flush's commit
+        except EmitError as error:
+            logger.warning("operational events not emitted: %s", error)
+
+    async def _tenant(self, connection: asyncpg.Connection) -> uuid.UUID | None:
+        """The tenant of ``HOOKPOST_OPS_TENANT``, looked up until found."""
+        if self._ref is None:
+            return None
+        if self._tenant_id is None:
+            self._tenant_id = await tenants.find_id(connection, self._ref)
+            if self._tenant_id is None:
+                logger.warning("HOOKPOST_OPS_TENANT %r names no tenant", self._ref)
+            else:
+                await ensure_event_types(connection)
+        return self._tenant_id

@@ -1,28 +1,13 @@
-"""Prometheus metrics: counters and histograms the worker and the API update as they go, and
-gauges read from the database when ``/metrics`` is scraped (queue depth, oldest due delivery,
-disabled endpoints), each from an index, so a scrape stays cheap at any table size."""
+"""Prometheus metrics: the API's counters, gauges read from the database when ``/metrics`` is
+scraped (queue depth, oldest due delivery, disabled endpoints), each from an index, so a
+scrape stays cheap at any table size, and the exposition of every metric of the process (the
+worker's are in ``delivery.metrics``)."""
 
 import asyncpg
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, generate_latest
 
 from hookpost.delivery import queue
 
-ATTEMPTS = Counter(
-    "hookpost_attempts",
-    "Webhook attempts, by outcome (success, failure, gone) and error kind.",
-    ["outcome", "error_kind"],
-)
-ATTEMPT_SECONDS = Histogram(
-    "hookpost_attempt_duration_seconds",
-    "Time from sending a webhook to its response (or error).",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30),
-)
-DELIVERIES_FINISHED = Counter(
-    "hookpost_deliveries_finished",
-    "Deliveries that reached a final state, by state (succeeded, failed, cancelled).",
-    ["status"],
-)
-IN_FLIGHT = Gauge("hookpost_worker_in_flight", "Requests under way in this process's worker.")
 EVENTS_INGESTED = Counter(
     "hookpost_events_ingested",
     "Events accepted through the API, by result (created, duplicate).",
@@ -40,12 +25,6 @@ OLDEST_DUE_AGE = Gauge(
     "How long the longest-waiting due delivery has been due (0 when none is).",
 )
 ENDPOINTS_DISABLED = Gauge("hookpost_endpoints_disabled", "Endpoints disabled now.")
-ENDPOINT_CONCURRENCY_LIMIT = Gauge(
-    "hookpost_endpoint_concurrency_limit",
-    "Requests this process's worker lets be open to an endpoint at once: earned up to its "
-    "max_in_flight by successes, halved by timeouts, connection errors, 429 and 502-504.",
-    ["endpoint_id"],
-)
 
 # The due figures are summed over the two lanes: each lane has its own partial index, and a
 # condition on status alone matches neither.

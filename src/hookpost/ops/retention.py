@@ -1,5 +1,5 @@
-"""Retention and partition upkeep, run periodically by the workers, one runner at a time
-(a Postgres advisory lock):
+"""Retention and partition upkeep, run periodically (``keep_up``) by every process that runs a
+worker, one runner at a time (a Postgres advisory lock):
 
 - the daily partitions of ``attempts`` are created a few days ahead;
 - attempts older than their retention go: whole partitions are dropped (no bulk DELETE, no
@@ -9,6 +9,8 @@
   deliveries and those deliveries' attempts, in small batches, so no lock is held for long.
 """
 
+import asyncio
+import contextlib
 import logging
 import re
 from dataclasses import dataclass
@@ -17,7 +19,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from hookpost import ids
-from hookpost.db.engine import rows_affected
+from hookpost.db.engine import plain_dsn, rows_affected
+from hookpost.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -116,3 +119,27 @@ async def run_retention(
     if any(vars(report).values()):
         logger.info("retention: %s", report)
     return report
+
+
+async def keep_up(settings: Settings, stop: asyncio.Event) -> None:
+    """Run upkeep now and every ``maintenance_interval_s`` until ``stop`` is set, on a
+    connection of its own for each pass; a pass that fails is logged and tried again at the
+    next interval."""
+    assert settings.database_url, "upkeep needs settings.database_url"
+    day = 86400.0
+    while not stop.is_set():
+        try:
+            connection = await asyncpg.connect(plain_dsn(settings.database_url))
+            try:
+                await run_retention(
+                    connection,
+                    attempt_retention_s=settings.attempt_retention_days * day,
+                    event_retention_s=settings.event_retention_days * day,
+                    days_ahead=settings.partition_days_ahead,
+                )
+            finally:
+                await connection.close()
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            logger.warning("retention failed: %s", error)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=settings.maintenance_interval_s)

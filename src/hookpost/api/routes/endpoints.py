@@ -33,7 +33,7 @@ from hookpost.api.schemas.endpoints import (
 )
 from hookpost.api.scoping import endpoint_for, owner_tenant_id, tenant_id_for
 from hookpost.db.models import Endpoint
-from hookpost.delivery.ssrf import BlockedDestination
+from hookpost.delivery.ssrf import BlockedDestination, DestinationPolicy
 from hookpost.ops import recovery, stats
 
 router = APIRouter(
@@ -46,7 +46,7 @@ router = APIRouter(
 
 def _check_destination(state: AppState, url: str) -> None:
     try:
-        state.settings.destination_policy.check_url(url)
+        DestinationPolicy.from_settings(state.settings).check_url(url)
     except BlockedDestination as error:
         raise Problem(422, "blocked_destination", f"url: {error}") from None
 
