@@ -1,7 +1,8 @@
 """The ORM models: the whole data model of DESIGN.md, one class per table.
 
-Alembic owns the schema (``migrations/``); these classes mirror it for queries. There are no
-relationships: every load is an explicit query.
+Alembic owns the schema (``migrations/``); these classes mirror it, indexes included, and a
+test compares them with the migrated schema. There are no relationships: every load is an
+explicit query.
 """
 
 import uuid
@@ -12,14 +13,18 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
     String,
     Text,
+    UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSON, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -53,6 +58,15 @@ class Base(DeclarativeBase):
         dict[str, Any]: JSONB,
         dict[str, str]: JSONB,
     }
+
+
+def _newest_first(*columns: str) -> list[Any]:
+    """An index's columns, then ``id DESC``: lists read newest first."""
+    return [*columns, text("id DESC")]
+
+
+# The statuses that are few (settled rows are most of the table): migration 0007.
+_RARE_STATUSES = text("status IN ('pending', 'failed', 'cancelled')")
 
 
 def _id_column() -> Mapped[uuid.UUID]:
@@ -105,11 +119,14 @@ class EventType(Base):
 
 class Endpoint(Base):
     __tablename__ = "endpoints"
+    __table_args__ = (
+        Index(
+            "ix_endpoints_tenant_id_live", "tenant_id", postgresql_where=text("deleted_at IS NULL")
+        ),
+    )
 
     id: Mapped[uuid.UUID] = _id_column()
-    tenant_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("tenants.id", ondelete="CASCADE"), index=True
-    )
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     url: Mapped[str] = mapped_column(Text)
     description: Mapped[str] = mapped_column(Text, default="")
     headers: Mapped[dict[str, str]] = mapped_column(default=dict)
@@ -145,10 +162,11 @@ class EndpointSecret(Base):
 
 class Subscription(Base):
     __tablename__ = "subscriptions"
+    __table_args__ = (UniqueConstraint("endpoint_id", "event_type"),)
 
     id: Mapped[uuid.UUID] = _id_column()
     endpoint_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"))
-    event_type: Mapped[str] = mapped_column(String(255))
+    event_type: Mapped[str] = mapped_column(String(255), index=True)
     created_at: Mapped[datetime] = _created_at()
 
 
@@ -156,6 +174,16 @@ class Event(Base):
     """One emitted event. ``body`` is the exact webhook body sent on every attempt."""
 
     __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_tenant_id_id", *_newest_first("tenant_id")),
+        Index(
+            "uq_events_tenant_id_idempotency_key",
+            "tenant_id",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = _id_column()
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
@@ -172,6 +200,45 @@ class Delivery(Base):
     deliveries, and endpoints go only with their tenant."""
 
     __tablename__ = "deliveries"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('pending', 'in_flight', 'succeeded', 'failed', 'cancelled')", name="status"
+        ),
+        # the two lanes of the queue (queue.FIRST_LANE, queue.RETRY_LANE)
+        Index(
+            "ix_deliveries_due_first",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending' AND round_attempts = 0"),
+        ),
+        Index(
+            "ix_deliveries_due_retry",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending' AND round_attempts > 0"),
+        ),
+        Index(
+            "ix_deliveries_in_flight",
+            "endpoint_id",
+            "locked_until",
+            postgresql_where=text("status = 'in_flight'"),
+        ),
+        Index("ix_deliveries_resume", "endpoint_id", postgresql_where=text("resume_on_enable")),
+        Index("ix_deliveries_event_id", "event_id"),
+        # the delivery log's lists
+        Index("ix_deliveries_endpoint_id_id", *_newest_first("endpoint_id")),
+        Index("ix_deliveries_tenant_id_id", *_newest_first("tenant_id")),
+        Index("ix_deliveries_tenant_id_event_type_id", *_newest_first("tenant_id", "event_type")),
+        Index("ix_deliveries_status_id", *_newest_first("status"), postgresql_where=_RARE_STATUSES),
+        Index(
+            "ix_deliveries_tenant_id_status_id",
+            *_newest_first("tenant_id", "status"),
+            postgresql_where=_RARE_STATUSES,
+        ),
+        Index(
+            "ix_deliveries_endpoint_id_status_id",
+            *_newest_first("endpoint_id", "status"),
+            postgresql_where=_RARE_STATUSES,
+        ),
+    )
 
     id: Mapped[uuid.UUID] = _id_column()
     event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
@@ -200,6 +267,15 @@ class Attempt(Base):
     they cost more than the row; retention and tenant deletion delete attempts themselves."""
 
     __tablename__ = "attempts"
+    __table_args__ = (
+        Index("ix_attempts_delivery_id_id", "delivery_id", "id"),
+        Index("ix_attempts_endpoint_id_id", *_newest_first("endpoint_id")),
+        Index("ix_attempts_tenant_id_id", *_newest_first("tenant_id")),
+        Index(
+            "ix_attempts_endpoint_id_response_status_id",
+            *_newest_first("endpoint_id", "response_status"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = _id_column()
     delivery_id: Mapped[uuid.UUID]
