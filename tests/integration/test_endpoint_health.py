@@ -2,6 +2,7 @@
 breaker, disabling and re-enabling, and hookpost's operational events."""
 
 import asyncio
+import itertools
 from typing import Any
 
 import asyncpg
@@ -206,10 +207,20 @@ async def test_the_breaker_opens_probes_one_at_a_time_and_closes(
 
             await eventually(opened)
             count = len(target.requests)
-            await asyncio.sleep(1.2)
-            probes = target.requests[count:]
-            # at most one probe every 0.5 s, instead of ten deliveries retrying at once
-            assert 1 <= len(probes) <= 4, len(probes)
+
+            def gaps() -> list[float]:
+                after = target.requests[count:]
+                return [b.at - a.at for a, b in itertools.pairwise(after)]
+
+            async def probing() -> bool:
+                return sum(gap >= 0.45 for gap in gaps()) >= 3
+
+            await eventually(probing)
+            # once the deliveries leased before it opened are sent, one probe at a time, each
+            # 0.5 s after the last, instead of ten deliveries retrying at once
+            seen = gaps()
+            first_probe = next(i for i, gap in enumerate(seen) if gap >= 0.45)
+            assert all(gap >= 0.45 for gap in seen[first_probe:]), seen
             healthy.set()
 
             async def closed() -> bool:
@@ -254,21 +265,27 @@ async def test_disable_pauses_and_enable_resumes(
         assert await _count(db, "status = 'failed' AND resume_on_enable") == 3
         await _emit_many(admin, 2)  # recorded failed while disabled; not resumed by enabling
         assert await _count(db, "status = 'failed' AND NOT resume_on_enable") == 2
+        await create_event_type(admin, "user.created")
+        await create_endpoint(
+            admin, "acme", url=f"{target.url}/marker", event_types=["user.created"]
+        )
         async with running_worker(settings):
-            await asyncio.sleep(0.3)
-            assert target.requests == []
+            marker = {"tenant_id": "acme", "event_type": "user.created", "payload": {}}
+            ok(await admin.post("/v1/events", json=marker), 202)
+            await target.wait_for(1)  # the worker has looked at the queue: nothing else went
+            assert [r.path for r in target.requests] == ["/marker"]
             ok(await admin.patch(path, json={"enabled": True}))
-            await target.wait_for(3)
+            await target.wait_for(4)
 
             async def resumed() -> bool:
-                return await _count(db, "status = 'succeeded'") == 3
+                return await _count(db, "status = 'succeeded'") == 4  # and the marker
 
             await eventually(resumed)
-            # the two emitted while disabled go out with a recovery
+            # the three emitted while disabled (the marker too) go out with a recovery
             since = "2026-01-01T00:00:00Z"
             answer = ok(await admin.post(f"{path}/recover", json={"since": since}))
-            assert answer == {"queued": 2, "dry_run": False}
-            await target.wait_for(5)
+            assert answer == {"queued": 3, "dry_run": False}
+            await target.wait_for(7)
 
 
 async def test_auto_disable_after_failing_too_long_with_operational_events(

@@ -399,7 +399,8 @@ async def test_emit_notifies_the_workers(admin: AsyncClient, db: asyncpg.Connect
     batch = {"events": [{"tenant_id": "acme", "event_type": "invoice.paid", "payload": {}}] * 3}
     ok(await admin.post("/v1/events/batch", json=batch), 202)
     await asyncio.wait_for(heard.get(), timeout=5)
-    await asyncio.sleep(0.1)
+    ok(await _emit(admin), 202)  # notifications arrive in commit order: this one comes next
+    await asyncio.wait_for(heard.get(), timeout=5)
     assert heard.empty()  # one wake-up for the batch
 
 
@@ -421,9 +422,11 @@ async def test_the_workers_are_woken_by_what_commits_only(
     problem(refused, 409, "idempotency_conflict")
     ok(await admin.patch(f"/v1/endpoints/{endpoint['id']}", json={"enabled": False}))
     assert ok(await _emit(admin), 202)["deliveries"] == 1
-    await asyncio.sleep(0.2)
+    await create_endpoint(admin, "acme", event_types=["*"])
+    ok(await _emit(admin), 202)  # notifications arrive in commit order: this one is first
+    await asyncio.wait_for(heard.get(), timeout=5)
     assert heard.empty()
-    assert await db.fetchval("SELECT count(*) FROM events") == 2
+    assert await db.fetchval("SELECT count(*) FROM events") == 3
 
 
 async def test_concurrent_emits_share_a_store_each_with_its_own_outcome(
