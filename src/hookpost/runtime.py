@@ -2,11 +2,10 @@
 workers), applied once everything long-lived is built and before the traffic starts.
 
 Nearly every object a delivery or a request makes is freed by reference counting; the
-collector's work is scanning what lives on. Measured on a worker draining a backlog (GC time
-from ``gc.callbacks``, per delivery): full collections over the imported modules took 42 us
-and the young collections 17 us, a fifth of the worker's CPU. With the objects alive at
-start-up frozen and the young threshold at ``YOUNG_THRESHOLD`` both fell below 1 us, and the
-worker's memory stayed flat (the backlog benchmark prints its growth).
+collector's work is scanning what lives on, which took a fifth of a draining worker's CPU.
+The objects alive at start-up are frozen and young collections come less often
+(``YOUNG_THRESHOLD``); the backlog benchmark prints the worker's memory growth, which stays
+flat.
 """
 
 import gc

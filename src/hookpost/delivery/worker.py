@@ -54,12 +54,10 @@ logger = logging.getLogger(__name__)
 PREFETCH_ROUNDS = 4  # leased deliveries held ready, in multiples of the concurrency
 FULL_RECHECK_S = 0.1  # a full worker looks again this often: a gate's hold shrinks with time
 _DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
-# The claim connection's session. Every statement the claim loop runs reads each table
-# through an index and joins no intermediate sets to each other (queue.py says how), so one
-# generic plan per statement serves every claim, and none is planned again: planning CLAIM
-# afresh for each claim took 0.6-1 ms, 9-13 us a delivery (measured). A plan made while a
-# table looks small (a fresh database, no statistics yet) must still read it through its
-# indexes.
+# The claim connection's session: its statements read every table through an index and join
+# none of their own sets (queue.py says how), so one generic plan each serves every claim
+# instead of planning the large CLAIM each time; and a plan made while a table looks small (no
+# statistics yet) must still read it through its indexes.
 CLAIM_SESSION = {"plan_cache_mode": "force_generic_plan", "enable_seqscan": "off"}
 # A flush's statements each look up the rows a short list names: only nested loops through
 # indexes are linear in the list, whatever the planner knows of the tables' sizes.
@@ -287,9 +285,8 @@ class Worker:
                         holding=self._gates.holding(now, target),
                     )
                     # A short claim may only have lost rows to another worker: claim
-                    # again. Only an empty one asks when the next delivery falls due (the
-                    # question walks the due indexes: 24 us a delivery when asked after
-                    # every short claim of two workers, measured).
+                    # again. Only an empty one asks when the next delivery falls due, a
+                    # question that walks both due indexes.
                     due_in = await queue.seconds_to_next_due(connection) if not claimed else None
             except _DB_ERRORS as error:
                 logger.warning("claiming failed (%s); retrying", error)

@@ -5,11 +5,9 @@ While ``MAX_STORES`` stores are under way, the events that arrive wait and go to
 next one: no timer, so a lone request is stored at once, and under load each statement
 carries what came meanwhile. Each request still gets its own event's outcome, its own error
 included (``emit.emit_each``); the events of one store share nothing else, a transaction no
-more than before (a single event was stored in one statement of its own).
-
-Measured with 32 connections storing one event each against groups: Postgres spent 645-663 us
-of CPU an event one by one, 195-218 us in groups of 4 and 120-138 us in groups of 8, and the
-storing process 200-212 -> 68-76 -> 43-50 us.
+more than before (a single event was stored in one statement of its own). A store's cost is
+mostly per statement and per commit, so groups cut it several times over (the figures are in
+``benchmarks/RESULTS.md`` and the commit that made this).
 """
 
 import asyncio
