@@ -436,7 +436,7 @@ async def test_concurrent_emits_share_a_store_each_with_its_own_outcome(
     await create_endpoint(admin, "acme", event_types=["*"])
     app.state.hookpost.event_types.forget(hold_s=0)  # the type may be cached from now on
     ok(await _emit(admin, idempotency_key="taken"), 202)  # payload {"n": 1}; type cached
-    group: EmitGroup = app.state.hookpost.emit_group
+    group: EmitGroup = app.state.hookpost.intake.group
     stores, carried = group.stores, group.events
     acme = ids.decode(ids.Prefix.TENANT, tenant["id"])
     assert acme is not None
@@ -473,7 +473,7 @@ async def test_an_emit_right_after_a_store_ends_is_stored(
     request resumed by its last answer may emit again before the loop's task is done."""
     tenant = await _setup(admin)
     monkeypatch.setattr(group_module, "MAX_STORES", 1)
-    group: EmitGroup = app.state.hookpost.emit_group
+    group: EmitGroup = app.state.hookpost.intake.group
     acme = ids.decode(ids.Prefix.TENANT, tenant["id"])
     assert acme is not None
     async with asyncio.timeout(5):  # no task in between: this request resumes first

@@ -7,7 +7,7 @@ import asyncpg
 from fastapi import FastAPI
 
 from hookpost import __version__
-from hookpost.api.deps import AppState, KeyCache, TenantCache
+from hookpost.api.deps import AppState, KeyCache
 from hookpost.api.docs import install_docs
 from hookpost.api.errors import install_error_handlers
 from hookpost.api.limits import BodySizeLimit
@@ -30,7 +30,7 @@ from hookpost.db.engine import (
 )
 from hookpost.encryption import load_secret_box
 from hookpost.ingest.emit import EventTypeCache
-from hookpost.ingest.group import EmitGroup
+from hookpost.ingest.intake import Intake
 from hookpost.ingest.validation import Validator
 from hookpost.settings import Settings
 
@@ -92,15 +92,21 @@ def create_app(settings: Settings) -> FastAPI:
             secret_box=load_secret_box(settings),
             keys=KeyCache(),
             event_types=event_types,
-            tenant_uids=TenantCache(),
-            emit_group=(emit_group := EmitGroup(pool, event_types, validator)),
             validator=validator,
+            intake=(
+                intake := Intake(
+                    pool,
+                    types=event_types,
+                    validator=validator,
+                    max_payload_bytes=settings.max_payload_bytes,
+                )
+            ),
         )
         try:
             yield
         finally:
             await validator.close()
-            await emit_group.close()
+            await intake.close()
             await pool.close()
             await engine.dispose()
 

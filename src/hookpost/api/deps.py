@@ -17,7 +17,7 @@ from hookpost.api.errors import Problem
 from hookpost.cache import TtlCache
 from hookpost.encryption import SecretBox
 from hookpost.ingest.emit import EventTypeCache
-from hookpost.ingest.group import EmitGroup
+from hookpost.ingest.intake import Intake
 from hookpost.ingest.validation import Validator
 from hookpost.settings import Settings
 
@@ -34,9 +34,8 @@ class AppState:
     secret_box: SecretBox
     keys: "KeyCache"
     event_types: EventTypeCache
-    tenant_uids: "TenantCache"
-    emit_group: EmitGroup  # single-event emits, stored together
     validator: Validator  # schemas and payloads, in child processes under a time bound
+    intake: Intake  # events in
 
 
 def app_state(request: Request) -> AppState:
@@ -123,9 +122,6 @@ async def authenticate(
 
 
 AuthDep = Annotated[Principal, Depends(authenticate)]
-
-# Tenant ids by uid for ingest. A stale one is harmless: the store checks the uid again.
-TenantCache = TtlCache[str, uuid.UUID]
 
 
 @dataclass(frozen=True)

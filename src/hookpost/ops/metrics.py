@@ -1,21 +1,13 @@
-"""Prometheus metrics: the API's counters, gauges read from the database when ``/metrics`` is
-scraped (queue depth, oldest due delivery, disabled endpoints), each from an index, so a
-scrape stays cheap at any table size, and the exposition of every metric of the process (the
-worker's are in ``delivery.metrics``)."""
+"""Prometheus metrics: gauges read from the database when ``/metrics`` is scraped (queue
+depth, oldest due delivery, disabled endpoints), each from an index, so a scrape stays cheap
+at any table size, and the exposition of every metric of the process (the counters are where
+they are counted: ``ingest.metrics``, ``delivery.metrics``)."""
 
 import asyncpg
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 
 from hookpost.delivery import queue
 
-EVENTS_INGESTED = Counter(
-    "hookpost_events_ingested",
-    "Events accepted through the API, by result (created, duplicate).",
-    ["result"],
-)
-DELIVERIES_QUEUED = Counter(
-    "hookpost_deliveries_queued", "Deliveries created by the fan-out of ingested events."
-)
 QUEUE_DEPTH = Gauge(
     "hookpost_deliveries", "Deliveries waiting or being sent, by state.", ["status"]
 )
