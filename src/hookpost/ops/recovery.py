@@ -1,14 +1,40 @@
-"""Recovering an endpoint's failed deliveries of a time window after an outage, in bounded
-batches that each commit on their own."""
+"""Sending again: one delivery (a resend), or an endpoint's failed deliveries of a time window
+after an outage, in bounded batches that each commit on their own."""
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from hookpost import ids
-from hookpost.db.engine import driver_connection_of
+from hookpost.db.engine import driver_connection, driver_connection_of
+from hookpost.db.models import Delivery, Endpoint
 from hookpost.delivery import queue
+
+
+class CannotResend(Exception):
+    """A resend refused: its endpoint is disabled or deleted (``EndpointDisabled``), or the
+    delivery is being sent right now (``DeliveryInFlight``)."""
+
+
+class EndpointDisabled(CannotResend):
+    pass
+
+
+class DeliveryInFlight(CannotResend):
+    pass
+
+
+async def resend(session: AsyncSession, delivery: Delivery, endpoint: Endpoint) -> Delivery:
+    """Queue ``delivery`` now, whatever its state, in the session's transaction (the workers
+    are woken when it commits); the delivery as it is then."""
+    if not endpoint.enabled:
+        raise EndpointDisabled()
+    if not await queue.resend(await driver_connection(session), delivery.id):
+        raise DeliveryInFlight()
+    await session.refresh(delivery)
+    return delivery
+
 
 RECOVER_BATCH_SIZE = 1000
 

@@ -21,10 +21,8 @@ from hookpost.api.schemas.deliveries import (
     DeliveryOut,
 )
 from hookpost.api.scoping import tenant_id_for
-from hookpost.db.engine import driver_connection
 from hookpost.db.models import Attempt, Delivery, DeliveryStatus
-from hookpost.delivery import queue
-from hookpost.ops import logs
+from hookpost.ops import logs, recovery
 
 router = APIRouter(
     route_class=StrictJSONRoute, tags=["delivery log"], responses=problem_responses(401)
@@ -117,13 +115,14 @@ async def resend_delivery(delivery_id: str, session: SessionDep, principal: Auth
     stays; the next attempt is marked `manual`, and the retry limits apply afresh."""
     delivery = await _delivery_for(session, principal, delivery_id)
     _, endpoint, _ = await logs.delivery_context(session, delivery)
-    if not endpoint.enabled:
+    try:
+        delivery = await recovery.resend(session, delivery, endpoint)
+    except recovery.EndpointDisabled:
         raise Problem(
             409, "endpoint_disabled", "The endpoint is disabled or deleted: enable it first"
-        )
-    if not await queue.resend(await driver_connection(session), delivery.id):
-        raise Problem(409, "delivery_in_flight", "The delivery is being sent right now")
-    await session.refresh(delivery)
+        ) from None
+    except recovery.DeliveryInFlight:
+        raise Problem(409, "delivery_in_flight", "The delivery is being sent right now") from None
     return DeliveryOut.model_validate(delivery)
 
 
