@@ -65,7 +65,13 @@ class Settings(BaseSettings):
         "logs) through the global OpenTelemetry providers. Off by default: even with no "
         "provider configured, it costs about a fifth of the API's CPU per request.",
     )
-    db_pool_size: int = Field(default=10, ge=1, description="Database connections per process.")
+    db_pool_size: int = Field(
+        default=10,
+        ge=2,
+        description="Database connections an API process holds at most (half for ingest and "
+        "authentication, half for the other queries). A worker holds 5 of its own (claims, "
+        "flushes, the wake-up listener) and upkeep 1 while it runs.",
+    )
     db_connect_timeout_s: float = Field(
         default=30.0, gt=0, description="How long start-up waits for the database."
     )

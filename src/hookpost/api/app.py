@@ -72,13 +72,13 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(database_url, pool_size=settings.db_pool_size)
+        # HOOKPOST_DB_POOL_SIZE is the process's budget: half for the hot paths' pool
+        # (authentication, ingest), the rest for the ORM's (admin and log queries)
+        hot = settings.db_pool_size // 2
+        engine = create_engine(database_url, pool_size=settings.db_pool_size - hot)
         await wait_for_database(engine, timeout_s=settings.db_connect_timeout_s)
         pool = await asyncpg.create_pool(
-            plain_dsn(database_url),
-            min_size=1,
-            max_size=settings.db_pool_size,
-            reset=keep_session_state,
+            plain_dsn(database_url), min_size=1, max_size=hot, reset=keep_session_state
         )
         event_types = EventTypeCache()
         validator = Validator(

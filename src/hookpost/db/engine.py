@@ -51,14 +51,12 @@ async def keep_session_state(_connection: asyncpg.Connection) -> None:
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """An engine on ``url``: asyncpg and a bounded pool. Connections are not pinged before
-    each use (a round trip on every request): one broken by a database restart is dropped by
-    the pool when it fails, and that request answers 503."""
+    """An engine on ``url``: asyncpg and a pool of at most ``pool_size`` connections (no
+    overflow: the budget is what it says). Connections are not pinged before each use (a
+    round trip on every request): one broken by a database restart is dropped by the pool
+    when it fails, and that request answers 503."""
     return create_async_engine(
-        async_url(url),
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_recycle=3600,
+        async_url(url), pool_size=pool_size, max_overflow=0, pool_recycle=3600
     )
 
 
