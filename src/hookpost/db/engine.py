@@ -1,4 +1,5 @@
-"""The async SQLAlchemy engine and session factory on asyncpg, and waiting for the database."""
+"""The async SQLAlchemy engine and session factory on asyncpg, waiting for the database, and
+the one retry policy for database work that a lost connection interrupts."""
 
 import logging
 
@@ -14,14 +15,29 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from tenacity import (
+    AsyncRetrying,
     before_sleep_log,
-    retry,
     retry_if_exception_type,
     stop_after_delay,
     wait_exponential,
 )
 
 logger = logging.getLogger(__name__)
+
+# What a database that is down, restarting or unreachable raises, through either stack.
+DATABASE_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, DBAPIError)
+
+
+def database_retrying(*, within_s: float, longest_wait_s: float = 2.0) -> AsyncRetrying:
+    """Retry database work that failed for a database reason, with exponential backoff up to
+    ``longest_wait_s`` between tries, for ``within_s`` at most; then raise the last error."""
+    return AsyncRetrying(
+        retry=retry_if_exception_type(DATABASE_ERRORS),
+        wait=wait_exponential(multiplier=0.1, max=longest_wait_s),
+        stop=stop_after_delay(within_s),
+        before_sleep=before_sleep_log(logger, logging.WARNING),
+        reraise=True,
+    )
 
 
 def async_url(url: str) -> str:
@@ -66,19 +82,10 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 async def wait_for_database(engine: AsyncEngine, *, timeout_s: float) -> None:
     """Return once ``SELECT 1`` succeeds; retry with backoff until ``timeout_s`` has passed."""
-
-    @retry(
-        retry=retry_if_exception_type((OSError, DBAPIError)),
-        wait=wait_exponential(multiplier=0.1, max=2),
-        stop=stop_after_delay(timeout_s),
-        before_sleep=before_sleep_log(logger, logging.WARNING),
-        reraise=True,
-    )
-    async def ping() -> None:
-        async with engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-
-    await ping()
+    async for retrying in database_retrying(within_s=timeout_s):
+        with retrying:
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
 
 
 async def driver_connection_of(connection: AsyncConnection) -> asyncpg.Connection:

@@ -34,10 +34,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from hookpost import ids
-from hookpost.db.engine import keep_session_state, plain_dsn
+from hookpost.db.engine import DATABASE_ERRORS, database_retrying, keep_session_state, plain_dsn
 from hookpost.delivery import attempt, metrics, queue
 from hookpost.delivery.gates import Gates, signal_of
 from hookpost.delivery.limits import LimitRules
@@ -53,7 +52,6 @@ logger = logging.getLogger(__name__)
 
 PREFETCH_ROUNDS = 4  # leased deliveries held ready, in multiples of the concurrency
 FULL_RECHECK_S = 0.1  # a full worker looks again this often: a gate's hold shrinks with time
-_DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 # The claim connection's session: its statements read every table through an index and join
 # none of their own sets (queue.py says how), so one generic plan each serves every claim
 # instead of planning the large CLAIM each time; and a plan made while a table looks small (no
@@ -212,12 +210,7 @@ class Worker:
         self, *, min_size: int, max_size: int, server_settings: dict[str, str] | None = None
     ) -> asyncpg.Pool:
         assert self.settings.database_url
-        async for retrying in AsyncRetrying(
-            retry=retry_if_exception_type(_DB_ERRORS),
-            wait=wait_exponential(multiplier=0.1, max=2),
-            stop=stop_after_delay(self.settings.db_connect_timeout_s),
-            reraise=True,
-        ):
+        async for retrying in database_retrying(within_s=self.settings.db_connect_timeout_s):
             with retrying:
                 pool: asyncpg.Pool = await asyncpg.create_pool(
                     plain_dsn(self.settings.database_url),
@@ -288,7 +281,7 @@ class Worker:
                     # again. Only an empty one asks when the next delivery falls due, a
                     # question that walks both due indexes.
                     due_in = await queue.seconds_to_next_due(connection) if not claimed else None
-            except _DB_ERRORS as error:
+            except DATABASE_ERRORS as error:
                 logger.warning("claiming failed (%s); retrying", error)
                 await self._sleep(stop, None, 1.0)
                 continue
@@ -445,12 +438,8 @@ class Worker:
         batch.count_metrics()
         assert self._pool is not None
         try:
-            async for retrying in AsyncRetrying(
-                retry=retry_if_exception_type(_DB_ERRORS),
-                wait=wait_exponential(multiplier=0.1, max=5),
-                stop=stop_after_delay(self.settings.lease_s / 2),
-                reraise=True,
-            ):
+            within_s = self.settings.lease_s / 2  # then the leases expire: others resend
+            async for retrying in database_retrying(within_s=within_s, longest_wait_s=5):
                 with retrying:
                     async with self._pool.acquire() as connection, connection.transaction():
                         await connection.execute(FLUSH_SETTINGS)
@@ -523,6 +512,6 @@ class Worker:
                 if recovered:
                     logger.warning("took back %d deliveries with an expired lease", recovered)
                     self._wake.set()
-            except _DB_ERRORS as error:
+            except DATABASE_ERRORS as error:
                 logger.warning("lease recovery failed: %s", error)
             await self._sleep(stop, None, interval)

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from hookpost import ids
-from hookpost.db.engine import plain_dsn, rows_affected
+from hookpost.db.engine import DATABASE_ERRORS, plain_dsn, rows_affected
 from hookpost.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ async def keep_up(settings: Settings, stop: asyncio.Event) -> None:
                 )
             finally:
                 await connection.close()
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        except DATABASE_ERRORS as error:
             logger.warning("retention failed: %s", error)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=settings.maintenance_interval_s)
