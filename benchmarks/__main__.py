@@ -38,10 +38,10 @@ from pathlib import Path
 
 import asyncpg
 from cryptography.fernet import Fernet
+from tests.scratch import scratch_database
 
 from benchmarks import delivery, isolation, logs, peers, processes, schemas, traffic
 from hookpost.db.engine import plain_dsn
-from hookpost.db.scratch import scratch_database
 
 BENCH_KEY = Fernet.generate_key().decode()  # encrypts the benchmark endpoints' secrets
 ADMIN_KEY = "hp_bench_admin"

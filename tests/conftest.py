@@ -16,8 +16,8 @@ from httpx import ASGITransport, AsyncClient
 
 from hookpost.api.app import create_app
 from hookpost.db.engine import plain_dsn
-from hookpost.db.scratch import scratch_database
 from hookpost.settings import Settings
+from tests.scratch import scratch_database
 
 ADMIN_KEY = "hp_test_admin_key"
 LOCAL_NETWORKS = "127.0.0.0/8,::1/128"

@@ -1,5 +1,6 @@
-"""Throw-away databases for the test suite and the benchmarks: a fresh database on a given
-server, migrated, dropped afterwards; or, with no server, an embedded Postgres in a folder."""
+"""Throw-away databases for the test suite and the benchmarks (not part of the package): a
+fresh database on a given server, migrated, dropped afterwards; or, with no server, an
+embedded Postgres in a folder."""
 
 import asyncio
 import contextlib
