@@ -64,14 +64,15 @@ PortOption = Annotated[
 
 
 @contextlib.contextmanager
-def _database(settings: Settings) -> Iterator[Settings]:
-    """``settings`` with a database URL: the configured one, or the embedded Postgres's.
+def _database(settings: Settings) -> Iterator[tuple[Settings, str]]:
+    """``settings`` with a database URL, and that URL: the configured one, or the embedded
+    Postgres's.
 
     SIGTERM is turned into SystemExit (as SIGINT is into KeyboardInterrupt), so that the
     embedded Postgres is stopped however the process is asked to end.
     """
     if settings.database_url:
-        yield settings
+        yield settings, settings.database_url
         return
     signal.signal(signal.SIGTERM, _exit_on_signal)
     data_dir = settings.data_dir.resolve()
@@ -84,7 +85,7 @@ def _database(settings: Settings) -> Iterator[Settings]:
             fg=typer.colors.YELLOW,
         )
     with embedded_postgres(data_dir) as url:
-        yield settings.model_copy(update={"database_url": url})
+        yield settings.model_copy(update={"database_url": url}), url
 
 
 def _fail(message: str) -> NoReturn:
@@ -92,9 +93,8 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-async def _current_revision(settings: Settings) -> str | None:
-    assert settings.database_url
-    engine = create_engine(settings.database_url, pool_size=1)
+async def _current_revision(settings: Settings, url: str) -> str | None:
+    engine = create_engine(url, pool_size=2)
     try:
         await wait_for_database(engine, timeout_s=settings.db_connect_timeout_s)
         return await migrations.current_revision(engine)
@@ -102,7 +102,7 @@ async def _current_revision(settings: Settings) -> str | None:
         await engine.dispose()
 
 
-def _check_own_database(settings: Settings, *, migrated: bool, advice: str = "") -> None:
+def _check_own_database(settings: Settings, url: str, *, migrated: bool, advice: str = "") -> None:
     """On a database of the user's own (HOOKPOST_DATABASE_URL), stop with what to do where
     serving would go wrong: no shared secret key (each process would generate its own and
     could not read the others' endpoint secrets), or a schema behind this version's (every
@@ -117,7 +117,7 @@ def _check_own_database(settings: Settings, *, migrated: bool, advice: str = "")
         )
     if migrated:
         return
-    current, head = asyncio.run(_current_revision(settings)), migrations.head_revision()
+    current, head = asyncio.run(_current_revision(settings, url)), migrations.head_revision()
     if current != head:
         _fail(
             f"The database schema is at {current or 'no migration yet'}; this hookpost needs "
@@ -143,12 +143,11 @@ def _configure_logging(settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_format)
 
 
-async def _first_admin_key(settings: Settings) -> str | None:
+async def _first_admin_key(settings: Settings, url: str) -> str | None:
     """A new admin key when neither the settings nor the database has one, else None."""
     if settings.admin_api_key is not None:
         return None
-    assert settings.database_url
-    engine = create_engine(settings.database_url, pool_size=1)
+    engine = create_engine(url, pool_size=2)
     try:
         await wait_for_database(engine, timeout_s=settings.db_connect_timeout_s)
         async with session_factory(engine)() as session, session.begin():
@@ -241,11 +240,10 @@ def run(host: HostOption = None, port: PortOption = None) -> None:
     settings = Settings()
     _configure_logging(settings)
     if settings.database_url:
-        _check_own_database(settings, migrated=True)
-    with _database(settings) as settings:
-        assert settings.database_url
-        migrations.upgrade(settings.database_url)
-        key = asyncio.run(_first_admin_key(settings))
+        _check_own_database(settings, settings.database_url, migrated=True)
+    with _database(settings) as (settings, url):
+        migrations.upgrade(url)
+        key = asyncio.run(_first_admin_key(settings, url))
         if key is not None:
             typer.secho(f"Admin API key (shown once, store it now): {key}", fg=typer.colors.YELLOW)
         elif settings.admin_api_key is None:
@@ -270,11 +268,15 @@ def api(
     if settings.database_url:
         if migrate:
             migrations.upgrade(settings.database_url)
-        _check_own_database(settings, migrated=migrate, advice=", or start the API with --migrate")
-    with _database(settings) as settings:
-        assert settings.database_url
+        _check_own_database(
+            settings,
+            settings.database_url,
+            migrated=migrate,
+            advice=", or start the API with --migrate",
+        )
+    with _database(settings) as (settings, url):
         if not Settings().database_url:
-            migrations.upgrade(settings.database_url)
+            migrations.upgrade(url)
         _run_loop(_serve(settings, host=host, port=port, api=True, workers=False))
 
 
@@ -298,13 +300,12 @@ def worker(
         settings = settings.model_copy(update={"worker_concurrency": concurrency})
     _configure_logging(settings)
     if settings.database_url:
-        _check_own_database(settings, migrated=False)
+        _check_own_database(settings, settings.database_url, migrated=False)
     if settings.metrics_port:
         prometheus_client.start_http_server(settings.metrics_port, addr=settings.host)
-    with _database(settings) as settings:
-        assert settings.database_url
+    with _database(settings) as (settings, url):
         if not Settings().database_url:
-            migrations.upgrade(settings.database_url)
+            migrations.upgrade(url)
         _run_loop(_serve(settings, host=None, port=None, api=False, workers=True))
 
 
@@ -312,15 +313,13 @@ def worker(
 def migrate() -> None:
     """Apply every database migration up to the newest."""
     settings = Settings()
-    with _database(settings) as settings:
-        assert settings.database_url
-        migrations.upgrade(settings.database_url)
+    with _database(settings) as (_, url):
+        migrations.upgrade(url)
         typer.echo(f"Database schema at {migrations.head_revision()}")
 
 
-async def _create_key(settings: Settings, name: str, tenant: str | None) -> str:
-    assert settings.database_url
-    engine = create_engine(settings.database_url, pool_size=1)
+async def _create_key(settings: Settings, url: str, name: str, tenant: str | None) -> str:
+    engine = create_engine(url, pool_size=2)
     try:
         await wait_for_database(engine, timeout_s=settings.db_connect_timeout_s)
         async with session_factory(engine)() as session, session.begin():
@@ -362,8 +361,8 @@ def create_api_key(
 ) -> None:
     """Create an API key directly in the database and print it (it is shown only once)."""
     settings = Settings()
-    with _database(settings) as settings:
-        typer.echo(asyncio.run(_create_key(settings, name, tenant)))
+    with _database(settings) as (settings, url):
+        typer.echo(asyncio.run(_create_key(settings, url, name, tenant)))
 
 
 for command in (
