@@ -349,3 +349,23 @@ async def test_410_emits_an_endpoint_disabled_event(
     assert body["type"] == "hookpost.endpoint.disabled"
     assert body["data"]["endpoint_id"] == endpoint["id"]
     assert body["data"]["reason"] == "the endpoint answered 410 Gone"
+
+
+async def test_a_new_url_starts_with_a_clean_slate(
+    admin: AsyncClient, db: asyncpg.Connection
+) -> None:
+    """Fixing an endpoint's URL clears the failure streak and the open breaker, so the fixed
+    receiver is not probed one delivery at a time."""
+    endpoint = await _setup(admin, "https://example.com/old")
+    await db.execute(
+        "UPDATE endpoints SET consecutive_failures = 9, failing_since = now(), "
+        "breaker_probe_at = now() + interval '30 seconds'"
+    )
+    path = f"/v1/endpoints/{endpoint['id']}"
+    ok(await admin.patch(path, json={"description": "same URL"}))
+    assert await db.fetchval("SELECT consecutive_failures FROM endpoints") == 9
+    ok(await admin.patch(path, json={"url": "https://example.com/new"}))
+    row = await db.fetchrow(
+        "SELECT consecutive_failures, failing_since, breaker_probe_at FROM endpoints"
+    )
+    assert tuple(row) == (0, None, None)

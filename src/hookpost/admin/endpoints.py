@@ -71,9 +71,13 @@ async def create(
 async def update(session: AsyncSession, endpoint: Endpoint, changes: dict[str, Any]) -> Endpoint:
     """Apply ``changes``. Disabling records the reason and time and stops the pending
     deliveries; enabling clears them and the failure streak, and resumes what disabling
-    stopped."""
+    stopped. A new URL is a new receiver: its failure streak and breaker start afresh."""
     enabled = changes.pop("enabled", None)
     reason = changes.pop("disabled_reason", None)
+    if "url" in changes and changes["url"] != endpoint.url:
+        endpoint.consecutive_failures = 0
+        endpoint.failing_since = None
+        endpoint.breaker_probe_at = None
     for field, value in changes.items():
         setattr(endpoint, field, value)
     if enabled is False and endpoint.enabled:
