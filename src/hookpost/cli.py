@@ -185,7 +185,10 @@ async def _serve(
             server_header=False,
         )
         server = _Server(config)
-        typer.echo(f"hookpost {__version__}: admin dashboard at http://{host}:{port}/docs")
+        typer.echo(
+            f"hookpost {__version__}: console at http://{host}:{port}/, "
+            f"API docs at http://{host}:{port}/docs"
+        )
 
     def on_signal() -> None:
         stop.set()
@@ -231,7 +234,7 @@ async def _status_line(worker: Worker, stop: asyncio.Event) -> None:
 
 @app.command()
 def run(host: HostOption = None, port: PortOption = None) -> None:
-    """Run hookpost: migrations, then the API (and its admin dashboard at /docs) and a
+    """Run hookpost: migrations, then the API (with its console at / and docs at /docs) and a
     delivery worker in one process.
 
     Uses the embedded Postgres unless HOOKPOST_DATABASE_URL is set. On first start it creates

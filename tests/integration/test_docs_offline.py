@@ -85,7 +85,7 @@ def test_the_docs_allow_no_other_origin(live_docs: str) -> None:
     assert httpx.get(f"{live_docs}/docs-assets/swagger-ui-bundle.js").status_code == 200
 
 
-def test_the_root_leads_to_the_docs(live_docs: str) -> None:
+def test_the_root_is_the_console_behind_its_sign_in(live_docs: str) -> None:
     answer = httpx.get(f"{live_docs}/")
-    assert answer.status_code == 307
-    assert answer.headers["location"] == "/docs"
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/sign-in"

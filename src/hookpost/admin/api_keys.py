@@ -11,6 +11,7 @@ from hookpost.db.models import ApiKey
 
 KEY_PREFIX = "hp_"
 FIND_BY_HASH = "SELECT id, tenant_id FROM api_keys WHERE key_hash = $1"
+IS_ADMIN_KEY = "SELECT tenant_id IS NULL FROM api_keys WHERE id = $1"
 
 
 def generate_key() -> str:

@@ -21,6 +21,7 @@ from hookpost.api.routes import (
     health,
     tenants,
 )
+from hookpost.console.pages import install_console
 from hookpost.db.engine import (
     create_engine,
     keep_session_state,
@@ -39,8 +40,8 @@ hookpost delivers your product's events to your customers' webhook endpoints: si
 [Standard Webhooks](https://www.standardwebhooks.com/) scheme, retried with exponential backoff,
 and with every attempt logged.
 
-**This page is the admin dashboard.** Press **Authorize**, paste an API key (`hp_...`), and
-every route below can be tried from here.
+Press **Authorize**, paste an API key (`hp_...`), and every route below can be tried from
+here. The operator console is at [`/`](/).
 
 * **tenants**: your customers. Name them by hookpost's id or by your own `uid`.
 * **event types**: the kinds of event you emit, optionally with a JSON Schema.
@@ -123,6 +124,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     install_openapi(app)
     install_docs(app)
+    install_console(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     for module in (events, deliveries, tenants, event_types, endpoints, api_keys, health):
         app.include_router(module.router)

@@ -8,7 +8,7 @@ from pathlib import Path
 import fastapi_offline
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 ASSETS = "/docs-assets"
@@ -40,12 +40,8 @@ def _with_policy(page: HTMLResponse) -> HTMLResponse:
 
 def install_docs(app: FastAPI) -> None:
     """Serve the docs pages and their assets (the app is made with ``docs_url=None`` and
-    ``redoc_url=None``), and send ``/`` to the docs."""
+    ``redoc_url=None``)."""
     app.mount(ASSETS, StaticFiles(directory=_FILES), name="docs-assets")
-
-    @app.get("/", include_in_schema=False)
-    async def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui(request: Request) -> HTMLResponse:

@@ -3,6 +3,8 @@ depth, oldest due delivery, disabled endpoints), each from an index, so a scrape
 at any table size, and the exposition of every metric of the process (the counters are where
 they are counted: ``ingest.metrics``, ``delivery.metrics``)."""
 
+from dataclasses import dataclass
+
 import asyncpg
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 
@@ -32,6 +34,21 @@ SELECT
   )), 0)::float8 AS oldest_due_s,
   (SELECT count(*) FROM endpoints WHERE NOT enabled AND deleted_at IS NULL) AS disabled
 """
+
+
+@dataclass(frozen=True)
+class QueueFigures:
+    pending: int
+    in_flight: int
+    due: int
+    oldest_due_s: float  # how long the longest-waiting due delivery has been due
+    disabled: int  # endpoints disabled now
+
+
+async def queue_figures(connection: asyncpg.Connection) -> QueueFigures:
+    """The queue's figures now, from one query over indexes."""
+    row = await connection.fetchrow(_QUEUE_FIGURES)
+    return QueueFigures(**dict(row))
 
 
 async def read_queue_figures(connection: asyncpg.Connection) -> None:

@@ -1,0 +1,2 @@
+"""The operator console: server-rendered pages at ``/`` over the same functions as the REST
+API, signed in with an admin API key."""

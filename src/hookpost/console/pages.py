@@ -1,0 +1,480 @@
+"""The console's pages: sign-in, the overview (its figures refreshed in place), endpoints with
+their health and actions (change the URL, enable or disable, recover a window after a dry
+run), deliveries searched by filters in the URL, and a delivery's attempts with resend. Every
+rule is the REST API's own function (``admin``, ``ops``); a page only reads the form,
+checks the session and its CSRF token, and renders."""
+
+import hmac
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hookpost import ids
+from hookpost.admin import api_keys
+from hookpost.admin import endpoints as admin_endpoints
+from hookpost.api.deps import AppState, app_state
+from hookpost.api.schemas.endpoints import EndpointUpdate
+from hookpost.console import session as console_session
+from hookpost.db.models import Attempt, Delivery, DeliveryStatus, Endpoint, Event
+from hookpost.delivery.ssrf import BlockedDestination, DestinationPolicy
+from hookpost.ops import logs, overview, recovery, stats
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+PAGE_SIZE = 50
+CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+    ]
+)
+
+router = APIRouter(include_in_schema=False)
+
+
+class SignInNeeded(Exception):
+    """No valid session: the browser goes to the sign-in page."""
+
+
+class Refused(Exception):
+    """A form without this session's CSRF token."""
+
+
+def _render(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
+    answer = TEMPLATES.TemplateResponse(
+        request, template, {"ids": ids, **context}, status_code=status_code
+    )
+    answer.headers["content-security-policy"] = CSP
+    answer.headers["x-content-type-options"] = "nosniff"
+    answer.headers["cache-control"] = "no-store"
+    return answer
+
+
+async def _signed_in(request: Request) -> tuple[AppState, console_session.Session]:
+    """The app state and the session of a signed-in operator whose key still exists."""
+    state = app_state(request)
+    found = console_session.read(request, state.secret_box)
+    if found is None:
+        raise SignInNeeded()
+    # a session ends with its key: a deleted key signs nobody in
+    if found.key_id is not None and not await state.pool.fetchval(
+        api_keys.IS_ADMIN_KEY, found.key_id
+    ):
+        raise SignInNeeded()
+    return state, found
+
+
+def _check_form(found: console_session.Session, csrf: str | None) -> None:
+    if not found.accepts(csrf):
+        raise Refused()
+
+
+def _see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+# signing in
+
+
+@router.get("/sign-in")
+async def sign_in_page(request: Request) -> Response:
+    return _render(request, "sign_in.html", error=None)
+
+
+@router.post("/sign-in")
+async def sign_in(request: Request, key: Annotated[str, Form(max_length=200)]) -> Response:
+    """Exchange an admin API key for a session cookie; the key itself is never stored."""
+    state = app_state(request)
+    key_id: uuid.UUID | None
+    configured = state.settings.admin_api_key
+    if configured is not None and hmac.compare_digest(
+        key.encode(), configured.get_secret_value().encode()
+    ):
+        key_id = None
+    else:
+        row = await state.pool.fetchrow(api_keys.FIND_BY_HASH, api_keys.hash_key(key))
+        if row is None:
+            return _render(request, "sign_in.html", 401, error="This API key is not known.")
+        if row["tenant_id"] is not None:
+            return _render(
+                request,
+                "sign_in.html",
+                403,
+                error="The console needs an admin API key; this one belongs to a tenant.",
+            )
+        key_id = row["id"]
+    answer = _see_other("/")
+    console_session.start(answer, request, state.secret_box, key_id)
+    return answer
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request, csrf: Annotated[str | None, Form()] = None) -> Response:
+    _, found = await _signed_in(request)
+    _check_form(found, csrf)
+    answer = _see_other("/sign-in")
+    console_session.end(answer)
+    return answer
+
+
+# overview
+
+
+async def _overview(state: AppState) -> overview.Overview:
+    async with state.sessions() as session:
+        return await overview.overview(session, breaker_threshold=state.settings.breaker_threshold)
+
+
+@router.get("/")
+async def overview_page(request: Request) -> Response:
+    state, found = await _signed_in(request)
+    figures = await _overview(state)
+    return _render(request, "overview.html", csrf=found.csrf, figures=figures)
+
+
+@router.get("/overview/figures")
+async def overview_figures(request: Request) -> Response:
+    """The overview's figures alone: the page swaps them in every few seconds."""
+    state, _ = await _signed_in(request)
+    return _render(request, "overview_figures.html", figures=await _overview(state))
+
+
+# endpoints
+
+
+@router.get("/endpoints")
+async def endpoints_page(
+    request: Request, cursor: Annotated[str | None, Query(max_length=64)] = None
+) -> Response:
+    state, found = await _signed_in(request)
+    async with state.sessions() as session:
+        query = admin_endpoints.list_query(None)
+        rows, next_cursor = await _page(session, query, Endpoint, ids.Prefix.ENDPOINT, cursor)
+    return _render(
+        request,
+        "endpoints.html",
+        csrf=found.csrf,
+        endpoints=rows,
+        next_cursor=next_cursor,
+        threshold=state.settings.breaker_threshold,
+    )
+
+
+async def _endpoint(session: AsyncSession, endpoint_id: str) -> Endpoint | None:
+    parsed = ids.decode(ids.Prefix.ENDPOINT, endpoint_id)
+    return None if parsed is None else await admin_endpoints.get(session, parsed)
+
+
+async def _endpoint_page(
+    request: Request,
+    state: AppState,
+    found: console_session.Session,
+    endpoint_id: str,
+    *,
+    message: str | None = None,
+    error: str | None = None,
+    recoverable: int | None = None,
+    window: tuple[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    async with state.sessions() as session:
+        endpoint = await _endpoint(session, endpoint_id)
+        if endpoint is None:
+            return _render(request, "not_found.html", 404, csrf=found.csrf, what="endpoint")
+        now = datetime.now(UTC)
+        figures = await stats.endpoint_stats(
+            session, endpoint.id, since=now - timedelta(days=1), until=now
+        )
+        attempts = await session.scalars(
+            select(Attempt)
+            .where(Attempt.endpoint_id == endpoint.id)
+            .order_by(Attempt.id.desc())
+            .limit(10)
+        )
+        return _render(
+            request,
+            "endpoint.html",
+            status_code,
+            csrf=found.csrf,
+            endpoint=endpoint,
+            stats=figures,
+            attempts=attempts.all(),
+            threshold=state.settings.breaker_threshold,
+            message=message,
+            error=error,
+            recoverable=recoverable,
+            window=window or (_local(now - timedelta(hours=1)), _local(now + timedelta(minutes=1))),
+        )
+
+
+def _local(moment: datetime) -> str:
+    """A moment as a datetime-local form field shows it (UTC, to the minute: the default
+    window ends a minute ahead, so that it holds what failed this minute)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+
+
+@router.get("/endpoints/{endpoint_id}")
+async def endpoint_page(request: Request, endpoint_id: str) -> Response:
+    state, found = await _signed_in(request)
+    return await _endpoint_page(request, state, found, endpoint_id)
+
+
+@router.post("/endpoints/{endpoint_id}/url")
+async def change_url(
+    request: Request,
+    endpoint_id: str,
+    url: Annotated[str, Form(max_length=2048)],
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    state, found = await _signed_in(request)
+    _check_form(found, csrf)
+    try:
+        checked = EndpointUpdate(url=url).url
+        assert checked is not None
+        DestinationPolicy.from_settings(state.settings).check_url(str(checked))
+    except (ValidationError, BlockedDestination) as error:
+        reason = error.errors()[0]["msg"] if isinstance(error, ValidationError) else str(error)
+        return await _endpoint_page(
+            request,
+            state,
+            found,
+            endpoint_id,
+            error=f"The URL was not changed: {reason}",
+            status_code=422,
+        )
+    async with state.sessions() as session, session.begin():
+        endpoint = await _endpoint(session, endpoint_id)
+        if endpoint is None:
+            return _render(request, "not_found.html", 404, csrf=found.csrf, what="endpoint")
+        await admin_endpoints.update(session, endpoint, {"url": str(checked)})
+    return _see_other(f"/endpoints/{endpoint_id}")
+
+
+@router.post("/endpoints/{endpoint_id}/enabled")
+async def set_enabled(
+    request: Request,
+    endpoint_id: str,
+    enabled: Annotated[bool, Form()],
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    state, found = await _signed_in(request)
+    _check_form(found, csrf)
+    async with state.sessions() as session, session.begin():
+        endpoint = await _endpoint(session, endpoint_id)
+        if endpoint is None:
+            return _render(request, "not_found.html", 404, csrf=found.csrf, what="endpoint")
+        changes: dict[str, Any] = {"enabled": enabled}
+        if not enabled:
+            changes["disabled_reason"] = "disabled in the console"
+        await admin_endpoints.update(session, endpoint, changes)
+    return _see_other(f"/endpoints/{endpoint_id}")
+
+
+@router.post("/endpoints/{endpoint_id}/recover")
+async def recover(
+    request: Request,
+    endpoint_id: str,
+    since: Annotated[str, Form(max_length=32)],
+    until: Annotated[str, Form(max_length=32)],
+    confirm: Annotated[bool, Form()] = False,
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    """Without ``confirm``: how many failed deliveries the window holds (a dry run), with a
+    button to queue them; with it, queue them."""
+    state, found = await _signed_in(request)
+    _check_form(found, csrf)
+    try:
+        start = datetime.fromisoformat(since).replace(tzinfo=UTC)
+        end = datetime.fromisoformat(until).replace(tzinfo=UTC)
+    except ValueError:
+        return await _endpoint_page(
+            request,
+            state,
+            found,
+            endpoint_id,
+            error="Give the window as two times.",
+            status_code=422,
+        )
+    if end <= start:
+        return await _endpoint_page(
+            request,
+            state,
+            found,
+            endpoint_id,
+            error="The window must end after it starts.",
+            window=(since, until),
+            status_code=422,
+        )
+    async with state.sessions() as session:
+        endpoint = await _endpoint(session, endpoint_id)
+    if endpoint is None:
+        return _render(request, "not_found.html", 404, csrf=found.csrf, what="endpoint")
+    if not confirm:
+        count = await recovery.count_recoverable(state.engine, endpoint.id, since=start, until=end)
+        return await _endpoint_page(
+            request, state, found, endpoint_id, recoverable=count, window=(since, until)
+        )
+    if not endpoint.enabled:
+        return await _endpoint_page(
+            request,
+            state,
+            found,
+            endpoint_id,
+            error="Enable the endpoint before recovering.",
+            window=(since, until),
+            status_code=409,
+        )
+    queued = await recovery.recover(state.engine, endpoint.id, since=start, until=end)
+    return await _endpoint_page(
+        request, state, found, endpoint_id, message=f"{queued} deliveries queued again."
+    )
+
+
+# deliveries
+
+
+@router.get("/deliveries")
+async def deliveries_page(
+    request: Request,
+    endpoint: Annotated[str | None, Query(max_length=64)] = None,
+    event: Annotated[str | None, Query(max_length=64)] = None,
+    tenant: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[str | None, Query(max_length=16)] = None,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    """Deliveries, newest first, narrowed by the filters in the URL (so a link can be shared);
+    a filter that names nothing shows an empty list and says which."""
+    state, found = await _signed_in(request)
+    filters = {"endpoint": endpoint, "event": event, "tenant": tenant, "status": status}
+    problems: list[str] = []
+    where = logs.DeliveryFilter(
+        endpoint_id=_filter_id(ids.Prefix.ENDPOINT, "endpoint", endpoint, problems),
+        event_id=_filter_id(ids.Prefix.EVENT, "event", event, problems),
+        tenant_id=_filter_id(ids.Prefix.TENANT, "tenant", tenant, problems),
+        status=status if status in set(DeliveryStatus) else None,
+    )
+    if status and status not in set(DeliveryStatus):
+        problems.append(f"status {status!r} is not one of {', '.join(DeliveryStatus)}")
+    rows: Sequence[Delivery] = []
+    next_cursor = None
+    if not problems:
+        async with state.sessions() as session:
+            rows, next_cursor = await _page(
+                session, logs.deliveries_query(where), Delivery, ids.Prefix.DELIVERY, cursor
+            )
+    shown = {name: value for name, value in filters.items() if value}
+    return _render(
+        request,
+        "deliveries.html",
+        csrf=found.csrf,
+        deliveries=rows,
+        next_cursor=next_cursor,
+        filters=shown,
+        statuses=list(DeliveryStatus),
+        problems=problems,
+    )
+
+
+def _filter_id(prefix: ids.Prefix, name: str, value: str | None, problems: list[str]) -> Any:
+    if not value:
+        return None
+    parsed = ids.decode(prefix, value)
+    if parsed is None:
+        problems.append(f"{name} {value!r} is not a {prefix.value}_ id")
+    return parsed
+
+
+@router.get("/deliveries/{delivery_id}")
+async def delivery_page(request: Request, delivery_id: str) -> Response:
+    state, found = await _signed_in(request)
+    async with state.sessions() as session:
+        parsed = ids.decode(ids.Prefix.DELIVERY, delivery_id)
+        delivery = None if parsed is None else await logs.get_delivery(session, parsed)
+        if delivery is None:
+            return _render(request, "not_found.html", 404, csrf=found.csrf, what="delivery")
+        event, endpoint, attempts = await logs.delivery_context(session, delivery)
+    return _render(
+        request,
+        "delivery.html",
+        csrf=found.csrf,
+        delivery=delivery,
+        event=event,
+        endpoint=endpoint,
+        attempts=list(reversed(attempts)),
+        message=request.query_params.get("message"),
+    )
+
+
+@router.post("/deliveries/{delivery_id}/resend")
+async def resend(
+    request: Request, delivery_id: str, csrf: Annotated[str | None, Form()] = None
+) -> Response:
+    state, found = await _signed_in(request)
+    _check_form(found, csrf)
+    async with state.sessions() as session, session.begin():
+        parsed = ids.decode(ids.Prefix.DELIVERY, delivery_id)
+        delivery = None if parsed is None else await logs.get_delivery(session, parsed)
+        if delivery is None:
+            return _render(request, "not_found.html", 404, csrf=found.csrf, what="delivery")
+        _, endpoint, _ = await logs.delivery_context(session, delivery)
+        try:
+            await recovery.resend(session, delivery, endpoint)
+            message = "queued"
+        except recovery.EndpointDisabled:
+            message = "disabled"
+        except recovery.DeliveryInFlight:
+            message = "in_flight"
+    return _see_other(f"/deliveries/{delivery_id}?message={message}")
+
+
+async def _page(
+    session: AsyncSession,
+    query: Any,
+    model: type[Endpoint] | type[Delivery] | type[Event],
+    prefix: ids.Prefix,
+    cursor: str | None,
+) -> tuple[Sequence[Any], str | None]:
+    """A page of ``query``, newest first, after ``cursor`` (the last id shown), and the next
+    page's cursor; a cursor that is not one of this list starts from the top."""
+    after = ids.decode(prefix, cursor) if cursor else None
+    if after is not None:
+        query = query.where(model.id < after)
+    rows = (await session.scalars(query.order_by(model.id.desc()).limit(PAGE_SIZE + 1))).all()
+    if len(rows) <= PAGE_SIZE:
+        return rows, None
+    return rows[:PAGE_SIZE], ids.encode(prefix, rows[PAGE_SIZE - 1].id)
+
+
+def install_console(app: Any) -> None:
+    """Serve the console's pages and assets on ``app``."""
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount(
+        "/console-assets",
+        StaticFiles(directory=Path(__file__).parent / "static"),
+        name="console-assets",
+    )
+    app.include_router(router)
+
+    @app.exception_handler(SignInNeeded)
+    async def to_sign_in(request: Request, _: SignInNeeded) -> Response:
+        if request.headers.get("hx-request"):  # a fragment: the page itself must move
+            return Response(status_code=204, headers={"hx-redirect": "/sign-in"})
+        return _see_other("/sign-in")
+
+    @app.exception_handler(Refused)
+    async def refused(request: Request, _: Refused) -> Response:
+        return _render(request, "refused.html", 403)

@@ -1,0 +1,185 @@
+"""The operator console over HTTP: the session (sign-in, cookie flags, expiry with its key),
+CSRF on every form, the Content-Security-Policy, escaping of what receivers and backends
+send, and the pages' actions on a real queue and worker."""
+
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient, Response
+
+from hookpost.settings import Settings
+from tests.conftest import ADMIN_KEY
+from tests.integration.delivery_helpers import eventually, running_worker
+from tests.integration.helpers import (
+    create_endpoint,
+    create_event_type,
+    create_tenant,
+    ok,
+    tenant_key,
+)
+from tests.receiver import Reply, receiver
+
+HOSTILE = "<script>alert('x')</script>"
+
+
+@pytest.fixture
+async def browser(app: FastAPI) -> AsyncIterator[AsyncClient]:
+    """A cookie-keeping client with no API key, as a browser is."""
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client:
+        yield client
+
+
+async def _sign_in(browser: AsyncClient, key: str = ADMIN_KEY) -> Response:
+    return await browser.post("/sign-in", data={"key": key})
+
+
+def _csrf(page: Response) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found, "the page has no form token"
+    return found.group(1)
+
+
+async def test_every_page_needs_a_session(browser: AsyncClient) -> None:
+    for path in ("/", "/endpoints", "/deliveries", "/overview/figures"):
+        answer = await browser.get(path)
+        assert (answer.status_code, answer.headers["location"]) == (303, "/sign-in"), path
+    page = await browser.get("/sign-in")
+    assert page.status_code == 200
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert "<script>" not in page.text  # no inline script: the policy allows none
+
+
+async def test_an_admin_key_signs_in_to_a_strict_cookie(browser: AsyncClient) -> None:
+    answer = await _sign_in(browser)
+    assert (answer.status_code, answer.headers["location"]) == (303, "/")
+    cookie = answer.headers["set-cookie"].lower()
+    for flag in ("httponly", "samesite=strict", "max-age=28800", "path=/"):
+        assert flag in cookie
+    assert ADMIN_KEY.lower() not in cookie  # the key is exchanged, not stored
+    overview = await browser.get("/")
+    assert overview.status_code == 200
+    assert "Endpoints in trouble" in overview.text
+
+
+async def test_unknown_and_tenant_keys_do_not_sign_in(
+    admin: AsyncClient, browser: AsyncClient
+) -> None:
+    unknown = await _sign_in(browser, "hp_nope")
+    assert unknown.status_code == 401
+    assert "not known" in unknown.text
+    tenant = await create_tenant(admin, uid="acme")
+    refused = await _sign_in(browser, await tenant_key(admin, tenant["id"]))
+    assert refused.status_code == 403
+    assert "set-cookie" not in refused.headers
+    assert (await browser.get("/")).status_code == 303
+
+
+async def test_a_session_ends_with_its_key(admin: AsyncClient, browser: AsyncClient) -> None:
+    made = ok(await admin.post("/v1/api-keys", json={"name": "ops"}), 201)
+    assert (await _sign_in(browser, made["key"])).status_code == 303
+    assert (await browser.get("/endpoints")).status_code == 200
+    assert (await admin.delete(f"/v1/api-keys/{made['id']}")).status_code == 204
+    assert (await browser.get("/endpoints")).status_code == 303
+
+
+async def test_a_forged_cookie_signs_nobody_in(browser: AsyncClient) -> None:
+    browser.cookies.set("hookpost_session", "gAAAAA-forged")
+    assert (await browser.get("/")).status_code == 303
+
+
+async def test_forms_need_the_sessions_token(
+    admin: AsyncClient, browser: AsyncClient, db: asyncpg.Connection
+) -> None:
+    await create_tenant(admin, uid="acme")
+    endpoint = await create_endpoint(admin, "acme", url="https://example.com/hook")
+    await _sign_in(browser)
+    path = f"/endpoints/{endpoint['id']}"
+    page = await browser.get(path)
+    forged = await browser.post(f"{path}/enabled", data={"enabled": "false"})
+    assert forged.status_code == 403
+    assert await db.fetchval("SELECT enabled FROM endpoints") is True
+    done = await browser.post(f"{path}/enabled", data={"enabled": "false", "csrf": _csrf(page)})
+    assert (done.status_code, done.headers["location"]) == (303, path)
+    assert await db.fetchval("SELECT disabled_reason FROM endpoints") == "disabled in the console"
+
+
+async def test_what_receivers_and_backends_send_is_shown_inert(
+    admin: AsyncClient, browser: AsyncClient, db: asyncpg.Connection, settings: Settings
+) -> None:
+    """A payload, a response body and response headers carrying markup and script appear as
+    text: escaped, never as elements."""
+    reply = Reply(status=500, body=HOSTILE.encode(), headers={"x-evil": HOSTILE})
+    async with receiver(lambda n, r: reply) as target:
+        await create_tenant(admin, uid="acme")
+        await create_event_type(admin, "invoice.paid")
+        await create_endpoint(admin, "acme", url=target.url, event_types=["*"])
+        body = {"tenant_id": "acme", "event_type": "invoice.paid", "payload": {"note": HOSTILE}}
+        ok(await admin.post("/v1/events", json=body), 202)
+        async with running_worker(settings, retry_max_attempts=1):
+            await target.wait_for(1)
+
+            async def failed() -> bool:
+                return bool(await db.fetchval("SELECT status = 'failed' FROM deliveries"))
+
+            await eventually(failed)
+    await _sign_in(browser)
+    listed = await browser.get("/deliveries?status=failed")
+    [delivery_id] = re.findall(r'href="/deliveries/(dlv_[0-9a-z]+)"', listed.text)
+    page = await browser.get(f"/deliveries/{delivery_id}")
+    assert page.status_code == 200
+    assert HOSTILE not in page.text
+    assert "&lt;script&gt;alert(" in page.text  # the body and the header, as text
+    assert page.text.count("&lt;script&gt;") >= 2
+    assert "\\u003cscript\\u003e" in page.text  # the payload, as JSON text
+
+
+async def test_recovery_counts_first_then_queues(
+    admin: AsyncClient, browser: AsyncClient, db: asyncpg.Connection, settings: Settings
+) -> None:
+    await create_tenant(admin, uid="acme")
+    await create_event_type(admin, "invoice.paid")
+    endpoint = await create_endpoint(
+        admin, "acme", url="http://127.0.0.1:9/hook", event_types=["*"]
+    )
+    events = [
+        {"tenant_id": "acme", "event_type": "invoice.paid", "payload": {"n": n}} for n in range(3)
+    ]
+    ok(await admin.post("/v1/events/batch", json={"events": events}), 202)
+    await db.execute("UPDATE deliveries SET status = 'failed', finished_at = now()")
+    await _sign_in(browser)
+    path = f"/endpoints/{endpoint['id']}"
+    page = await browser.get(path)
+    now = datetime.now(UTC)
+    window = {
+        "since": (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+        "until": (now + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"),
+        "csrf": _csrf(page),
+    }
+    counted = await browser.post(f"{path}/recover", data=window)
+    assert counted.status_code == 200
+    assert "3 failed deliveries in this window" in counted.text
+    assert await db.fetchval("SELECT count(*) FROM deliveries WHERE status = 'failed'") == 3
+    queued = await browser.post(f"{path}/recover", data=window | {"confirm": "true"})
+    assert "3 deliveries queued again" in queued.text
+    assert await db.fetchval("SELECT count(*) FROM deliveries WHERE status = 'pending'") == 3
+    backwards = await browser.post(
+        f"{path}/recover", data=window | {"since": window["until"], "until": window["since"]}
+    )
+    assert backwards.status_code == 422
+    assert "must end after it starts" in backwards.text
+
+
+async def test_filters_live_in_the_url_and_bad_ones_say_why(
+    admin: AsyncClient, browser: AsyncClient
+) -> None:
+    await _sign_in(browser)
+    page = await browser.get("/deliveries?endpoint=nope&status=lost")
+    assert page.status_code == 200
+    assert "endpoint &#39;nope&#39; is not a ep_ id" in page.text
+    assert "status &#39;lost&#39; is not one of" in page.text
+    missing = await browser.get("/deliveries/dlv_0000000000000000000000000")
+    assert missing.status_code == 404

@@ -1,0 +1,123 @@
+"""The operator's main journey in a real headless Chromium (Debian's, driven by Playwright):
+sign in, find the failing endpoint, read its last attempt, fix its URL, recover the window
+after counting it, and see the deliveries succeed. The screenshots it takes are the README's
+(``HOOKPOST_SCREENSHOTS`` names the folder; a temporary one otherwise)."""
+
+import os
+import shutil
+from pathlib import Path
+
+import asyncpg
+import pytest
+from httpx import AsyncClient
+from playwright.async_api import Page, async_playwright, expect
+
+from hookpost.api.app import create_app
+from hookpost.settings import Settings
+from tests.conftest import ADMIN_KEY
+from tests.integration.delivery_helpers import eventually, running_worker
+from tests.integration.helpers import create_endpoint, create_event_type, create_tenant, ok
+from tests.integration.live import serving
+from tests.receiver import Received, Reply, receiver
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# CI installs Chromium (.ci/run): there, a missing browser is a failure, not a skip.
+needs_browser = pytest.mark.skipif(
+    CHROMIUM is None and not os.environ.get("CI"), reason="Chromium is not installed"
+)
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("HOOKPOST_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+async def _shot(page: Page, folder: Path, name: str) -> None:
+    await page.screenshot(path=str(folder / f"console-{name}.png"), full_page=True)
+
+
+@needs_browser
+async def test_an_operator_fixes_a_failing_endpoint_and_recovers_its_deliveries(
+    admin: AsyncClient, db: asyncpg.Connection, settings: Settings, screenshots: Path
+) -> None:
+    folder = screenshots
+
+    def script(n: int, request: Received) -> Reply:
+        if request.path.startswith("/broken"):
+            return Reply(status=500, body=b'{"error": "database unavailable"}')
+        return Reply()
+
+    async with receiver(script) as target:
+        await create_tenant(admin, uid="acme", name="Acme Corp")
+        await create_event_type(admin, "invoice.paid")
+        await create_endpoint(admin, "acme", url=f"{target.url}/broken", event_types=["*"])
+        events = [
+            {"tenant_id": "acme", "event_type": "invoice.paid", "payload": {"invoice": n}}
+            for n in range(3)
+        ]
+        ok(await admin.post("/v1/events/batch", json={"events": events}), 202)
+        async with running_worker(settings, retry_max_attempts=2):
+
+            async def all_failed() -> bool:
+                failed = "SELECT count(*) FROM deliveries WHERE status = 'failed'"
+                return await db.fetchval(failed) == 3
+
+            await eventually(all_failed)
+            with serving(create_app(settings)) as url:
+                async with async_playwright() as playwright:
+                    browser = await playwright.chromium.launch(
+                        executable_path=CHROMIUM,
+                        args=[
+                            "--no-sandbox",
+                            "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+                        ],
+                    )
+                    page = await browser.new_page(viewport={"width": 1280, "height": 800})
+                    complaints: list[str] = []  # the policy's refusals would show here
+                    page.on("console", lambda message: complaints.append(message.text))
+                    await page.goto(f"{url}/")
+                    await expect(page).to_have_url(f"{url}/sign-in")
+                    await page.fill("#key", ADMIN_KEY)
+                    await page.get_by_role("button", name="Sign in").click()
+                    trouble = page.locator("#figures tbody tr")
+                    await expect(trouble).to_have_count(1)  # failing, its breaker open
+                    await expect(trouble).to_contain_text("probing")
+                    await _shot(page, folder, "overview")
+
+                    await trouble.locator("a").click()
+                    await expect(page.locator("h1")).to_contain_text("Endpoint")
+                    await expect(page.locator("table tbody tr").first).to_contain_text("500")
+                    await _shot(page, folder, "endpoint")
+
+                    await page.locator("table tbody tr a").first.click()
+                    await expect(page.locator(".timeline")).to_contain_text("database unavailable")
+                    await _shot(page, folder, "delivery")
+                    await page.go_back()
+
+                    await page.fill("#url", f"{target.url}/fixed")
+                    await page.get_by_role("button", name="Save the URL").click()
+                    await expect(page.locator("p.url")).to_have_text(f"{target.url}/fixed")
+                    await page.get_by_role("button", name="Count").click()
+                    await expect(page.locator("#recoverable")).to_have_text(
+                        "3 failed deliveries in this window."
+                    )
+                    await page.get_by_role("button", name="Recover 3").click()
+                    await expect(page.locator("p.ok")).to_have_text("3 deliveries queued again.")
+                    await target.wait_for(3 * 2 + 3)  # two failed attempts each, then one
+
+                    async def all_succeeded() -> bool:
+                        done = "SELECT count(*) FROM deliveries WHERE status = 'succeeded'"
+                        return await db.fetchval(done) == 3
+
+                    await eventually(all_succeeded)
+                    await page.get_by_role("link", name="Its deliveries").click()
+                    await expect(page.locator(".badge.succeeded")).to_have_count(3)
+                    await _shot(page, folder, "deliveries")
+                    await page.goto(f"{url}/")  # the overview, refreshed in place
+                    await page.wait_for_timeout(2500)
+                    await browser.close()
+    assert [text for text in complaints if "Content Security Policy" in text] == []
+    fixed = [r for r in target.requests if r.path == "/fixed"]
+    assert len(fixed) == 3
