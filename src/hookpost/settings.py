@@ -221,6 +221,28 @@ class Settings(BaseSettings):
         description="Comma-separated CIDR ranges that webhooks may reach although they are not "
         "public (127.0.0.0/8 for local development). Empty: public addresses only.",
     )
+    portal_name: str = Field(
+        default="Webhooks",
+        max_length=80,
+        description="The product's name, shown at the top of the tenant portal.",
+    )
+    portal_color: str = Field(
+        default="#3451b2",
+        pattern=r"^#[0-9a-fA-F]{6}$",
+        description="The portal's accent colour, as #rrggbb.",
+    )
+    portal_logo_url: str | None = Field(
+        default=None,
+        pattern=r"^https://[^\s\"'<>]+$",
+        description="An https URL of the product's logo, shown in the portal's header.",
+    )
+    portal_frame_ancestors: str = Field(
+        default="",
+        pattern=r"^[a-zA-Z0-9:/.*\- ]*$",
+        description="Space-separated origins whose pages may embed the tenant portal in an "
+        "iframe (https://app.example.com). Empty: none. The portal's session cookie is "
+        "SameSite=Strict, so the embedding page must be on the same site as hookpost.",
+    )
     https_only: bool = Field(
         default=False,
         description="Refuse plain http:// endpoint URLs (at creation and when sending).",

@@ -10,7 +10,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from httpx import AsyncClient
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import Browser, Page, Playwright, async_playwright, expect
 
 from hookpost.api.app import create_app
 from hookpost.settings import Settings
@@ -32,6 +32,16 @@ def screenshots(tmp_path: Path) -> Path:
     folder = Path(os.environ.get("HOOKPOST_SCREENSHOTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+async def _open(playwright: Playwright) -> tuple[Browser, Page]:
+    """Debian's Chromium, headless, every host but 127.0.0.1 unresolvable, and a page."""
+    assert CHROMIUM is not None
+    browser = await playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        args=["--no-sandbox", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"],
+    )
+    return browser, await browser.new_page(viewport={"width": 1280, "height": 800})
 
 
 async def _shot(page: Page, folder: Path, name: str) -> None:
@@ -67,14 +77,7 @@ async def test_an_operator_fixes_a_failing_endpoint_and_recovers_its_deliveries(
             await eventually(all_failed)
             with serving(create_app(settings)) as url:
                 async with async_playwright() as playwright:
-                    browser = await playwright.chromium.launch(
-                        executable_path=CHROMIUM,
-                        args=[
-                            "--no-sandbox",
-                            "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-                        ],
-                    )
-                    page = await browser.new_page(viewport={"width": 1280, "height": 800})
+                    browser, page = await _open(playwright)
                     complaints: list[str] = []  # the policy's refusals would show here
                     page.on("console", lambda message: complaints.append(message.text))
                     await page.goto(f"{url}/")
@@ -121,3 +124,55 @@ async def test_an_operator_fixes_a_failing_endpoint_and_recovers_its_deliveries(
     assert [text for text in complaints if "Content Security Policy" in text] == []
     fixed = [r for r in target.requests if r.path == "/fixed"]
     assert len(fixed) == 3
+
+
+@needs_browser
+async def test_a_tenants_customer_adds_an_endpoint_tests_it_and_rotates_its_secret(
+    admin: AsyncClient, db: asyncpg.Connection, settings: Settings, screenshots: Path
+) -> None:
+    """Through a portal link with the manage scope: add an endpoint, send it a test event,
+    see it delivered, rotate the signing secret."""
+    async with receiver(lambda n, r: Reply()) as target:
+        tenant = await create_tenant(admin, uid="acme", name="Acme Corp")
+        await create_event_type(admin, "invoice.paid")
+        await create_event_type(admin, "invoice.refunded")
+        made = await admin.post(
+            f"/v1/tenants/{tenant['id']}/portal-links", json={"scope": "manage"}
+        )
+        link = ok(made, 201)["url"].removeprefix("http://test")
+        branded = settings.model_copy(update={"portal_name": "Acme Billing webhooks"})
+        async with running_worker(settings):
+            with serving(create_app(branded)) as url:
+                async with async_playwright() as playwright:
+                    browser, page = await _open(playwright)
+                    await page.goto(f"{url}{link}")
+                    await expect(page).to_have_url(f"{url}/portal")
+                    await expect(page.locator("header")).to_contain_text("Acme Billing")
+                    await page.fill("#url", f"{target.url}/acme")
+                    await page.get_by_label("invoice.paid").check()
+                    await page.get_by_role("button", name="Add the endpoint").click()
+                    await expect(page.locator("p.url")).to_have_text(f"{target.url}/acme")
+
+                    await page.get_by_role("button", name="Send a test event").click()
+                    await target.wait_for(1)
+
+                    async def delivered() -> bool:
+                        await page.reload()
+                        return await page.locator("#state").inner_text() == "succeeded"
+
+                    await eventually(delivered)
+                    await _shot(page, screenshots, "portal-delivery")
+                    await page.go_back()
+                    await page.get_by_role("button", name="Reveal the signing secret").click()
+                    first = await page.locator("#secret").inner_text()
+                    await page.get_by_role("button", name="Rotate the signing secret").click()
+                    await expect(page.locator("p.ok")).to_contain_text("new signing secret")
+                    second = await page.locator("#secret").inner_text()
+                    await page.get_by_role("link", name="Endpoints").click()
+                    await _shot(page, screenshots, "portal-endpoints")
+                    await browser.close()
+    assert first.startswith("whsec_")
+    assert second.startswith("whsec_")
+    assert first != second
+    assert [r.path for r in target.requests] == ["/acme"]
+    assert b"hookpost.test" in target.requests[0].body

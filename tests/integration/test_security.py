@@ -248,6 +248,7 @@ SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/v1/endpoints/{endpoint_id}/recover"): {"since": "2026-01-01T00:00:00Z"},
     ("post", "/v1/endpoints/{endpoint_id}/subscriptions"): {"event_type": "*"},
     ("post", "/v1/endpoints/{endpoint_id}/secret/rotate"): {},
+    ("post", "/v1/tenants/{tenant_id}/portal-links"): {},
     ("patch", "/v1/tenants/{tenant_id}"): {"name": "x"},
     ("patch", "/v1/endpoints/{endpoint_id}"): {"description": "x"},
     ("patch", "/v1/event-types/{name}"): {"description": "x"},

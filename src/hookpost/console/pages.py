@@ -5,16 +5,16 @@ rule is the REST API's own function (``admin``, ``ops``); a page only reads the 
 checks the session and its CSRF token, and renders."""
 
 import hmac
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
-from pydantic import ValidationError
+from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,25 +22,11 @@ from hookpost import ids
 from hookpost.admin import api_keys
 from hookpost.admin import endpoints as admin_endpoints
 from hookpost.api.deps import AppState, app_state
-from hookpost.api.schemas.endpoints import EndpointUpdate
+from hookpost.console import portal
 from hookpost.console import session as console_session
-from hookpost.db.models import Attempt, Delivery, DeliveryStatus, Endpoint, Event
-from hookpost.delivery.ssrf import BlockedDestination, DestinationPolicy
+from hookpost.console.common import checked_url, local, page_of, render, see_other
+from hookpost.db.models import Attempt, Delivery, DeliveryStatus, Endpoint
 from hookpost.ops import logs, overview, recovery, stats
-
-TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
-PAGE_SIZE = 50
-CSP = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "frame-ancestors 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-    ]
-)
 
 router = APIRouter(include_in_schema=False)
 
@@ -53,21 +39,11 @@ class Refused(Exception):
     """A form without this session's CSRF token."""
 
 
-def _render(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
-    answer = TEMPLATES.TemplateResponse(
-        request, template, {"ids": ids, **context}, status_code=status_code
-    )
-    answer.headers["content-security-policy"] = CSP
-    answer.headers["x-content-type-options"] = "nosniff"
-    answer.headers["cache-control"] = "no-store"
-    return answer
-
-
 async def _signed_in(request: Request) -> tuple[AppState, console_session.Session]:
     """The app state and the session of a signed-in operator whose key still exists."""
     state = app_state(request)
-    found = console_session.read(request, state.secret_box)
-    if found is None:
+    found = console_session.read(request, state.secret_box, console_session.CONSOLE)
+    if found is None or found.scope != "admin":
         raise SignInNeeded()
     # a session ends with its key: a deleted key signs nobody in
     if found.key_id is not None and not await state.pool.fetchval(
@@ -82,8 +58,16 @@ def _check_form(found: console_session.Session, csrf: str | None) -> None:
         raise Refused()
 
 
-def _see_other(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
+@asynccontextmanager
+async def _changing(
+    request: Request, endpoint_id: str, csrf: str | None
+) -> AsyncIterator[tuple[AppState, console_session.Session, AsyncSession, Endpoint | None]]:
+    """For an action on an endpoint: the operator's session (its form token checked), a
+    database session in a transaction, and the endpoint (None: no such endpoint)."""
+    state, found = await _signed_in(request)
+    _check_form(found, csrf)
+    async with state.sessions() as session, session.begin():
+        yield state, found, session, await _endpoint(session, endpoint_id)
 
 
 # signing in
@@ -91,7 +75,7 @@ def _see_other(url: str) -> RedirectResponse:
 
 @router.get("/sign-in")
 async def sign_in_page(request: Request) -> Response:
-    return _render(request, "sign_in.html", error=None)
+    return render(request, "sign_in.html", error=None)
 
 
 @router.post("/sign-in")
@@ -107,17 +91,25 @@ async def sign_in(request: Request, key: Annotated[str, Form(max_length=200)]) -
     else:
         row = await state.pool.fetchrow(api_keys.FIND_BY_HASH, api_keys.hash_key(key))
         if row is None:
-            return _render(request, "sign_in.html", 401, error="This API key is not known.")
+            return render(request, "sign_in.html", 401, error="This API key is not known.")
         if row["tenant_id"] is not None:
-            return _render(
+            return render(
                 request,
                 "sign_in.html",
                 403,
                 error="The console needs an admin API key; this one belongs to a tenant.",
             )
         key_id = row["id"]
-    answer = _see_other("/")
-    console_session.start(answer, request, state.secret_box, key_id)
+    answer = see_other("/")
+    console_session.start(
+        answer,
+        request,
+        state.secret_box,
+        cookie=console_session.CONSOLE,
+        scope="admin",
+        expires_at=time.time() + console_session.CONSOLE_LIFETIME_S,
+        key_id=key_id,
+    )
     return answer
 
 
@@ -125,8 +117,8 @@ async def sign_in(request: Request, key: Annotated[str, Form(max_length=200)]) -
 async def sign_out(request: Request, csrf: Annotated[str | None, Form()] = None) -> Response:
     _, found = await _signed_in(request)
     _check_form(found, csrf)
-    answer = _see_other("/sign-in")
-    console_session.end(answer)
+    answer = see_other("/sign-in")
+    console_session.end(answer, console_session.CONSOLE)
     return answer
 
 
@@ -142,14 +134,14 @@ async def _overview(state: AppState) -> overview.Overview:
 async def overview_page(request: Request) -> Response:
     state, found = await _signed_in(request)
     figures = await _overview(state)
-    return _render(request, "overview.html", csrf=found.csrf, figures=figures)
+    return render(request, "overview.html", csrf=found.csrf, figures=figures)
 
 
 @router.get("/overview/figures")
 async def overview_figures(request: Request) -> Response:
     """The overview's figures alone: the page swaps them in every few seconds."""
     state, _ = await _signed_in(request)
-    return _render(request, "overview_figures.html", figures=await _overview(state))
+    return render(request, "overview_figures.html", figures=await _overview(state))
 
 
 # endpoints
@@ -162,8 +154,8 @@ async def endpoints_page(
     state, found = await _signed_in(request)
     async with state.sessions() as session:
         query = admin_endpoints.list_query(None)
-        rows, next_cursor = await _page(session, query, Endpoint, ids.Prefix.ENDPOINT, cursor)
-    return _render(
+        rows, next_cursor = await page_of(session, query, Endpoint, ids.Prefix.ENDPOINT, cursor)
+    return render(
         request,
         "endpoints.html",
         csrf=found.csrf,
@@ -193,7 +185,7 @@ async def _endpoint_page(
     async with state.sessions() as session:
         endpoint = await _endpoint(session, endpoint_id)
         if endpoint is None:
-            return _render(request, "not_found.html", 404, csrf=found.csrf, what="endpoint")
+            return render(request, "not_found.html", 404, csrf=found.csrf, what="endpoint")
         now = datetime.now(UTC)
         figures = await stats.endpoint_stats(
             session, endpoint.id, since=now - timedelta(days=1), until=now
@@ -204,7 +196,7 @@ async def _endpoint_page(
             .order_by(Attempt.id.desc())
             .limit(10)
         )
-        return _render(
+        return render(
             request,
             "endpoint.html",
             status_code,
@@ -216,14 +208,8 @@ async def _endpoint_page(
             message=message,
             error=error,
             recoverable=recoverable,
-            window=window or (_local(now - timedelta(hours=1)), _local(now + timedelta(minutes=1))),
+            window=window or (local(now - timedelta(hours=1)), local(now + timedelta(minutes=1))),
         )
-
-
-def _local(moment: datetime) -> str:
-    """A moment as a datetime-local form field shows it (UTC, to the minute: the default
-    window ends a minute ahead, so that it holds what failed this minute)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
 
 
 @router.get("/endpoints/{endpoint_id}")
@@ -241,26 +227,22 @@ async def change_url(
 ) -> Response:
     state, found = await _signed_in(request)
     _check_form(found, csrf)
-    try:
-        checked = EndpointUpdate(url=url).url
-        assert checked is not None
-        DestinationPolicy.from_settings(state.settings).check_url(str(checked))
-    except (ValidationError, BlockedDestination) as error:
-        reason = error.errors()[0]["msg"] if isinstance(error, ValidationError) else str(error)
+    checked, refusal = checked_url(state.settings, url)
+    if checked is None:
         return await _endpoint_page(
             request,
             state,
             found,
             endpoint_id,
-            error=f"The URL was not changed: {reason}",
+            error=f"The URL was not changed: {refusal}.",
             status_code=422,
         )
     async with state.sessions() as session, session.begin():
         endpoint = await _endpoint(session, endpoint_id)
         if endpoint is None:
-            return _render(request, "not_found.html", 404, csrf=found.csrf, what="endpoint")
-        await admin_endpoints.update(session, endpoint, {"url": str(checked)})
-    return _see_other(f"/endpoints/{endpoint_id}")
+            return render(request, "not_found.html", 404, csrf=found.csrf, what="endpoint")
+        await admin_endpoints.update(session, endpoint, {"url": checked})
+    return see_other(f"/endpoints/{endpoint_id}")
 
 
 @router.post("/endpoints/{endpoint_id}/enabled")
@@ -270,17 +252,14 @@ async def set_enabled(
     enabled: Annotated[bool, Form()],
     csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
-    state, found = await _signed_in(request)
-    _check_form(found, csrf)
-    async with state.sessions() as session, session.begin():
-        endpoint = await _endpoint(session, endpoint_id)
+    async with _changing(request, endpoint_id, csrf) as (_, found, session, endpoint):
         if endpoint is None:
-            return _render(request, "not_found.html", 404, csrf=found.csrf, what="endpoint")
+            return render(request, "not_found.html", 404, csrf=found.csrf, what="endpoint")
         changes: dict[str, Any] = {"enabled": enabled}
         if not enabled:
             changes["disabled_reason"] = "disabled in the console"
         await admin_endpoints.update(session, endpoint, changes)
-    return _see_other(f"/endpoints/{endpoint_id}")
+    return see_other(f"/endpoints/{endpoint_id}")
 
 
 @router.post("/endpoints/{endpoint_id}/recover")
@@ -321,7 +300,7 @@ async def recover(
     async with state.sessions() as session:
         endpoint = await _endpoint(session, endpoint_id)
     if endpoint is None:
-        return _render(request, "not_found.html", 404, csrf=found.csrf, what="endpoint")
+        return render(request, "not_found.html", 404, csrf=found.csrf, what="endpoint")
     if not confirm:
         count = await recovery.count_recoverable(state.engine, endpoint.id, since=start, until=end)
         return await _endpoint_page(
@@ -372,11 +351,11 @@ async def deliveries_page(
     next_cursor = None
     if not problems:
         async with state.sessions() as session:
-            rows, next_cursor = await _page(
+            rows, next_cursor = await page_of(
                 session, logs.deliveries_query(where), Delivery, ids.Prefix.DELIVERY, cursor
             )
     shown = {name: value for name, value in filters.items() if value}
-    return _render(
+    return render(
         request,
         "deliveries.html",
         csrf=found.csrf,
@@ -404,9 +383,9 @@ async def delivery_page(request: Request, delivery_id: str) -> Response:
         parsed = ids.decode(ids.Prefix.DELIVERY, delivery_id)
         delivery = None if parsed is None else await logs.get_delivery(session, parsed)
         if delivery is None:
-            return _render(request, "not_found.html", 404, csrf=found.csrf, what="delivery")
+            return render(request, "not_found.html", 404, csrf=found.csrf, what="delivery")
         event, endpoint, attempts = await logs.delivery_context(session, delivery)
-    return _render(
+    return render(
         request,
         "delivery.html",
         csrf=found.csrf,
@@ -428,7 +407,7 @@ async def resend(
         parsed = ids.decode(ids.Prefix.DELIVERY, delivery_id)
         delivery = None if parsed is None else await logs.get_delivery(session, parsed)
         if delivery is None:
-            return _render(request, "not_found.html", 404, csrf=found.csrf, what="delivery")
+            return render(request, "not_found.html", 404, csrf=found.csrf, what="delivery")
         _, endpoint, _ = await logs.delivery_context(session, delivery)
         try:
             await recovery.resend(session, delivery, endpoint)
@@ -437,25 +416,7 @@ async def resend(
             message = "disabled"
         except recovery.DeliveryInFlight:
             message = "in_flight"
-    return _see_other(f"/deliveries/{delivery_id}?message={message}")
-
-
-async def _page(
-    session: AsyncSession,
-    query: Any,
-    model: type[Endpoint] | type[Delivery] | type[Event],
-    prefix: ids.Prefix,
-    cursor: str | None,
-) -> tuple[Sequence[Any], str | None]:
-    """A page of ``query``, newest first, after ``cursor`` (the last id shown), and the next
-    page's cursor; a cursor that is not one of this list starts from the top."""
-    after = ids.decode(prefix, cursor) if cursor else None
-    if after is not None:
-        query = query.where(model.id < after)
-    rows = (await session.scalars(query.order_by(model.id.desc()).limit(PAGE_SIZE + 1))).all()
-    if len(rows) <= PAGE_SIZE:
-        return rows, None
-    return rows[:PAGE_SIZE], ids.encode(prefix, rows[PAGE_SIZE - 1].id)
+    return see_other(f"/deliveries/{delivery_id}?message={message}")
 
 
 def install_console(app: Any) -> None:
@@ -468,13 +429,15 @@ def install_console(app: Any) -> None:
         name="console-assets",
     )
     app.include_router(router)
+    app.include_router(portal.router)
+    portal.install_portal_handlers(app)
 
     @app.exception_handler(SignInNeeded)
     async def to_sign_in(request: Request, _: SignInNeeded) -> Response:
         if request.headers.get("hx-request"):  # a fragment: the page itself must move
             return Response(status_code=204, headers={"hx-redirect": "/sign-in"})
-        return _see_other("/sign-in")
+        return see_other("/sign-in")
 
     @app.exception_handler(Refused)
     async def refused(request: Request, _: Refused) -> Response:
-        return _render(request, "refused.html", 403)
+        return render(request, "refused.html", 403)

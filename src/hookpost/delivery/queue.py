@@ -74,6 +74,16 @@ WHERE EXISTS (
 RETURNING event_id, status = 'pending' AS queued
 """.strip()
 
+# One delivery of a test event to the endpoint $1 alone, whatever it subscribes to, read from
+# the CTE ``inserted`` of the statement that stores the event (``ingest.emit.send_test``).
+DIRECT_DELIVERY = """
+INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, event_type, next_attempt_at,
+                        status)
+SELECT hookpost_uuid7(), ev.id, $1, ev.tenant_id, ev.event_type, now(), 'pending'
+FROM inserted ev
+RETURNING id
+""".strip()
+
 # The rows CLAIM and APPLY_PLAN answer, one column list for three kinds of row (the columns
 # a kind does not use are NULL): "leased", a delivery leased now with what sending it needs;
 # "limited", a due delivery its endpoint's limits must decide on (``limits.plan_claim``); and

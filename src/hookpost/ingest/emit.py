@@ -348,3 +348,39 @@ async def _store(
             )
         )
     return results
+
+
+TEST_EVENT_TYPE = "hookpost.test"
+
+# A test event stored with its one delivery, and the workers woken as it commits.
+_SEND_TEST = f"""
+WITH inserted AS (
+    INSERT INTO events (id, tenant_id, event_type, body, payload_hash, created_at)
+    VALUES ($2, $3, '{TEST_EVENT_TYPE}', $4::json, $5, $6)
+    RETURNING id, tenant_id, event_type
+),
+delivered AS (
+{indent(queue.DIRECT_DELIVERY, "    ")}
+)
+SELECT id, pg_notify('{queue.NOTIFY_CHANNEL}', '') FROM delivered
+"""
+
+
+async def send_test(
+    connection: asyncpg.Connection, tenant_id: uuid.UUID, endpoint_id: uuid.UUID
+) -> uuid.UUID:
+    """Send the endpoint a ``hookpost.test`` event, whatever it subscribes to; the
+    delivery's id. The caller checked that the endpoint is the tenant's."""
+    event_id, now = ids.new_id(), datetime.now(UTC)
+    payload = {"message": "A test event from hookpost: your endpoint receives webhooks."}
+    body = webhook_body(event_id, TEST_EVENT_TYPE, body_timestamp(now), payload)
+    delivery_id: uuid.UUID = await connection.fetchval(
+        _SEND_TEST,
+        endpoint_id,
+        event_id,
+        tenant_id,
+        body,
+        payload_hash(TEST_EVENT_TYPE, payload),
+        now,
+    )
+    return delivery_id

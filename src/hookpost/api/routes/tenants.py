@@ -1,6 +1,8 @@
 """``/v1/tenants``: the product's customers."""
 
-from fastapi import APIRouter, Response
+from datetime import UTC, datetime, timedelta
+
+from fastapi import APIRouter, Request, Response
 
 from hookpost import ids
 from hookpost.admin import tenants
@@ -9,8 +11,15 @@ from hookpost.api.errors import Problem, problem_responses
 from hookpost.api.json_body import StrictJSONRoute
 from hookpost.api.pagination import paginate
 from hookpost.api.schemas.common import Page
-from hookpost.api.schemas.tenants import TenantCreate, TenantOut, TenantUpdate
+from hookpost.api.schemas.tenants import (
+    PortalLink,
+    PortalLinkCreate,
+    TenantCreate,
+    TenantOut,
+    TenantUpdate,
+)
 from hookpost.api.scoping import tenant_for
+from hookpost.console.session import portal_link_token
 from hookpost.db.models import Tenant
 
 router = APIRouter(
@@ -90,3 +99,28 @@ async def delete_tenant(
     await tenants.remove(session, tenant.id)
     state.keys.forget()  # its keys went with it
     return Response(status_code=204)
+
+
+@router.post(
+    "/{tenant_id}/portal-links",
+    status_code=201,
+    summary="Make a tenant portal link",
+    responses=problem_responses(403, 404, 422),
+)
+async def create_portal_link(
+    tenant_id: str,
+    body: PortalLinkCreate,
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    principal: AuthDep,
+) -> PortalLink:
+    """A short-lived link into the tenant portal for this tenant alone: hand it to the
+    tenant's own customer (or open it in an iframe of your product's pages). `{}` makes a
+    read-only link for an hour. Admin keys only."""
+    principal.require_admin()
+    tenant = await tenant_for(session, principal, tenant_id)
+    expires_at = datetime.now(UTC) + timedelta(seconds=body.expires_in_s)
+    token = portal_link_token(state.secret_box, tenant.id, body.scope, expires_at.timestamp())
+    url = f"{str(request.base_url).rstrip('/')}/portal/open?token={token}"
+    return PortalLink(url=url, scope=body.scope, expires_at=expires_at)

@@ -1,7 +1,7 @@
 """Tenant requests and answers."""
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
@@ -68,3 +68,21 @@ class TenantOut(BaseModel):
             created_at=tenant.created_at,
             updated_at=tenant.updated_at,
         )
+
+
+class PortalLinkCreate(Schema):
+    scope: Literal["read", "manage"] = Field(
+        default="read",
+        description="`read`: see the tenant's endpoints, deliveries and attempts. `manage`: "
+        "also add, change and delete endpoints, reveal and rotate their secrets, send test "
+        "events and resend.",
+    )
+    expires_in_s: int = Field(
+        default=3600, ge=60, le=86400, description="How long the link and its session last."
+    )
+
+
+class PortalLink(BaseModel):
+    url: str = Field(description="Open it in a browser (or an iframe) to enter the portal.")
+    scope: Literal["read", "manage"]
+    expires_at: datetime

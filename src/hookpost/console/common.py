@@ -1,0 +1,92 @@
+"""What the console's and the portal's pages share: the templates, rendering under the
+Content-Security-Policy, redirects after a form, and cursor pages."""
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hookpost import ids
+from hookpost.api.schemas.endpoints import EndpointUpdate
+from hookpost.delivery.ssrf import BlockedDestination, DestinationPolicy
+from hookpost.settings import Settings
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+PAGE_SIZE = 50
+
+
+def content_security_policy(*, frame_ancestors: str = "'none'", images: str = "") -> str:
+    """Only this origin, no inline script or style; who may frame the page, and where images
+    may come from besides this origin."""
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            f"img-src 'self' data: {images}".strip(),
+            f"frame-ancestors {frame_ancestors}",
+            "base-uri 'none'",
+            "form-action 'self'",
+        ]
+    )
+
+
+CSP = content_security_policy()
+
+
+def render(
+    request: Request,
+    template: str,
+    status_code: int = 200,
+    *,
+    csp: str = CSP,
+    **context: Any,
+) -> Response:
+    answer = TEMPLATES.TemplateResponse(
+        request, template, {"ids": ids, **context}, status_code=status_code
+    )
+    answer.headers["content-security-policy"] = csp
+    answer.headers["x-content-type-options"] = "nosniff"
+    answer.headers["cache-control"] = "no-store"
+    return answer
+
+
+def see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def local(moment: datetime) -> str:
+    """A moment as a datetime-local form field shows it (UTC, to the minute)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+
+
+async def page_of(
+    session: AsyncSession, query: Any, model: Any, prefix: ids.Prefix, cursor: str | None
+) -> tuple[Sequence[Any], str | None]:
+    """A page of ``query``, newest first, after ``cursor`` (the last id shown), and the next
+    page's cursor; a cursor that is not one of this list starts from the top."""
+    after = ids.decode(prefix, cursor) if cursor else None
+    if after is not None:
+        query = query.where(model.id < after)
+    rows = (await session.scalars(query.order_by(model.id.desc()).limit(PAGE_SIZE + 1))).all()
+    if len(rows) <= PAGE_SIZE:
+        return rows, None
+    return rows[:PAGE_SIZE], ids.encode(prefix, rows[PAGE_SIZE - 1].id)
+
+
+def checked_url(settings: Settings, url: str) -> tuple[str | None, str | None]:
+    """``url`` as the REST API would store it, or why the API would refuse it."""
+    try:
+        checked = EndpointUpdate(url=url).url
+        assert checked is not None
+        DestinationPolicy.from_settings(settings).check_url(str(checked))
+    except (ValidationError, BlockedDestination) as error:
+        reason = error.errors()[0]["msg"] if isinstance(error, ValidationError) else str(error)
+        return None, f"the URL was refused: {reason}"
+    return str(checked), None

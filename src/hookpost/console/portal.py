@@ -1,0 +1,409 @@
+"""The tenant portal at ``/portal``: what a tenant's own customer sees through a link the
+product hands out (``POST /v1/tenants/{id}/portal-links``). One tenant only: its endpoints
+(with the ``manage`` scope: add, change the URL, reveal and rotate the signing secret, send a
+test event, delete) and its deliveries and attempts (resend with ``manage``). Anything of
+another tenant is not found. Carries the product's name, colour and logo; may be framed by
+the origins of ``HOOKPOST_PORTAL_FRAME_ANCESTORS``."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hookpost import ids
+from hookpost.admin import endpoints as admin_endpoints
+from hookpost.api.deps import AppState, app_state
+from hookpost.console import session as console_session
+from hookpost.console.common import (
+    checked_url,
+    content_security_policy,
+    page_of,
+    render,
+    see_other,
+)
+from hookpost.db.engine import driver_connection
+from hookpost.db.models import Attempt, Delivery, Endpoint, EventType
+from hookpost.ingest import emit
+from hookpost.ops import logs, recovery
+
+router = APIRouter(prefix="/portal", include_in_schema=False)
+ROTATION_GRACE_S = 24 * 3600
+
+
+class PortalSignInNeeded(Exception):
+    """No valid portal session: the link must be opened (again)."""
+
+
+class PortalRefused(Exception):
+    """A form without the session's CSRF token, or an action the session's scope lacks."""
+
+
+def _csp(state: AppState) -> str:
+    logo = state.settings.portal_logo_url
+    images = "/".join(logo.split("/", 3)[:3]) if logo else ""
+    return content_security_policy(
+        frame_ancestors=state.settings.portal_frame_ancestors or "'none'", images=images
+    )
+
+
+def _page(
+    request: Request,
+    state: AppState,
+    found: console_session.Session | None,
+    template: str,
+    status_code: int = 200,
+    **context: Any,
+) -> Response:
+    return render(
+        request,
+        template,
+        status_code,
+        csp=_csp(state),
+        brand=state.settings,
+        csrf=found.csrf if found else None,
+        manage=found is not None and found.scope == "manage",
+        **context,
+    )
+
+
+async def _signed_in(request: Request) -> tuple[AppState, console_session.Session]:
+    state = app_state(request)
+    found = console_session.read(request, state.secret_box, console_session.PORTAL)
+    if found is None or found.tenant_id is None or found.scope not in ("read", "manage"):
+        raise PortalSignInNeeded()
+    return state, found
+
+
+def _may_change(found: console_session.Session, csrf: str | None) -> None:
+    if found.scope != "manage" or not found.accepts(csrf):
+        raise PortalRefused()
+
+
+async def _endpoint(
+    session: AsyncSession, found: console_session.Session, endpoint_id: str
+) -> Endpoint | None:
+    """The tenant's own live endpoint, or None (another tenant's is not found either)."""
+    parsed = ids.decode(ids.Prefix.ENDPOINT, endpoint_id)
+    endpoint = None if parsed is None else await admin_endpoints.get(session, parsed)
+    if endpoint is None or endpoint.tenant_id != found.tenant_id or endpoint.deleted_at:
+        return None
+    return endpoint
+
+
+async def _delivery(
+    session: AsyncSession, found: console_session.Session, delivery_id: str
+) -> Delivery | None:
+    parsed = ids.decode(ids.Prefix.DELIVERY, delivery_id)
+    delivery = None if parsed is None else await logs.get_delivery(session, parsed)
+    if delivery is None or delivery.tenant_id != found.tenant_id:
+        return None
+    return delivery
+
+
+@asynccontextmanager
+async def _changing(
+    request: Request, endpoint_id: str, csrf: str | None
+) -> AsyncIterator[tuple[AppState, console_session.Session, AsyncSession, Endpoint | None]]:
+    """For an action on an endpoint: the session (manage scope and its token checked), a
+    database session in a transaction, and the tenant's endpoint (None: not theirs)."""
+    state, found = await _signed_in(request)
+    _may_change(found, csrf)
+    async with state.sessions() as session, session.begin():
+        yield state, found, session, await _endpoint(session, found, endpoint_id)
+
+
+def _not_found(request: Request, state: AppState, found: console_session.Session) -> Response:
+    return _page(request, state, found, "portal_not_found.html", 404)
+
+
+@router.get("/open")
+async def open_link(
+    request: Request, token: Annotated[str, Query(max_length=1000)] = ""
+) -> Response:
+    """Exchange a link's token for a session cookie, and drop the token from the address."""
+    state = app_state(request)
+    opened = console_session.open_portal_link(state.secret_box, token)
+    if opened is None:
+        return _page(request, state, None, "portal_link_invalid.html", 403)
+    tenant_id, scope, expires_at = opened
+    answer = see_other("/portal")
+    console_session.start(
+        answer,
+        request,
+        state.secret_box,
+        cookie=console_session.PORTAL,
+        scope=scope,
+        expires_at=expires_at,
+        tenant_id=tenant_id,
+    )
+    return answer
+
+
+@router.get("/brand.css")
+async def brand_css(request: Request) -> Response:
+    """The product's colour, as a style sheet: the pages allow no inline style."""
+    color = app_state(request).settings.portal_color
+    return Response(f":root {{ --accent: {color}; }}\n", media_type="text/css")
+
+
+@router.get("")
+async def endpoints_page(request: Request, error: str | None = None) -> Response:
+    state, found = await _signed_in(request)
+    async with state.sessions() as session:
+        endpoints = (
+            await session.scalars(
+                admin_endpoints.list_query(found.tenant_id).order_by(Endpoint.id.desc())
+            )
+        ).all()
+        types = (
+            await session.scalars(
+                select(EventType.name).where(EventType.archived.is_(False)).order_by(EventType.name)
+            )
+        ).all()
+    return _page(
+        request,
+        state,
+        found,
+        "portal_endpoints.html",
+        endpoints=endpoints,
+        types=types,
+        error=error,
+    )
+
+
+@router.post("/endpoints")
+async def add_endpoint(
+    request: Request,
+    url: Annotated[str, Form(max_length=2048)],
+    event_types: Annotated[list[str] | None, Form(max_length=255)] = None,
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    state, found = await _signed_in(request)
+    _may_change(found, csrf)
+    assert found.tenant_id is not None
+    checked, refusal = checked_url(state.settings, url)
+    if not event_types:
+        checked, refusal = None, "choose at least one event type"
+    if checked is None or not event_types:
+        return await endpoints_page(request, error=f"The endpoint was not added: {refusal}.")
+    async with state.sessions() as session, session.begin():
+        try:
+            endpoint = await admin_endpoints.create(
+                session,
+                state.secret_box,
+                tenant_id=found.tenant_id,
+                fields={"url": checked},
+                secret=None,
+                event_types=event_types,
+            )
+        except admin_endpoints.UnknownEventTypes:
+            return await endpoints_page(
+                request, error="The endpoint was not added: an event type is not known."
+            )
+    return see_other(f"/portal/endpoints/{ids.encode(ids.Prefix.ENDPOINT, endpoint.id)}")
+
+
+async def _endpoint_page(
+    request: Request,
+    state: AppState,
+    found: console_session.Session,
+    endpoint_id: str,
+    *,
+    secret: str | None = None,
+    message: str | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    async with state.sessions() as session:
+        endpoint = await _endpoint(session, found, endpoint_id)
+        if endpoint is None:
+            return _not_found(request, state, found)
+        attempts = await session.scalars(
+            select(Attempt)
+            .where(Attempt.endpoint_id == endpoint.id)
+            .order_by(Attempt.id.desc())
+            .limit(10)
+        )
+        types = await admin_endpoints.subscribed_types(session, [endpoint.id])
+        return _page(
+            request,
+            state,
+            found,
+            "portal_endpoint.html",
+            status_code,
+            endpoint=endpoint,
+            attempts=attempts.all(),
+            event_types=types.get(endpoint.id, []),
+            secret=secret,
+            message=message,
+            error=error,
+        )
+
+
+@router.get("/endpoints/{endpoint_id}")
+async def endpoint_page(request: Request, endpoint_id: str) -> Response:
+    state, found = await _signed_in(request)
+    return await _endpoint_page(request, state, found, endpoint_id)
+
+
+@router.post("/endpoints/{endpoint_id}/url")
+async def change_url(
+    request: Request,
+    endpoint_id: str,
+    url: Annotated[str, Form(max_length=2048)],
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    state, found = await _signed_in(request)
+    _may_change(found, csrf)
+    checked, refusal = checked_url(state.settings, url)
+    if checked is None:
+        return await _endpoint_page(
+            request,
+            state,
+            found,
+            endpoint_id,
+            error=f"Not changed: {refusal}.",
+            status_code=422,
+        )
+    async with state.sessions() as session, session.begin():
+        endpoint = await _endpoint(session, found, endpoint_id)
+        if endpoint is None:
+            return _not_found(request, state, found)
+        await admin_endpoints.update(session, endpoint, {"url": checked})
+    return see_other(f"/portal/endpoints/{endpoint_id}")
+
+
+@router.post("/endpoints/{endpoint_id}/secret")
+async def reveal_secret(
+    request: Request, endpoint_id: str, csrf: Annotated[str | None, Form()] = None
+) -> Response:
+    async with _changing(request, endpoint_id, csrf) as (state, found, session, endpoint):
+        if endpoint is None:
+            return _not_found(request, state, found)
+        secret = await admin_endpoints.current_secret(session, state.secret_box, endpoint.id)
+    return await _endpoint_page(request, state, found, endpoint_id, secret=secret)
+
+
+@router.post("/endpoints/{endpoint_id}/rotate")
+async def rotate_secret(
+    request: Request, endpoint_id: str, csrf: Annotated[str | None, Form()] = None
+) -> Response:
+    async with _changing(request, endpoint_id, csrf) as (state, found, session, endpoint):
+        if endpoint is None:
+            return _not_found(request, state, found)
+        secret = await admin_endpoints.rotate_secret(
+            session,
+            state.secret_box,
+            endpoint.id,
+            new_secret=None,
+            grace_period_s=ROTATION_GRACE_S,
+        )
+    message = "A new signing secret is current; the old one keeps signing for 24 hours."
+    return await _endpoint_page(request, state, found, endpoint_id, secret=secret, message=message)
+
+
+@router.post("/endpoints/{endpoint_id}/test")
+async def send_test_event(
+    request: Request, endpoint_id: str, csrf: Annotated[str | None, Form()] = None
+) -> Response:
+    async with _changing(request, endpoint_id, csrf) as (state, found, session, endpoint):
+        if endpoint is None:
+            return _not_found(request, state, found)
+        assert found.tenant_id is not None
+        delivery_id = await emit.send_test(
+            await driver_connection(session), found.tenant_id, endpoint.id
+        )
+    return see_other(f"/portal/deliveries/{ids.encode(ids.Prefix.DELIVERY, delivery_id)}")
+
+
+@router.post("/endpoints/{endpoint_id}/delete")
+async def delete_endpoint(
+    request: Request, endpoint_id: str, csrf: Annotated[str | None, Form()] = None
+) -> Response:
+    async with _changing(request, endpoint_id, csrf) as (state, found, session, endpoint):
+        if endpoint is None:
+            return _not_found(request, state, found)
+        await admin_endpoints.remove(session, endpoint)
+    return see_other("/portal")
+
+
+@router.get("/deliveries")
+async def deliveries_page(
+    request: Request,
+    endpoint: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    state, found = await _signed_in(request)
+    endpoint_id = ids.decode(ids.Prefix.ENDPOINT, endpoint) if endpoint else None
+    where = logs.DeliveryFilter(tenant_id=found.tenant_id, endpoint_id=endpoint_id)
+    async with state.sessions() as session:
+        rows, next_cursor = await page_of(
+            session, logs.deliveries_query(where), Delivery, ids.Prefix.DELIVERY, cursor
+        )
+    return _page(
+        request,
+        state,
+        found,
+        "portal_deliveries.html",
+        deliveries=rows,
+        next_cursor=next_cursor,
+        endpoint=endpoint,
+    )
+
+
+@router.get("/deliveries/{delivery_id}")
+async def delivery_page(request: Request, delivery_id: str) -> Response:
+    state, found = await _signed_in(request)
+    async with state.sessions() as session:
+        delivery = await _delivery(session, found, delivery_id)
+        if delivery is None:
+            return _not_found(request, state, found)
+        event, endpoint, attempts = await logs.delivery_context(session, delivery)
+    return _page(
+        request,
+        state,
+        found,
+        "portal_delivery.html",
+        delivery=delivery,
+        event=event,
+        endpoint=endpoint,
+        attempts=list(reversed(attempts)),
+        message=request.query_params.get("message"),
+    )
+
+
+@router.post("/deliveries/{delivery_id}/resend")
+async def resend(
+    request: Request, delivery_id: str, csrf: Annotated[str | None, Form()] = None
+) -> Response:
+    state, found = await _signed_in(request)
+    _may_change(found, csrf)
+    async with state.sessions() as session, session.begin():
+        delivery = await _delivery(session, found, delivery_id)
+        if delivery is None:
+            return _not_found(request, state, found)
+        _, endpoint, _ = await logs.delivery_context(session, delivery)
+        try:
+            await recovery.resend(session, delivery, endpoint)
+            message = "queued"
+        except recovery.EndpointDisabled:
+            message = "disabled"
+        except recovery.DeliveryInFlight:
+            message = "in_flight"
+    return see_other(f"/portal/deliveries/{delivery_id}?message={message}")
+
+
+def install_portal_handlers(app: Any) -> None:
+    @app.exception_handler(PortalSignInNeeded)
+    async def link_needed(request: Request, _: PortalSignInNeeded) -> Response:
+        return _page(request, app_state(request), None, "portal_link_invalid.html", 403)
+
+    @app.exception_handler(PortalRefused)
+    async def refused(request: Request, _: PortalRefused) -> Response:
+        state = app_state(request)
+        found = console_session.read(request, state.secret_box, console_session.PORTAL)
+        return _page(request, state, found, "portal_refused.html", 403)

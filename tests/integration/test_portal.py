@@ -1,0 +1,221 @@
+"""The tenant portal over HTTP: links made by admins only, a link's session confined to its
+tenant (every route of another tenant's objects is not found), read-only links change
+nothing, forms need the session's token, test events reach one endpoint, and the product's
+brand and framing settings apply."""
+
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient, Response
+from pydantic import ValidationError
+from standardwebhooks.webhooks import Webhook
+
+from hookpost import ids
+from hookpost.api.app import create_app
+from hookpost.console.session import portal_link_token
+from hookpost.encryption import load_secret_box
+from hookpost.settings import Settings
+from tests.integration.delivery_helpers import running_worker
+from tests.integration.helpers import (
+    create_endpoint,
+    create_event_type,
+    create_tenant,
+    ok,
+    problem,
+    tenant_key,
+)
+from tests.receiver import receiver
+
+
+@pytest.fixture
+async def browser(app: FastAPI) -> AsyncIterator[AsyncClient]:
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client:
+        yield client
+
+
+async def _link(admin: AsyncClient, tenant: str, scope: str = "manage") -> str:
+    made = ok(await admin.post(f"/v1/tenants/{tenant}/portal-links", json={"scope": scope}), 201)
+    assert made["scope"] == scope
+    return str(made["url"]).removeprefix("http://test")
+
+
+async def _open(browser: AsyncClient, link: str) -> Response:
+    answer = await browser.get(link)
+    assert (answer.status_code, answer.headers["location"]) == (303, "/portal")
+    return answer
+
+
+def _csrf(page: Response) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found, "the page has no form token"
+    return found.group(1)
+
+
+async def _two_tenants(admin: AsyncClient) -> tuple[dict[str, Any], dict[str, Any]]:
+    await create_event_type(admin, "invoice.paid")
+    mine = await create_tenant(admin, uid="mine")
+    await create_tenant(admin, uid="theirs")
+    await create_endpoint(admin, "mine", url="https://example.com/mine", event_types=["*"])
+    other = await create_endpoint(
+        admin, "theirs", url="https://example.com/theirs", event_types=["*"]
+    )
+    body = {"tenant_id": "theirs", "event_type": "invoice.paid", "payload": {"n": 1}}
+    ok(await admin.post("/v1/events", json=body), 202)
+    return mine, other
+
+
+async def test_links_are_made_by_admins_for_one_tenant(admin: AsyncClient) -> None:
+    tenant = await create_tenant(admin, uid="acme")
+    made = ok(await admin.post(f"/v1/tenants/{tenant['id']}/portal-links", json={}), 201)
+    assert made["scope"] == "read"
+    assert made["url"].startswith("http://test/portal/open?token=")
+    key = await tenant_key(admin, tenant["id"])
+    async with AsyncClient(
+        transport=admin._transport,
+        base_url="http://test",
+        headers={"authorization": f"Bearer {key}"},
+    ) as own:
+        problem(
+            await own.post(f"/v1/tenants/{tenant['id']}/portal-links", json={}), 403, "admin_only"
+        )
+    unknown = await admin.post("/v1/tenants/nobody/portal-links", json={})
+    problem(unknown, 404, "tenant_not_found")
+    refused = await admin.post(
+        f"/v1/tenants/{tenant['id']}/portal-links", json={"expires_in_s": 10**6}
+    )
+    problem(refused, 422, "validation_error")
+
+
+async def test_a_link_opens_a_strict_session_and_a_bad_one_does_not(
+    admin: AsyncClient, browser: AsyncClient, settings: Settings
+) -> None:
+    tenant = await create_tenant(admin, uid="acme")
+    opened = await _open(browser, await _link(admin, tenant["id"]))
+    cookie = opened.headers["set-cookie"].lower()
+    assert "hookpost_portal=" in cookie
+    for flag in ("httponly", "samesite=strict"):
+        assert flag in cookie
+    assert (await browser.get("/portal")).status_code == 200
+    stranger = AsyncClient(transport=browser._transport, base_url="http://test")
+    async with stranger:
+        assert (await stranger.get("/portal/open?token=forged")).status_code == 403
+        expired = portal_link_token(
+            load_secret_box(settings), uuid.UUID(int=1), "manage", time.time() - 1
+        )
+        assert (await stranger.get(f"/portal/open?token={expired}")).status_code == 403
+        assert (await stranger.get("/portal")).status_code == 403
+        # the operator console's session is not the portal's, nor the other way round
+        assert (await browser.get("/endpoints")).status_code == 303
+
+
+async def test_another_tenants_objects_are_not_found_on_any_route(
+    admin: AsyncClient, browser: AsyncClient, db: asyncpg.Connection
+) -> None:
+    mine, other = await _two_tenants(admin)
+    await _open(browser, await _link(admin, mine["id"]))
+    token = _csrf(await browser.get("/portal"))
+    delivery = await db.fetchval("SELECT id FROM deliveries")
+    theirs = ids.encode(ids.Prefix.DELIVERY, delivery)
+    endpoint = other["id"]
+    for path in (f"/portal/endpoints/{endpoint}", f"/portal/deliveries/{theirs}"):
+        assert (await browser.get(path)).status_code == 404, path
+    for action in ("url", "secret", "rotate", "test", "delete"):
+        path = f"/portal/endpoints/{endpoint}/{action}"
+        form = {"csrf": token, "url": "https://example.com/taken"}
+        assert (await browser.post(path, data=form)).status_code == 404, path
+    resend = await browser.post(f"/portal/deliveries/{theirs}/resend", data={"csrf": token})
+    assert resend.status_code == 404
+    listed = await browser.get(f"/portal/deliveries?endpoint={endpoint}")
+    assert theirs not in listed.text
+    assert "No deliveries yet" in listed.text
+    page = await browser.get("/portal")
+    assert "example.com/mine" in page.text
+    assert "example.com/theirs" not in page.text
+    row = await db.fetchrow("SELECT url, deleted_at FROM endpoints WHERE url LIKE '%theirs'")
+    assert tuple(row) == ("https://example.com/theirs", None)
+    assert await db.fetchval("SELECT count(*) FROM events") == 1  # no test event was sent
+
+
+async def test_a_read_only_link_changes_nothing(
+    admin: AsyncClient, browser: AsyncClient, db: asyncpg.Connection
+) -> None:
+    tenant = await create_tenant(admin, uid="acme")
+    endpoint = await create_endpoint(admin, "acme", url="https://example.com/a")
+    await _open(browser, await _link(admin, tenant["id"], scope="read"))
+    page = await browser.get(f"/portal/endpoints/{endpoint['id']}")
+    assert page.status_code == 200
+    assert "read-only" in page.text
+    assert 'name="csrf"' not in page.text  # no forms to offer
+    for action in ("secret", "rotate", "test", "delete"):
+        answer = await browser.post(f"/portal/endpoints/{endpoint['id']}/{action}", data={})
+        assert answer.status_code == 403
+    assert await db.fetchval("SELECT deleted_at FROM endpoints") is None
+
+
+async def test_forms_need_the_sessions_token(admin: AsyncClient, browser: AsyncClient) -> None:
+    tenant = await create_tenant(admin, uid="acme")
+    endpoint = await create_endpoint(admin, "acme", url="https://example.com/a")
+    await _open(browser, await _link(admin, tenant["id"]))
+    forged = await browser.post(f"/portal/endpoints/{endpoint['id']}/secret", data={})
+    assert forged.status_code == 403
+    assert "whsec_" not in forged.text
+
+
+async def test_a_test_event_reaches_that_endpoint_alone_signed(
+    admin: AsyncClient, browser: AsyncClient, db: asyncpg.Connection, settings: Settings
+) -> None:
+    async with receiver() as target:
+        tenant = await create_tenant(admin, uid="acme")
+        await create_event_type(admin, "invoice.paid")
+        endpoint = await create_endpoint(
+            admin, "acme", url=f"{target.url}/one", event_types=["invoice.paid"]
+        )
+        await create_endpoint(admin, "acme", url=f"{target.url}/two", event_types=["*"])
+        await _open(browser, await _link(admin, tenant["id"]))
+        path = f"/portal/endpoints/{endpoint['id']}"
+        token = _csrf(await browser.get(path))
+        revealed = await browser.post(f"{path}/secret", data={"csrf": token})
+        secret = re.search(r'<code id="secret">(whsec_[^<]+)</code>', revealed.text)
+        assert secret
+        async with running_worker(settings):
+            sent = await browser.post(f"{path}/test", data={"csrf": token})
+            assert sent.status_code == 303
+            [request] = await target.wait_for(1)
+    assert request.path == "/one"
+    Webhook(secret.group(1)).verify(request.body, request.headers)
+    assert b'"type":"hookpost.test"' in request.body
+    assert await db.fetchval("SELECT count(*) FROM deliveries") == 1
+
+
+async def test_the_portal_carries_the_brand_and_its_framing_policy(
+    admin: AsyncClient, settings: Settings, db: asyncpg.Connection
+) -> None:
+    branded = settings.model_copy(
+        update={
+            "portal_name": "Acme Billing <b>",
+            "portal_color": "#aa3300",
+            "portal_logo_url": "https://cdn.example.com/logo.png",
+            "portal_frame_ancestors": "https://app.example.com",
+        }
+    )
+    app = create_app(branded)
+    async with app.router.lifespan_context(app):
+        transport = ASGITransport(app=app)
+        async with AsyncClient(transport=transport, base_url="http://test") as client:
+            tenant = await create_tenant(admin, uid="acme")
+            await _open(client, await _link(admin, tenant["id"]))
+            page = await client.get("/portal")
+            assert "Acme Billing &lt;b&gt;" in page.text
+            policy = page.headers["content-security-policy"]
+            assert "frame-ancestors https://app.example.com" in policy
+            assert "img-src 'self' data: https://cdn.example.com" in policy
+            css = await client.get("/portal/brand.css")
+            assert "--accent: #aa3300" in css.text
+    with pytest.raises(ValidationError, match="portal_color"):
+        Settings(portal_color="red;}body{display:none")
