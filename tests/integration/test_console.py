@@ -179,10 +179,82 @@ async def test_recovery_counts_first_then_queues(
 async def test_filters_live_in_the_url_and_bad_ones_say_why(
     admin: AsyncClient, browser: AsyncClient
 ) -> None:
+    await create_tenant(admin, uid="acme")
+    await create_tenant(admin, uid="other")
+    await create_event_type(admin, "invoice.paid")
+    await create_event_type(admin, "user.created")
+    for uid in ("acme", "other"):
+        await create_endpoint(admin, uid, url=f"https://example.com/{uid}", event_types=["*"])
+        for event_type in ("invoice.paid", "user.created"):
+            body = {"tenant_id": uid, "event_type": event_type, "payload": {}}
+            ok(await admin.post("/v1/events", json=body), 202)
     await _sign_in(browser)
-    page = await browser.get("/deliveries?endpoint=nope&status=lost")
+
+    def shown(page: Response) -> int:
+        return len(re.findall(r'href="/deliveries/dlv_', page.text))
+
+    assert shown(await browser.get("/deliveries")) == 4
+    assert shown(await browser.get("/deliveries?tenant=acme")) == 2
+    assert shown(await browser.get("/deliveries?tenant=acme&type=user.created")) == 1
+    now = datetime.now(UTC)
+    later = (now + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M")
+    earlier = (now - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M")
+    assert shown(await browser.get(f"/deliveries?since={later}")) == 0
+    assert shown(await browser.get(f"/deliveries?since={earlier}&until={later}")) == 4
+    page = await browser.get("/deliveries?endpoint=nope&status=lost&tenant=ghost&since=soon")
     assert page.status_code == 200
     assert "endpoint &#39;nope&#39; is not a ep_ id" in page.text
     assert "status &#39;lost&#39; is not one of" in page.text
+    assert "no tenant &#39;ghost&#39;" in page.text
+    assert "since &#39;soon&#39; is not a time" in page.text
     missing = await browser.get("/deliveries/dlv_0000000000000000000000000")
     assert missing.status_code == 404
+
+
+async def test_the_configuration_pages_list_tenants_event_types_and_keys(
+    admin: AsyncClient, browser: AsyncClient
+) -> None:
+    await create_tenant(admin, uid="acme", name="Acme <Corp>")
+    schema = {
+        "type": "object",
+        "properties": {
+            "amount": {"type": "integer"},
+            "currency": {"enum": ["eur", "usd"]},
+            "lines": {"type": "array", "items": {"type": "string"}},
+        },
+    }
+    await create_event_type(admin, "invoice.paid", schema=schema, description="Paid.")
+    await create_event_type(admin, "user.created")
+    made = ok(await admin.post("/v1/api-keys", json={"name": "ops"}), 201)
+    await _sign_in(browser)
+    tenants = await browser.get("/tenants")
+    assert "Acme &lt;Corp&gt;" in tenants.text
+    types = await browser.get("/event-types")
+    assert "Any JSON payload is accepted" in types.text  # user.created has no schema
+    sample = '"amount": 0,\n  "currency": "eur",\n  "lines": [\n    "string"\n  ]'
+    assert sample.replace('"', "&#34;") in types.text or sample in types.text
+    keys = await browser.get("/api-keys")
+    assert made["id"] in keys.text
+    assert made["key"] not in keys.text  # only its first characters
+    assert made["key"][:7] in keys.text
+
+
+async def test_the_operator_rotates_a_secret_and_sends_a_test_event(
+    admin: AsyncClient, browser: AsyncClient, db: asyncpg.Connection
+) -> None:
+    await create_tenant(admin, uid="acme")
+    endpoint = await create_endpoint(admin, "acme", url="https://example.com/hook")
+    before = ok(await admin.get(f"/v1/endpoints/{endpoint['id']}/secret"))["key"]
+    await _sign_in(browser)
+    path = f"/endpoints/{endpoint['id']}"
+    token = _csrf(await browser.get(path))
+    rotated = await browser.post(f"{path}/rotate", data={"csrf": token})
+    shown = re.search(r'<code id="secret">(whsec_[^<]+)</code>', rotated.text)
+    assert shown
+    assert shown.group(1) == ok(await admin.get(f"/v1/endpoints/{endpoint['id']}/secret"))["key"]
+    assert shown.group(1) != before
+    sent = await browser.post(f"{path}/test", data={"csrf": token})
+    assert sent.status_code == 303
+    assert sent.headers["location"].startswith("/deliveries/dlv_")
+    row = await db.fetchrow("SELECT event_type, status FROM deliveries")
+    assert tuple(row) == ("hookpost.test", "pending")

@@ -19,16 +19,27 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost import ids
-from hookpost.admin import api_keys
+from hookpost.admin import api_keys, event_types, tenants
 from hookpost.admin import endpoints as admin_endpoints
 from hookpost.api.deps import AppState, app_state
 from hookpost.console import portal
 from hookpost.console import session as console_session
 from hookpost.console.common import checked_url, local, page_of, render, see_other
-from hookpost.db.models import Attempt, Delivery, DeliveryStatus, Endpoint
+from hookpost.db.engine import driver_connection
+from hookpost.db.models import (
+    ApiKey,
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    Endpoint,
+    EventType,
+    Tenant,
+)
+from hookpost.ingest import emit
 from hookpost.ops import logs, overview, recovery, stats
 
 router = APIRouter(include_in_schema=False)
+ROTATION_GRACE_S = 24 * 3600
 
 
 class SignInNeeded(Exception):
@@ -180,6 +191,7 @@ async def _endpoint_page(
     error: str | None = None,
     recoverable: int | None = None,
     window: tuple[str, str] | None = None,
+    secret: str | None = None,
     status_code: int = 200,
 ) -> Response:
     async with state.sessions() as session:
@@ -208,6 +220,7 @@ async def _endpoint_page(
             message=message,
             error=error,
             recoverable=recoverable,
+            secret=secret,
             window=window or (local(now - timedelta(hours=1)), local(now + timedelta(minutes=1))),
         )
 
@@ -260,6 +273,35 @@ async def set_enabled(
             changes["disabled_reason"] = "disabled in the console"
         await admin_endpoints.update(session, endpoint, changes)
     return see_other(f"/endpoints/{endpoint_id}")
+
+
+@router.post("/endpoints/{endpoint_id}/rotate")
+async def rotate_secret(
+    request: Request, endpoint_id: str, csrf: Annotated[str | None, Form()] = None
+) -> Response:
+    """Make a new signing secret current; the old ones keep signing for a day."""
+    async with _changing(request, endpoint_id, csrf) as (state, found, session, endpoint):
+        if endpoint is None:
+            return render(request, "not_found.html", 404, csrf=found.csrf, what="endpoint")
+        secret = await admin_endpoints.rotate_secret(
+            session, state.secret_box, endpoint.id, new_secret=None, grace_period_s=ROTATION_GRACE_S
+        )
+    message = "A new signing secret is current; the old ones keep signing for 24 hours."
+    return await _endpoint_page(request, state, found, endpoint_id, message=message, secret=secret)
+
+
+@router.post("/endpoints/{endpoint_id}/test")
+async def send_test_event(
+    request: Request, endpoint_id: str, csrf: Annotated[str | None, Form()] = None
+) -> Response:
+    """Send the endpoint a ``hookpost.test`` event, whatever it subscribes to."""
+    async with _changing(request, endpoint_id, csrf) as (_, found, session, endpoint):
+        if endpoint is None:
+            return render(request, "not_found.html", 404, csrf=found.csrf, what="endpoint")
+        delivery_id = await emit.send_test(
+            await driver_connection(session), endpoint.tenant_id, endpoint.id
+        )
+    return see_other(f"/deliveries/{ids.encode(ids.Prefix.DELIVERY, delivery_id)}")
 
 
 @router.post("/endpoints/{endpoint_id}/recover")
@@ -322,6 +364,63 @@ async def recover(
     )
 
 
+# the configuration
+
+
+@router.get("/tenants")
+async def tenants_page(
+    request: Request, cursor: Annotated[str | None, Query(max_length=64)] = None
+) -> Response:
+    state, found = await _signed_in(request)
+    async with state.sessions() as session:
+        rows, next_cursor = await page_of(
+            session, tenants.list_query(None), Tenant, ids.Prefix.TENANT, cursor
+        )
+    return render(request, "tenants.html", csrf=found.csrf, tenants=rows, next_cursor=next_cursor)
+
+
+@router.get("/event-types")
+async def event_types_page(request: Request) -> Response:
+    """Every event type with its schema and a payload that would be accepted, if one can be
+    made from the schema's examples."""
+    state, found = await _signed_in(request)
+    async with state.sessions() as session:
+        query = event_types.list_query(include_archived=True).order_by(EventType.name)
+        rows = (await session.scalars(query)).all()
+    samples = {row.name: sample_payload(row.schema) for row in rows if row.schema}
+    return render(request, "event_types.html", csrf=found.csrf, event_types=rows, samples=samples)
+
+
+def sample_payload(schema: Any) -> Any:
+    """A payload shaped like ``schema``: its first example where it gives one, else each
+    property's first enum value, example or a plain value of its type."""
+    if not isinstance(schema, dict):
+        return None
+    for key in ("examples", "enum"):
+        if isinstance(schema.get(key), list) and schema[key]:
+            return schema[key][0]
+    if "const" in schema:
+        return schema["const"]
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object" or "properties" in schema:
+        properties = schema.get("properties", {})
+        return {name: sample_payload(sub) for name, sub in properties.items()}
+    if kind == "array":
+        return [sample_payload(schema.get("items", {}))]
+    plain = {"string": "string", "integer": 0, "number": 0, "boolean": False, "null": None}
+    return plain.get(str(kind))
+
+
+@router.get("/api-keys")
+async def api_keys_page(request: Request) -> Response:
+    state, found = await _signed_in(request)
+    async with state.sessions() as session:
+        rows = (await session.scalars(api_keys.list_query(None).order_by(ApiKey.id.desc()))).all()
+    return render(request, "api_keys.html", csrf=found.csrf, keys=rows)
+
+
 # deliveries
 
 
@@ -330,27 +429,49 @@ async def deliveries_page(
     request: Request,
     endpoint: Annotated[str | None, Query(max_length=64)] = None,
     event: Annotated[str | None, Query(max_length=64)] = None,
-    tenant: Annotated[str | None, Query(max_length=64)] = None,
+    tenant: Annotated[str | None, Query(max_length=255)] = None,
+    type: Annotated[str | None, Query(max_length=255)] = None,
     status: Annotated[str | None, Query(max_length=16)] = None,
+    since: Annotated[str | None, Query(max_length=32)] = None,
+    until: Annotated[str | None, Query(max_length=32)] = None,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
-    """Deliveries, newest first, narrowed by the filters in the URL (so a link can be shared);
-    a filter that names nothing shows an empty list and says which."""
+    """Deliveries, newest first, narrowed by the filters in the URL (so a link can be shared):
+    endpoint, event, tenant (id or uid), event type, state and a window of creation (UTC); a
+    filter that names nothing shows an empty list and says why."""
     state, found = await _signed_in(request)
-    filters = {"endpoint": endpoint, "event": event, "tenant": tenant, "status": status}
+    filters = {
+        "endpoint": endpoint,
+        "event": event,
+        "tenant": tenant,
+        "type": type,
+        "status": status,
+        "since": since,
+        "until": until,
+    }
     problems: list[str] = []
-    where = logs.DeliveryFilter(
-        endpoint_id=_filter_id(ids.Prefix.ENDPOINT, "endpoint", endpoint, problems),
-        event_id=_filter_id(ids.Prefix.EVENT, "event", event, problems),
-        tenant_id=_filter_id(ids.Prefix.TENANT, "tenant", tenant, problems),
-        status=status if status in set(DeliveryStatus) else None,
-    )
     if status and status not in set(DeliveryStatus):
         problems.append(f"status {status!r} is not one of {', '.join(DeliveryStatus)}")
     rows: Sequence[Delivery] = []
     next_cursor = None
-    if not problems:
-        async with state.sessions() as session:
+    async with state.sessions() as session:
+        tenant_id = None
+        if tenant:
+            found_tenant = await tenants.find(session, tenant)
+            if found_tenant is None:
+                problems.append(f"no tenant {tenant!r}")
+            else:
+                tenant_id = found_tenant.id
+        where = logs.DeliveryFilter(
+            endpoint_id=_filter_id(ids.Prefix.ENDPOINT, "endpoint", endpoint, problems),
+            event_id=_filter_id(ids.Prefix.EVENT, "event", event, problems),
+            tenant_id=tenant_id,
+            event_type=type or None,
+            status=status if status in set(DeliveryStatus) else None,
+            since=_filter_time("since", since, problems),
+            until=_filter_time("until", until, problems),
+        )
+        if not problems:
             rows, next_cursor = await page_of(
                 session, logs.deliveries_query(where), Delivery, ids.Prefix.DELIVERY, cursor
             )
@@ -365,6 +486,16 @@ async def deliveries_page(
         statuses=list(DeliveryStatus),
         problems=problems,
     )
+
+
+def _filter_time(name: str, value: str | None, problems: list[str]) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    except ValueError:
+        problems.append(f"{name} {value!r} is not a time (2026-12-04T09:30)")
+        return None
 
 
 def _filter_id(prefix: ids.Prefix, name: str, value: str | None, problems: list[str]) -> Any:
