@@ -17,6 +17,7 @@ The default run measures, on this machine, with a fast receiver in its own proce
 
 ``--quick`` runs each with small counts in under a minute. Two more run alone:
 ``python -m benchmarks logs`` (log queries over 10 million attempts) and
+``python -m benchmarks console`` (the console's pages over a million deliveries) and
 ``python -m benchmarks isolation`` (20 of 100 endpoints hanging) and
 ``python -m benchmarks schemas`` (ingest with and without a payload schema) and
 ``python -m benchmarks peers`` (hookpost beside pgqueuer + aiohttp and Celery + Redis).
@@ -40,7 +41,7 @@ import asyncpg
 from cryptography.fernet import Fernet
 from tests.scratch import scratch_database
 
-from benchmarks import delivery, isolation, logs, peers, processes, schemas, traffic
+from benchmarks import console, delivery, isolation, logs, peers, processes, schemas, traffic
 from hookpost.db.engine import plain_dsn
 
 BENCH_KEY = Fernet.generate_key().decode()  # encrypts the benchmark endpoints' secrets
@@ -217,13 +218,16 @@ def main() -> None:
     parser.add_argument(
         "scenario",
         nargs="?",
-        choices=["delivery", "logs", "isolation", "schemas", "peers"],
+        choices=["delivery", "logs", "console", "isolation", "schemas", "peers"],
         default="delivery",
         help="what to run (default: delivery, the main table)",
     )
     parser.add_argument("--quick", action="store_true", help="small counts: under a minute")
     parser.add_argument(
-        "--attempts", type=int, default=10_000_000, help="attempt rows to seed for 'logs'"
+        "--attempts",
+        type=int,
+        default=None,
+        help="attempt rows to seed for 'logs' (10,000,000) and 'console' (2,000,000)",
     )
     args = parser.parse_args()
     import uvloop
@@ -232,7 +236,11 @@ def main() -> None:
     server_url = os.environ.get("HOOKPOST_DATABASE_URL")
     if args.scenario == "logs":
         with _database(server_url) as url:
-            logs.run(url, args.attempts)
+            logs.run(url, args.attempts or 10_000_000)
+        return
+    if args.scenario == "console":
+        with _database(server_url) as url:
+            console.run(url, args.attempts or 2_000_000)
         return
     if args.scenario == "isolation":
         with processes.receiver() as base, _database(server_url) as url:
