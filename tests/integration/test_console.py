@@ -258,3 +258,30 @@ async def test_the_operator_rotates_a_secret_and_sends_a_test_event(
     assert sent.headers["location"].startswith("/deliveries/dlv_")
     row = await db.fetchrow("SELECT event_type, status FROM deliveries")
     assert tuple(row) == ("hookpost.test", "pending")
+
+
+async def test_the_overview_charts_the_last_hours_attempts(
+    admin: AsyncClient, browser: AsyncClient, db: asyncpg.Connection, settings: Settings
+) -> None:
+    """The workers count each minute's attempts; the overview draws the last hour from them,
+    a bar a minute, succeeded and failed."""
+    async with receiver(lambda n, r: Reply(status=500 if n == 0 else 200)) as target:
+        await create_tenant(admin, uid="acme")
+        await create_event_type(admin, "invoice.paid")
+        await create_endpoint(admin, "acme", url=target.url, event_types=["*"])
+        events = [{"tenant_id": "acme", "event_type": "invoice.paid", "payload": {}}] * 3
+        ok(await admin.post("/v1/events/batch", json={"events": events}), 202)
+        async with running_worker(settings):
+
+            async def counted() -> bool:
+                row = await db.fetchrow(
+                    "SELECT sum(succeeded) AS ok, sum(failed) AS bad FROM attempt_minutes"
+                )
+                return (row["ok"], row["bad"]) == (3, 1)
+
+            await eventually(counted)
+    await _sign_in(browser)
+    page = await browser.get("/")
+    assert page.text.count('<rect class="ok"') == 60
+    assert "3 succeeded, 1 failed" in page.text
+    assert "the tallest bar is 4 attempts" in page.text

@@ -541,6 +541,8 @@ async def test_the_results_are_written_through_the_primary_key(
             [None] * count,
             "worker",
             [False] * count,
+            count,
+            0,
         )
     finally:
         await flush.rollback()

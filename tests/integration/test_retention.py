@@ -137,3 +137,13 @@ async def test_one_runner_at_a_time(
         )
     finally:
         await other.close()
+
+
+async def test_the_charts_minutes_are_kept_a_day(db: asyncpg.Connection) -> None:
+    await db.execute(
+        "INSERT INTO attempt_minutes (minute, worker_id, succeeded, failed) VALUES "
+        "(date_trunc('minute', now()) - interval '25 hours', 'w', 1, 0), "
+        "(date_trunc('minute', now()) - interval '23 hours', 'w', 2, 0)"
+    )
+    await run_retention(db, attempt_retention_s=30 * DAY, event_retention_s=30 * DAY, days_ahead=1)
+    assert await db.fetchval("SELECT array_agg(succeeded) FROM attempt_minutes") == [2]

@@ -292,3 +292,14 @@ class Attempt(Base):
     error_kind: Mapped[str | None] = mapped_column(String(32))
     error_message: Mapped[str | None] = mapped_column(Text)
     worker_id: Mapped[str] = mapped_column(String(128))
+
+
+class AttemptMinute(Base):
+    """Attempts one worker made in one minute, for the console's chart (migration 0010)."""
+
+    __tablename__ = "attempt_minutes"
+
+    minute: Mapped[datetime] = mapped_column(primary_key=True)
+    worker_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    succeeded: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)

@@ -11,8 +11,8 @@ is named for what it does; the worker calls them and nothing else touches the qu
   ``limits.plan_claim``, and one more statement leases what it allows and pushes back the
   rest. Both statements keep one generic plan, whatever the tables' sizes (``_ROW``).
 - ``record``: group commit of many attempts (COPY) and delivery states (one UPDATE), plus the
-  endpoint health they imply (failure streaks, disabling after 410 or a long failure) and the
-  concurrency limits the worker's gates changed.
+  endpoint health they imply (failure streaks, disabling after 410 or a long failure), the
+  concurrency limits the worker's gates changed, and the minute's attempt counts.
 - ``pause_deliveries`` / ``resume_deliveries``: a disabled endpoint's pending deliveries stop,
   and start again when it is enabled.
 - ``recover_expired``: deliveries whose lease ran out (a killed worker) back to pending.
@@ -340,8 +340,17 @@ ORDER BY next_attempt_at
 
 # The results, joined to their rows by id. The flush allows only nested loops through indexes
 # (``worker.FLUSH_SETTINGS``) and the lease check is a CASE, which no index can answer, so
-# each result finds its row through the primary key, with statistics or without.
+# each result finds its row through the primary key, with statistics or without. In the same
+# statement (no round trip of its own), the attempts' counts $11 and $12 go to this worker's
+# row of the current minute, for the console's chart.
 UPDATE_DELIVERIES = """
+WITH counted AS (
+    INSERT INTO attempt_minutes (minute, worker_id, succeeded, failed)
+    SELECT date_trunc('minute', now()), $9, $11::int, $12::int WHERE $11::int + $12::int > 0
+    ON CONFLICT (minute, worker_id) DO UPDATE
+    SET succeeded = attempt_minutes.succeeded + EXCLUDED.succeeded,
+        failed = attempt_minutes.failed + EXCLUDED.failed
+)
 UPDATE deliveries d
 SET status = u.status,
     status_reason = u.reason,
@@ -814,6 +823,7 @@ async def record(
             columns=ATTEMPT_COLUMNS,
         )
     if changes:
+        succeeded = sum(1 for attempt in attempts if attempt.error_kind is None)
         await connection.execute(
             UPDATE_DELIVERIES,
             [c.delivery_id for c in changes],
@@ -826,6 +836,8 @@ async def record(
             [c.last_error_kind for c in changes],
             worker_id,
             [c.resume_on_enable for c in changes],
+            succeeded,
+            len(attempts) - succeeded,
         )
     failing: list[asyncpg.Record] = []
     if health:
@@ -842,6 +854,7 @@ async def record(
         ]
     if limits:
         await connection.execute(REPORT_LIMITS, list(limits), list(limits.values()))
+
     failed_endpoints = [h.endpoint_id for h in health if h.failures_after]
     disabled: list[asyncpg.Record] = []
     if gone or failed_endpoints:

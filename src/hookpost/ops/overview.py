@@ -1,5 +1,6 @@
 """The operator's overview: the attempt rate and success rate of the last minute, the queue's
-figures, and the endpoints in trouble (failing, probed by their breaker, disabled) with why."""
+figures, the endpoints in trouble (failing, probed by their breaker, disabled) with why, and
+the attempts of each minute of the last hour (the workers count them per minute)."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -9,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost import ids
 from hookpost.db.engine import driver_connection
-from hookpost.db.models import Attempt, Endpoint
+from hookpost.db.models import Attempt, AttemptMinute, Endpoint
 from hookpost.ops.metrics import QueueFigures, queue_figures
 
 WINDOW_S = 60
@@ -24,11 +25,23 @@ class Trouble:
 
 
 @dataclass(frozen=True)
+class Minute:
+    at: datetime
+    succeeded: int
+    failed: int
+
+
+@dataclass(frozen=True)
 class Overview:
     attempts_per_s: float
     success_rate: float | None  # of the last minute's attempts; None without any
     queue: QueueFigures
     trouble: list[Trouble]
+    last_hour: list[Minute]  # oldest first, a minute without attempts included
+
+    @property
+    def busiest_minute(self) -> int:
+        return max((minute.succeeded + minute.failed for minute in self.last_hour), default=0)
 
 
 async def overview(session: AsyncSession, *, breaker_threshold: int) -> Overview:
@@ -53,7 +66,27 @@ async def overview(session: AsyncSession, *, breaker_threshold: int) -> Overview
         success_rate=succeeded / total if total else None,
         queue=await queue_figures(await driver_connection(session)),
         trouble=[_trouble(endpoint, breaker_threshold) for endpoint in endpoints],
+        last_hour=await _last_hour(session),
     )
+
+
+async def _last_hour(session: AsyncSession) -> list[Minute]:
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    first = now - timedelta(minutes=59)
+    rows = await session.execute(
+        select(
+            AttemptMinute.minute,
+            func.sum(AttemptMinute.succeeded),
+            func.sum(AttemptMinute.failed),
+        )
+        .where(AttemptMinute.minute >= first)
+        .group_by(AttemptMinute.minute)
+    )
+    counted = {minute: (int(ok), int(bad)) for minute, ok, bad in rows}
+    return [
+        Minute(at, *counted.get(at, (0, 0)))
+        for at in (first + timedelta(minutes=n) for n in range(60))
+    ]
 
 
 def _trouble(endpoint: Endpoint, breaker_threshold: int) -> Trouble:

@@ -6,7 +6,8 @@ worker, one runner at a time (a Postgres advisory lock):
   bloat), and the few expired rows of the partition that straddles the cutoff are deleted in
   small batches;
 - events older than their retention whose deliveries are all finished go with their
-  deliveries and those deliveries' attempts, in small batches, so no lock is held for long.
+  deliveries and those deliveries' attempts, in small batches, so no lock is held for long;
+- the per-minute attempt counts of the console's chart are kept a day.
 """
 
 import asyncio
@@ -33,6 +34,7 @@ LIST_PARTITIONS = """
 SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
 WHERE i.inhparent = 'attempts'::regclass
 """
+DELETE_OLD_MINUTES = "DELETE FROM attempt_minutes WHERE minute < now() - interval '1 day'"
 DELETE_EXPIRED_ATTEMPTS = """
 DELETE FROM attempts WHERE id IN (SELECT id FROM attempts WHERE id < $1 LIMIT $2)
 """
@@ -113,6 +115,7 @@ async def run_retention(
             DELETE_EXPIRED_EVENTS,
             ids.floor(now - timedelta(seconds=event_retention_s)),
         )
+        await connection.execute(DELETE_OLD_MINUTES)
     finally:
         await connection.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
     report = RetentionReport(created, dropped, attempts, events)
