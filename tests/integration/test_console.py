@@ -138,6 +138,14 @@ async def test_what_receivers_and_backends_send_is_shown_inert(
     assert "&lt;script&gt;alert(" in page.text  # the body and the header, as text
     assert page.text.count("&lt;script&gt;") >= 2
     assert "\\u003cscript\\u003e" in page.text  # the payload, as JSON text
+    event_link = re.search(r'href="/events/(evt_[0-9a-z]+)"', page.text)
+    assert event_link
+    event = await browser.get(f"/events/{event_link.group(1)}")
+    assert event.status_code == 200
+    assert HOSTILE not in event.text
+    assert f'href="/deliveries/{delivery_id}"' in event.text
+    assert "failed" in event.text
+    assert (await browser.get("/events/evt_nope")).status_code == 404
 
 
 async def test_recovery_counts_first_then_queues(

@@ -35,7 +35,7 @@ from hookpost.db.models import (
     EventType,
     Tenant,
 )
-from hookpost.ingest import emit
+from hookpost.ingest import emit, events
 from hookpost.ops import logs, overview, recovery, stats
 
 router = APIRouter(include_in_schema=False)
@@ -505,6 +505,20 @@ def _filter_id(prefix: ids.Prefix, name: str, value: str | None, problems: list[
     if parsed is None:
         problems.append(f"{name} {value!r} is not a {prefix.value}_ id")
     return parsed
+
+
+@router.get("/events/{event_id}")
+async def event_page(request: Request, event_id: str) -> Response:
+    """An event: its body and the state of each of its deliveries."""
+    state, found = await _signed_in(request)
+    async with state.sessions() as session:
+        parsed = ids.decode(ids.Prefix.EVENT, event_id)
+        event = None if parsed is None else await events.get(session, parsed)
+        if event is None:
+            return render(request, "not_found.html", 404, csrf=found.csrf, what="event")
+        query = logs.deliveries_query(logs.DeliveryFilter(event_id=event.id))
+        deliveries = (await session.scalars(query.order_by(Delivery.id))).all()
+    return render(request, "event.html", csrf=found.csrf, event=event, deliveries=deliveries)
 
 
 @router.get("/deliveries/{delivery_id}")
