@@ -380,15 +380,23 @@ async def tenants_page(
 
 
 @router.get("/event-types")
-async def event_types_page(request: Request) -> Response:
-    """Every event type with its schema and a payload that would be accepted, if one can be
-    made from the schema's examples."""
+async def event_types_page(
+    request: Request, cursor: Annotated[str | None, Query(max_length=64)] = None
+) -> Response:
+    """The event types, newest first, each with its schema and a payload shaped like it."""
     state, found = await _signed_in(request)
     async with state.sessions() as session:
-        query = event_types.list_query(include_archived=True).order_by(EventType.name)
-        rows = (await session.scalars(query)).all()
+        query = event_types.list_query(include_archived=True)
+        rows, next_cursor = await page_of(session, query, EventType, ids.Prefix.EVENT_TYPE, cursor)
     samples = {row.name: sample_payload(row.schema) for row in rows if row.schema}
-    return render(request, "event_types.html", csrf=found.csrf, event_types=rows, samples=samples)
+    return render(
+        request,
+        "event_types.html",
+        csrf=found.csrf,
+        event_types=rows,
+        samples=samples,
+        next_cursor=next_cursor,
+    )
 
 
 def sample_payload(schema: Any) -> Any:
@@ -414,11 +422,15 @@ def sample_payload(schema: Any) -> Any:
 
 
 @router.get("/api-keys")
-async def api_keys_page(request: Request) -> Response:
+async def api_keys_page(
+    request: Request, cursor: Annotated[str | None, Query(max_length=64)] = None
+) -> Response:
     state, found = await _signed_in(request)
     async with state.sessions() as session:
-        rows = (await session.scalars(api_keys.list_query(None).order_by(ApiKey.id.desc()))).all()
-    return render(request, "api_keys.html", csrf=found.csrf, keys=rows)
+        rows, next_cursor = await page_of(
+            session, api_keys.list_query(None), ApiKey, ids.Prefix.API_KEY, cursor
+        )
+    return render(request, "api_keys.html", csrf=found.csrf, keys=rows, next_cursor=next_cursor)
 
 
 # deliveries
