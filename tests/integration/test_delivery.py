@@ -32,6 +32,7 @@ from tests.integration.helpers import (
     index_scans,
     ok,
     plan_nodes,
+    problem,
 )
 from tests.receiver import DROP, Received, Reply, receiver
 
@@ -785,3 +786,49 @@ async def test_resend_and_recover_wake_the_idle_claim_loop(
             await target.wait_for(3, timeout=5)
             await eventually(lambda: _finished(db))
     assert (await _delivery(db))["status"] == "succeeded"
+
+
+async def test_a_scheduled_event_is_delivered_when_due_not_before(
+    admin: AsyncClient, db: asyncpg.Connection, settings: Settings
+) -> None:
+    """``deliver_at`` makes the deliveries due then: the idle worker wakes for it, and its
+    retries' age counts from then."""
+    async with receiver() as target:
+        await _setup(admin, target.url)
+        deliver_at = datetime.now(UTC) + timedelta(seconds=1.5)
+        async with running_worker(settings, worker_poll_s=30.0):
+            sent = time.monotonic()
+            body = {
+                "tenant_id": "acme",
+                "event_type": "invoice.paid",
+                "payload": {"n": 1},
+                "deliver_at": deliver_at.isoformat(),
+            }
+            emitted = ok(await admin.post("/v1/events", json=body), 202)
+            [request] = await target.wait_for(1, timeout=10)
+    assert request.at - sent >= 1.3
+    row = await db.fetchrow("SELECT next_attempt_at, round_started_at, status FROM deliveries")
+    assert row["round_started_at"] == deliver_at
+    shown = ok(await admin.get(f"/v1/events/{emitted['id']}"))
+    assert datetime.fromisoformat(shown["deliver_at"]) == deliver_at
+
+
+async def test_deliver_at_in_the_past_is_now_and_too_far_is_refused(
+    admin: AsyncClient, db: asyncpg.Connection, settings: Settings
+) -> None:
+    await _setup(admin, "http://127.0.0.1:9/hook")
+    item = {"tenant_id": "acme", "event_type": "invoice.paid", "payload": {}}
+    past = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    ok(await admin.post("/v1/events", json=item | {"deliver_at": past}), 202)
+    assert await db.fetchval("SELECT next_attempt_at > now() - interval '1 minute' FROM deliveries")
+    far = (datetime.now(UTC) + timedelta(days=settings.event_retention_days + 1)).isoformat()
+    refused = problem(
+        await admin.post("/v1/events", json=item | {"deliver_at": far}), 422, "deliver_at_too_far"
+    )
+    assert refused["errors"][0]["loc"] == ["body", "deliver_at"]
+    batch = {"events": [item, item | {"deliver_at": far}]}
+    refused = problem(await admin.post("/v1/events/batch", json=batch), 422, "deliver_at_too_far")
+    assert refused["errors"][0]["loc"] == ["body", "events", 1, "deliver_at"]
+    naive = await admin.post("/v1/events", json=item | {"deliver_at": "2030-01-01T00:00:00"})
+    problem(naive, 422, "validation_error")
+    assert await db.fetchval("SELECT count(*) FROM events") == 1

@@ -100,6 +100,7 @@ def create_app(settings: Settings) -> FastAPI:
                     types=event_types,
                     validator=validator,
                     max_payload_bytes=settings.max_payload_bytes,
+                    max_delay_s=settings.event_retention_days * 86400,
                 )
             ),
         )

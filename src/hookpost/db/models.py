@@ -192,6 +192,7 @@ class Event(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     payload_hash: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = _created_at()
+    deliver_at: Mapped[datetime | None]  # its deliveries fall due then; None: at once
 
 
 class Delivery(Base):

@@ -47,13 +47,15 @@ DUE = "next_attempt_at <= now()"
 
 # An event's deliveries, one to every live endpoint of its tenant with a matching
 # subscription (the exact name, `*`, or a prefix pattern `invoice.*`), read from the CTE
-# ``inserted`` (id, tenant_id, event_type) of the storing statement (``ingest.emit``). A
-# disabled endpoint's is recorded as failed with the reason, so that a recovery can send it
-# once the endpoint is enabled again.
+# ``inserted`` (id, tenant_id, event_type, deliver_at) of the storing statement
+# (``ingest.emit``), due at the event's ``deliver_at`` (now when it has none or it passed),
+# their retries' age counted from then. A disabled endpoint's is recorded as failed with the
+# reason, so that a recovery can send it once the endpoint is enabled again.
 FAN_OUT = """
 INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, event_type, next_attempt_at,
-                        status, status_reason, finished_at)
-SELECT hookpost_uuid7(), ev.id, ep.id, ep.tenant_id, ev.event_type, now(),
+                        round_started_at, status, status_reason, finished_at)
+SELECT hookpost_uuid7(), ev.id, ep.id, ep.tenant_id, ev.event_type,
+       GREATEST(ev.deliver_at, now()), GREATEST(ev.deliver_at, now()),
        CASE WHEN ep.enabled THEN 'pending' ELSE 'failed' END,
        CASE WHEN ep.enabled THEN NULL
             ELSE 'emitted while the endpoint was disabled: '

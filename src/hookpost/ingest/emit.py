@@ -36,6 +36,7 @@ class EventIn:
     payload: dict[str, Any]
     idempotency_key: str | None
     tenant_uid: str | None = None
+    deliver_at: datetime | None = None  # its deliveries fall due then; None: at once
 
 
 @dataclass(frozen=True)
@@ -134,14 +135,14 @@ WITH stale AS (
 ),
 inserted AS (
     INSERT INTO events (id, tenant_id, event_type, body, idempotency_key, payload_hash,
-                        created_at)
+                        created_at, deliver_at)
     SELECT * FROM unnest(
         $1::uuid[], $2::uuid[], $3::text[], $4::json[], $5::text[], $6::bytea[],
-        $7::timestamptz[]
+        $7::timestamptz[], $9::timestamptz[]
     )
     WHERE NOT EXISTS (SELECT 1 FROM stale)
     ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-    RETURNING id, tenant_id, event_type
+    RETURNING id, tenant_id, event_type, deliver_at
 ),
 fanned AS (
 {indent(queue.FAN_OUT, "    ")}
@@ -296,6 +297,7 @@ async def _store(
         hashes,
         [now] * len(events),
         [event.tenant_uid for event in events],
+        [event.deliver_at for event in events],
     )
     if stale := {row["id"] for row in rows if row["stale"]}:
         index = next(i for i, event_id in enumerate(new_ids) if event_id in stale)
@@ -357,7 +359,7 @@ _SEND_TEST = f"""
 WITH inserted AS (
     INSERT INTO events (id, tenant_id, event_type, body, payload_hash, created_at)
     VALUES ($2, $3, '{TEST_EVENT_TYPE}', $4::json, $5, $6)
-    RETURNING id, tenant_id, event_type
+    RETURNING id, tenant_id, event_type, NULL::timestamptz AS deliver_at
 ),
 delivered AS (
 {indent(queue.DIRECT_DELIVERY, "    ")}

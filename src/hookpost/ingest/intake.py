@@ -6,6 +6,7 @@ grouped with concurrent ones, a batch in one transaction) and the ingest counter
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import asyncpg
@@ -39,6 +40,7 @@ class EventItem:
     event_type: str
     payload: Any
     idempotency_key: str | None
+    deliver_at: datetime | None = None  # its deliveries fall due then; None: at once
 
 
 class IntakeError(Exception):
@@ -68,6 +70,14 @@ class PayloadUnencodable(IntakeError):
     message: str
 
 
+@dataclass
+class DeliverAtTooFar(IntakeError):
+    """A ``deliver_at`` later than the events are kept (``HOOKPOST_EVENT_RETENTION_DAYS``)."""
+
+    index: int
+    latest: datetime
+
+
 _CREATED = EVENTS_INGESTED.labels("created")  # each labels() call looks the child up
 _DUPLICATE = EVENTS_INGESTED.labels("duplicate")
 
@@ -84,11 +94,13 @@ class Intake:
         types: emit.EventTypeCache,
         validator: Validator,
         max_payload_bytes: int,
+        max_delay_s: float,
     ) -> None:
         self._pool = pool
         self._types = types
         self._validator = validator
         self._max_payload_bytes = max_payload_bytes
+        self._max_delay_s = max_delay_s
         self._uids = TenantCache()
         self.group = EmitGroup(pool, types, validator)  # single events, stored together
 
@@ -98,6 +110,7 @@ class Intake:
     async def emit_one(self, caller: Caller, item: EventItem) -> emit.Emitted:
         """Store one event with the single events of concurrent requests; its outcome."""
         self._check_size(0, item.payload)
+        self._check_schedule(0, item.deliver_at)
         for tries_left in (1, 0):  # a tenant stale in the cache costs one more try
             [event] = await self._events_in(caller, [item])
             try:
@@ -112,6 +125,7 @@ class Intake:
         """Store a batch in one transaction: all of it or none; the outcomes in order."""
         for index, item in enumerate(items):
             self._check_size(index, item.payload)
+            self._check_schedule(index, item.deliver_at)
         for tries_left in (1, 0):  # as for one event
             batch = await self._events_in(caller, items)
             if tries_left:  # before any transaction: validation may take its time bound
@@ -137,6 +151,11 @@ class Intake:
         if size > self._max_payload_bytes:
             raise PayloadTooLarge(index, size, self._max_payload_bytes)
 
+    def _check_schedule(self, index: int, deliver_at: datetime | None) -> None:
+        latest = datetime.now(UTC) + timedelta(seconds=self._max_delay_s)
+        if deliver_at is not None and deliver_at > latest:
+            raise DeliverAtTooFar(index, latest)
+
     async def _events_in(self, caller: Caller, items: Sequence[EventItem]) -> list[emit.EventIn]:
         """The events to store, each tenant resolved once."""
         found = {
@@ -150,6 +169,7 @@ class Intake:
                 item.payload,
                 item.idempotency_key,
                 found[item.tenant_ref][1],
+                item.deliver_at,
             )
             for item in items
         ]

@@ -71,6 +71,18 @@ def _problem(error: Exception, prefix: list[str | int]) -> Problem:
         return Problem(
             422, "payload_invalid", f"The payload{where} cannot be encoded: {error.message}"
         )
+    if isinstance(error, intake.DeliverAtTooFar):
+        loc: list[str | int] = [*prefix, "deliver_at"]
+        message = (
+            f"deliver_at{where} is later than events are kept: at most "
+            f"{error.latest.isoformat(timespec='seconds')} (HOOKPOST_EVENT_RETENTION_DAYS)"
+        )
+        return Problem(
+            422,
+            "deliver_at_too_far",
+            message,
+            errors=[FieldError(loc=loc, message=message, type="value_error")],
+        )
     if isinstance(error, intake.PayloadTooLarge):
         return Problem(
             413,
@@ -111,7 +123,9 @@ _REFUSALS = (intake.IntakeError, emit.EmitError, ValidationUnavailable)
 
 
 def _item(body: EventCreate, idempotency_key: str | None) -> intake.EventItem:
-    return intake.EventItem(body.tenant_id, body.event_type, body.payload, idempotency_key)
+    return intake.EventItem(
+        body.tenant_id, body.event_type, body.payload, idempotency_key, body.deliver_at
+    )
 
 
 def _answer(item: emit.Emitted) -> Emitted:
@@ -185,6 +199,7 @@ async def _event_out(session: AsyncSession, rows: list[Event]) -> list[EventOut]
             payload=row.body["data"],
             idempotency_key=row.idempotency_key,
             created_at=row.created_at,
+            deliver_at=row.deliver_at,
             deliveries=[
                 DeliverySummary.model_validate(d, from_attributes=True) for d in deliveries[row.id]
             ],

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from hookpost.api.schemas.common import DeliveryId, EndpointId, EventId, Schema, TenantId, TenantRef
 
@@ -29,6 +29,11 @@ class EventCreate(Schema):
     )
     idempotency_key: IdempotencyKey | None = Field(
         default=None, description="Or send the `Idempotency-Key` header."
+    )
+    deliver_at: AwareDatetime | None = Field(
+        default=None,
+        description="When its deliveries fall due (scheduled delivery), at most "
+        "HOOKPOST_EVENT_RETENTION_DAYS ahead; left out, or in the past: at once.",
     )
 
 
@@ -70,4 +75,5 @@ class EventOut(BaseModel):
     payload: dict[str, Any]
     idempotency_key: str | None
     created_at: datetime
+    deliver_at: datetime | None
     deliveries: list[DeliverySummary]
