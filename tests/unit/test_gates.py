@@ -109,3 +109,18 @@ def test_the_limit_starts_low_and_within_the_ceiling(ceiling: int) -> None:
     gate = gates.get(EP_A)
     assert gate is not None
     assert gate.current_limit == min(INITIAL_LIMIT, ceiling)
+
+
+async def test_idle_gates_at_their_ceiling_are_forgotten_and_cut_ones_kept() -> None:
+    gates: Gates[str] = Gates()
+    gates.add(EP_A, 2, "a", 0.0)
+    gates.add(EP_B, 10, "b", 0.0)
+    for _ in range(2):
+        gate, token, _ = await gates.take()
+        signal = Signal.SUCCESS if gate.endpoint_id == EP_A else Signal.OVERLOAD
+        gates.finish(gate, token, signal, 0.001)
+    gates.forget_idle()
+    assert gates.get(EP_A) is None  # nothing held, back at its ceiling
+    kept = gates.get(EP_B)
+    assert kept is not None  # its cut limit is remembered
+    assert kept.current_limit == 1

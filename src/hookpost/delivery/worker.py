@@ -502,10 +502,12 @@ class Worker:
             await self._after_flush(connection, recorded, batch.exhausted)
 
     async def _lease_loop(self, stop: asyncio.Event) -> None:
-        """Take back deliveries whose lease expired, now and every half lease."""
+        """Take back deliveries whose lease expired, now and every half lease; and drop the
+        gates of endpoints idle at their ceiling, so that they do not pile up."""
         assert self._pool is not None
         interval = min(self.settings.lease_s / 2, 30.0)
         while not stop.is_set():
+            self._gates.forget_idle()
             try:
                 async with self._pool.acquire() as connection:
                     recovered = await queue.recover_expired(connection)
