@@ -268,6 +268,23 @@ async def test_the_operator_rotates_a_secret_and_sends_a_test_event(
     assert tuple(row) == ("hookpost.test", "pending")
 
 
+async def test_the_endpoint_page_shows_the_policy_its_deliveries_follow(
+    admin: AsyncClient, browser: AsyncClient
+) -> None:
+    await create_tenant(admin, uid="acme")
+    endpoint = await create_endpoint(admin, "acme", policy={"retry_max_attempts": 3})
+    await _sign_in(browser)
+    page = (await browser.get(f"/endpoints/{endpoint['id']}")).text
+    rows = dict(
+        (name, (value, source))
+        for name, value, source in re.findall(
+            r"<tr><td>(\w+)</td><td>([^<]+)</td><td>([^<]+)</td></tr>", page
+        )
+    )
+    assert rows["retry_max_attempts"] == ("3", "this endpoint")
+    assert rows["timeout_s"] == ("15.0", "the settings")
+
+
 async def test_the_overview_charts_the_last_hours_attempts(
     admin: AsyncClient, browser: AsyncClient, db: asyncpg.Connection, settings: Settings
 ) -> None:

@@ -621,11 +621,13 @@ class _FailsOnce:
         self._sender = sender
         self.raised = False
 
-    async def send(self, url: str, headers: dict[str, str], body: bytes) -> SendResult:
+    async def send(
+        self, url: str, headers: dict[str, str], body: bytes, *, timeout_s: float | None = None
+    ) -> SendResult:
         if not self.raised:
             self.raised = True
             raise RuntimeError("a bug")
-        return await self._sender.send(url, headers, body)
+        return await self._sender.send(url, headers, body, timeout_s=timeout_s)
 
     async def close(self) -> None:
         await self._sender.close()

@@ -41,6 +41,7 @@ def _delivery(**fields: object) -> queue.Claimed:
         "disabled_reason": None,
         "secrets": [],
         "max_in_flight": 10,
+        "policy": None,
     } | fields
     return queue.Claimed(**values)  # type: ignore[arg-type]
 
@@ -61,7 +62,9 @@ def test_the_signature_verifies_with_standard_webhooks() -> None:
 
 async def test_nothing_is_sent_unsigned() -> None:
     class Refuses:
-        async def send(self, url: str, headers: dict[str, str], body: bytes) -> SendResult:
+        async def send(
+            self, url: str, headers: dict[str, str], body: bytes, *, timeout_s: float | None = None
+        ) -> SendResult:
             raise AssertionError("an unsigned request was sent")
 
         async def close(self) -> None:

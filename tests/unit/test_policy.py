@@ -8,7 +8,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hookpost.db.models import DeliveryStatus
-from hookpost.delivery.policy import RetrySchedule, classify, decide, retry_after_s, schedule_from
+from hookpost.delivery.policy import (
+    RetrySchedule,
+    classify,
+    decide,
+    retry_after_s,
+    schedule_from,
+    with_overrides,
+)
 from hookpost.settings import Settings
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -104,3 +111,12 @@ def test_retry_after_is_kept_within_bounds() -> None:
     assert too_soon.next_attempt_at == NOW + timedelta(seconds=10)  # not below base
     too_late = _decide(429, 1, retry_after="999999")
     assert too_late.next_attempt_at == NOW + timedelta(hours=6)  # not above the cap
+
+
+def test_an_endpoints_overrides_replace_only_what_they_name() -> None:
+    changed = with_overrides(SCHEDULE, {"retry_max_attempts": 3.0, "timeout_s": 5, "x": 1})
+    assert changed == RetrySchedule(
+        base_s=10, factor=3, cap_s=6 * 3600, jitter=0.25, max_attempts=3, max_age_s=3 * 86400
+    )
+    assert isinstance(changed.max_attempts, int)
+    assert with_overrides(SCHEDULE, {}) == SCHEDULE

@@ -2,7 +2,7 @@
 subscriptions. Deleting one keeps its row (``deleted_at``) so its delivery log survives."""
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -15,9 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hookpost.db.engine import driver_connection
 from hookpost.db.models import Endpoint, EndpointSecret, EventType, Subscription
 from hookpost.delivery import queue
+from hookpost.delivery.policy import TIMEOUT_OVERRIDE, schedule_from, with_overrides
 from hookpost.delivery.signing import generate_secret
 from hookpost.encryption import SecretBox
 from hookpost.ids import new_id
+from hookpost.settings import Settings
 
 MAX_SECRETS = 10
 
@@ -28,6 +30,47 @@ class UnknownEventTypes(Exception):
     def __init__(self, names: Sequence[str]) -> None:
         super().__init__(", ".join(names))
         self.names = list(names)
+
+
+class PolicyRejected(Exception):
+    """An endpoint's policy that its deliveries could not follow; ``field`` names the part."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def effective_policy(settings: Settings, overrides: Mapping[str, float]) -> dict[str, float]:
+    """The policy an endpoint with ``overrides`` follows: those, and the settings elsewhere."""
+    schedule = with_overrides(schedule_from(settings), overrides)
+    return {
+        "retry_base_s": schedule.base_s,
+        "retry_factor": schedule.factor,
+        "retry_cap_s": schedule.cap_s,
+        "retry_jitter": schedule.jitter,
+        "retry_max_attempts": schedule.max_attempts,
+        "retry_max_age_s": schedule.max_age_s,
+        "timeout_s": overrides.get(TIMEOUT_OVERRIDE, settings.delivery_timeout_s),
+    }
+
+
+def check_policy(settings: Settings, overrides: Mapping[str, float]) -> None:
+    """Refuse overrides that contradict the settings they join (PolicyRejected)."""
+    effective = effective_policy(settings, overrides)
+    if effective["timeout_s"] >= settings.lease_s:
+        raise PolicyRejected(
+            "timeout_s",
+            f"must be below the workers' lease of {settings.lease_s:g} s (HOOKPOST_LEASE_S): "
+            "a request that outlived its lease would be sent twice at once",
+        )
+    if effective["retry_cap_s"] < effective["retry_base_s"]:
+        field = "retry_cap_s" if "retry_cap_s" in overrides else "retry_base_s"
+        raise PolicyRejected(
+            field,
+            f"the longest delay ({effective['retry_cap_s']:g} s) is below the first "
+            f"({effective['retry_base_s']:g} s)",
+        )
 
 
 async def get(session: AsyncSession, endpoint_id: uuid.UUID) -> Endpoint | None:

@@ -214,6 +214,7 @@ async def _endpoint_page(
             status_code,
             csrf=found.csrf,
             endpoint=endpoint,
+            policy=admin_endpoints.effective_policy(state.settings, endpoint.policy),
             stats=figures,
             attempts=attempts.all(),
             threshold=state.settings.breaker_threshold,

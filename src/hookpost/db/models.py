@@ -141,6 +141,7 @@ class Endpoint(Base):
     rate_updated_at: Mapped[datetime | None]
     breaker_probe_at: Mapped[datetime | None]
     concurrency_limit: Mapped[int | None]  # as a worker's gate last reported it
+    policy: Mapped[dict[str, Any]] = mapped_column(default=dict)  # delivery.policy.OVERRIDES
     deleted_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = _updated_at()

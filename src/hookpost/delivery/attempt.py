@@ -8,7 +8,15 @@ from datetime import datetime
 from hookpost import __version__, ids
 from hookpost.db.models import DeliveryStatus
 from hookpost.delivery import queue
-from hookpost.delivery.policy import Decision, Outcome, RetrySchedule, classify, decide
+from hookpost.delivery.policy import (
+    TIMEOUT_OVERRIDE,
+    Decision,
+    Outcome,
+    RetrySchedule,
+    classify,
+    decide,
+    with_overrides,
+)
 from hookpost.delivery.sender import ErrorKind, Sender, SendResult
 from hookpost.delivery.signing import sign as signature
 
@@ -36,15 +44,19 @@ def sign(delivery: queue.Claimed, keys: list[bytes] | None, timestamp: int) -> d
 
 
 async def send(sender: Sender, delivery: queue.Claimed, headers: dict[str, str]) -> SendResult:
-    """POST the delivery with the endpoint's headers and hookpost's; an attempt whose
-    headers carry no signature fails without sending."""
+    """POST the delivery with the endpoint's headers and hookpost's, within the endpoint's
+    timeout when its policy sets one; an attempt whose headers carry no signature fails
+    without sending."""
     if "webhook-signature" not in headers:
         return SendResult(
             duration_ms=0,
             error_kind=ErrorKind.SECRET_UNREADABLE,
             error_message=UNREADABLE_SECRET,
         )
-    return await sender.send(delivery.url, delivery.headers | headers, delivery.body)
+    timeout_s = None if delivery.policy is None else delivery.policy.get(TIMEOUT_OVERRIDE)
+    return await sender.send(
+        delivery.url, delivery.headers | headers, delivery.body, timeout_s=timeout_s
+    )
 
 
 @dataclass(slots=True)  # not frozen: made per delivery (queue.Claimed says why)
@@ -69,9 +81,12 @@ def decide_after(
     worker_id: str,
 ) -> Verdict:
     """The verdict on an attempt that started at ``started_at`` and gave ``result``: the
-    retry policy's decision, and the attempt as the log keeps it (the endpoint's own headers
-    redacted, since they may carry credentials)."""
+    retry policy's decision (on ``schedule``, with the endpoint's overrides of it), and the
+    attempt as the log keeps it (the endpoint's own headers redacted, since they may carry
+    credentials)."""
     attempt_number = delivery.attempt_count + 1
+    if delivery.policy is not None:
+        schedule = with_overrides(schedule, delivery.policy)
     decision = decide(
         schedule,
         status_code=result.status_code,

@@ -1,5 +1,6 @@
 """The retry policy: what happens to a delivery after an attempt. Pure functions of the
-outcome, the delivery's history and the settings, so the schedule is data that tests can read.
+outcome, the delivery's history and the schedule (the settings', or an endpoint's overrides of
+them), so the schedule is data that tests can read.
 
 Delays grow exponentially (``base * factor ** (n - 1)``), capped, and shortened by a random
 share (jitter) so that many deliveries failing together do not retry together. A receiver's
@@ -7,6 +8,7 @@ share (jitter) so that many deliveries failing together do not retry together. A
 """
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -107,6 +109,23 @@ def decide(
             f"of {schedule.max_age_s:g} s",
         )
     return Decision(DeliveryStatus.PENDING, next_at, None)
+
+
+# An endpoint's policy overrides the settings of the same names (less HOOKPOST_), and
+# ``timeout_s`` HOOKPOST_DELIVERY_TIMEOUT_S.
+TIMEOUT_OVERRIDE = "timeout_s"
+
+
+def with_overrides(schedule: RetrySchedule, overrides: Mapping[str, float]) -> RetrySchedule:
+    """``schedule`` with an endpoint's overrides of it (other keys are ignored)."""
+    return RetrySchedule(
+        base_s=overrides.get("retry_base_s", schedule.base_s),
+        factor=overrides.get("retry_factor", schedule.factor),
+        cap_s=overrides.get("retry_cap_s", schedule.cap_s),
+        jitter=overrides.get("retry_jitter", schedule.jitter),
+        max_attempts=int(overrides.get("retry_max_attempts", schedule.max_attempts)),
+        max_age_s=overrides.get("retry_max_age_s", schedule.max_age_s),
+    )
 
 
 def schedule_from(settings: Settings) -> RetrySchedule:

@@ -122,6 +122,7 @@ _ROW = (
     ("disabled_reason", "text"),
     ("secret_ids", "uuid[]"),
     ("secret_ciphertexts", "bytea[]"),
+    ("policy", "text"),
 )
 
 
@@ -168,6 +169,7 @@ _ENDPOINT_SENDING = {
     "disabled_reason": "ep.disabled_reason",
     "secret_ids": "s.ids",
     "secret_ciphertexts": "s.ciphertexts",
+    "policy": "NULLIF(ep.policy, '{}'::jsonb)::text",
 }
 
 
@@ -530,6 +532,7 @@ class Claimed:
     disabled_reason: str | None
     secrets: list[tuple[uuid.UUID, bytes]]  # the endpoint's live secrets, newest first
     max_in_flight: int
+    policy: dict[str, float] | None  # the endpoint's overrides of the settings, if any
 
 
 @dataclass(slots=True)
@@ -746,6 +749,7 @@ class _Sending:
     disabled_reason: str | None
     secrets: list[tuple[uuid.UUID, bytes]]
     max_in_flight: int
+    policy: dict[str, float] | None
 
 
 def _claimed(rows: list[asyncpg.Record]) -> list[Claimed]:
@@ -762,6 +766,7 @@ def _claimed(rows: list[asyncpg.Record]) -> list[Claimed]:
                 zip(row["secret_ids"] or (), row["secret_ciphertexts"] or (), strict=True)
             ),
             max_in_flight=row["max_in_flight"],
+            policy=None if row["policy"] is None else orjson.loads(row["policy"]),
         )
         for row in rows
         if row["kind"] == "endpoint"
@@ -790,6 +795,7 @@ def _claimed(rows: list[asyncpg.Record]) -> list[Claimed]:
                 disabled_reason=endpoint.disabled_reason,
                 secrets=endpoint.secrets,
                 max_in_flight=endpoint.max_in_flight,
+                policy=endpoint.policy,
             )
         )
     return claimed

@@ -43,7 +43,12 @@ class SendResult:
 
 
 class Sender(Protocol):
-    async def send(self, url: str, headers: dict[str, str], body: bytes) -> SendResult: ...
+    async def send(
+        self, url: str, headers: dict[str, str], body: bytes, *, timeout_s: float | None = None
+    ) -> SendResult:
+        """POST ``body``; ``timeout_s``, when given, replaces the total timeout (and caps the
+        connect and read timeouts) for this request."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -106,22 +111,22 @@ class AiohttpSender:
         by default the system's)."""
         self._limits = limits
         self._policy = policy
+        self._default_timeout = self._timeout(limits.total_timeout_s)
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
                 limit=limits.connections,
                 ttl_dns_cache=30,
                 resolver=GuardedResolver(policy, resolver),
             ),
-            timeout=aiohttp.ClientTimeout(
-                total=limits.total_timeout_s,
-                connect=limits.connect_timeout_s,
-                sock_read=limits.read_timeout_s,
-            ),
+            timeout=self._default_timeout,
             headers={"user-agent": user_agent},
         )
 
-    async def send(self, url: str, headers: dict[str, str], body: bytes) -> SendResult:
+    async def send(
+        self, url: str, headers: dict[str, str], body: bytes, *, timeout_s: float | None = None
+    ) -> SendResult:
         started = time.perf_counter()
+        timeout = self._default_timeout if timeout_s is None else self._timeout(timeout_s)
 
         def elapsed() -> int:
             return int((time.perf_counter() - started) * 1000)
@@ -129,7 +134,7 @@ class AiohttpSender:
         try:
             self._policy.check_url(url)
             async with self._session.post(
-                url, data=body, headers=headers, allow_redirects=False
+                url, data=body, headers=headers, allow_redirects=False, timeout=timeout
             ) as response:
                 content = await self._read_capped(response)
                 status = response.status
@@ -151,6 +156,14 @@ class AiohttpSender:
             body=content,
             error_kind=kind,
             error_message=message,
+        )
+
+    def _timeout(self, total_s: float) -> aiohttp.ClientTimeout:
+        """The total ``total_s``, the connect and read timeouts of the limits within it."""
+        return aiohttp.ClientTimeout(
+            total=total_s,
+            connect=min(self._limits.connect_timeout_s, total_s),
+            sock_read=min(self._limits.read_timeout_s, total_s),
         )
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> str:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hookpost import ids
 from hookpost.admin import endpoints
 from hookpost.api.deps import AppState, AuthDep, PageDep, SessionDep, StateDep
-from hookpost.api.errors import Problem, not_found, problem_responses
+from hookpost.api.errors import FieldError, Problem, not_found, problem_responses
 from hookpost.api.json_body import StrictJSONRoute
 from hookpost.api.pagination import paginate
 from hookpost.api.schemas.common import Page, TenantRef
@@ -22,6 +22,7 @@ from hookpost.api.schemas.deliveries import (
     RecoverRequest,
 )
 from hookpost.api.schemas.endpoints import (
+    EffectivePolicy,
     EndpointCreate,
     EndpointOut,
     EndpointUpdate,
@@ -59,7 +60,24 @@ def _unknown_types(error: endpoints.UnknownEventTypes) -> Problem:
     )
 
 
-async def _out(session: AsyncSession, rows: list[Endpoint]) -> list[EndpointOut]:
+def _checked_policy(state: AppState, overrides: dict[str, float]) -> dict[str, float]:
+    try:
+        endpoints.check_policy(state.settings, overrides)
+    except endpoints.PolicyRejected as error:
+        raise Problem(
+            422,
+            "validation_error",
+            f"policy.{error.field}: {error.message}",
+            errors=[
+                FieldError(
+                    loc=["body", "policy", error.field], message=error.message, type="value_error"
+                )
+            ],
+        ) from None
+    return overrides
+
+
+async def _out(session: AsyncSession, state: AppState, rows: list[Endpoint]) -> list[EndpointOut]:
     patterns = await endpoints.subscribed_types(session, [row.id for row in rows])
     return [
         EndpointOut(
@@ -74,6 +92,10 @@ async def _out(session: AsyncSession, rows: list[Endpoint]) -> list[EndpointOut]
             enabled=row.enabled,
             disabled_reason=row.disabled_reason,
             disabled_at=row.disabled_at,
+            policy=row.policy,
+            effective_policy=EffectivePolicy.model_validate(
+                endpoints.effective_policy(state.settings, row.policy)
+            ),
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
@@ -81,8 +103,10 @@ async def _out(session: AsyncSession, rows: list[Endpoint]) -> list[EndpointOut]
     ]
 
 
-async def _out_with_warnings(session: AsyncSession, endpoint: Endpoint) -> EndpointOut:
-    [out] = await _out(session, [endpoint])
+async def _out_with_warnings(
+    session: AsyncSession, state: AppState, endpoint: Endpoint
+) -> EndpointOut:
+    [out] = await _out(session, state, [endpoint])
     out.warnings = await endpoints.subscription_warnings(session, out.event_types)
     return out
 
@@ -97,7 +121,8 @@ async def create_endpoint(
     generated unless `secret` is given; read it with `GET /v1/endpoints/{id}/secret`."""
     tenant_id = await owner_tenant_id(session, principal, body.tenant_id)
     _check_destination(state, body.url)
-    fields = body.model_dump(exclude={"tenant_id", "secret", "event_types"})
+    fields = body.model_dump(exclude={"tenant_id", "secret", "event_types", "policy"})
+    fields["policy"] = _checked_policy(state, body.policy.overrides())
     try:
         endpoint = await endpoints.create(
             session,
@@ -109,12 +134,13 @@ async def create_endpoint(
         )
     except endpoints.UnknownEventTypes as error:
         raise _unknown_types(error) from None
-    return await _out_with_warnings(session, endpoint)
+    return await _out_with_warnings(session, state, endpoint)
 
 
 @router.get("", summary="List endpoints", responses=problem_responses(404, 422))
 async def list_endpoints(
     session: SessionDep,
+    state: StateDep,
     principal: AuthDep,
     page: PageDep,
     tenant_id: Annotated[TenantRef | None, Query(description="Only this tenant's.")] = None,
@@ -123,14 +149,16 @@ async def list_endpoints(
     only = await tenant_id_for(session, principal, tenant_id)
     query = endpoints.list_query(only)
     rows, cursor = await paginate(session, query, Endpoint.id, ids.Prefix.ENDPOINT, page)
-    return Page(data=await _out(session, list(rows)), next_cursor=cursor)
+    return Page(data=await _out(session, state, list(rows)), next_cursor=cursor)
 
 
 @router.get("/{endpoint_id}", summary="Get an endpoint", responses=problem_responses(404))
-async def get_endpoint(endpoint_id: str, session: SessionDep, principal: AuthDep) -> EndpointOut:
-    """One endpoint with its subscriptions."""
+async def get_endpoint(
+    endpoint_id: str, session: SessionDep, state: StateDep, principal: AuthDep
+) -> EndpointOut:
+    """One endpoint with its subscriptions and the policy its deliveries follow."""
     endpoint = await endpoint_for(session, principal, endpoint_id)
-    return (await _out(session, [endpoint]))[0]
+    return (await _out(session, state, [endpoint]))[0]
 
 
 @router.patch("/{endpoint_id}", summary="Update an endpoint", responses=problem_responses(404, 422))
@@ -147,6 +175,10 @@ async def update_endpoint(
     if body.url is not None:
         _check_destination(state, body.url)
     changes = body.changes()
+    if "policy" in changes:
+        changes["policy"] = _checked_policy(
+            state, body.policy.overrides() if body.policy is not None else {}
+        )
     event_types = changes.pop("event_types", None)
     try:
         if event_types is not None:
@@ -154,7 +186,7 @@ async def update_endpoint(
     except endpoints.UnknownEventTypes as error:
         raise _unknown_types(error) from None
     endpoint = await endpoints.update(session, endpoint, changes)
-    return await _out_with_warnings(session, endpoint)
+    return await _out_with_warnings(session, state, endpoint)
 
 
 @router.delete(

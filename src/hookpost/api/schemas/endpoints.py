@@ -113,6 +113,58 @@ EventTypes = Annotated[
 ]
 
 
+class EndpointPolicy(Schema):
+    """This endpoint's overrides of the settings: a field left out (or null) follows the
+    setting of the same name (`HOOKPOST_RETRY_BASE_S`, ...; `timeout_s` overrides
+    `HOOKPOST_DELIVERY_TIMEOUT_S`)."""
+
+    retry_base_s: float | None = Field(
+        default=None, gt=0, le=86_400, description="Delay before the first retry."
+    )
+    retry_factor: float | None = Field(
+        default=None, ge=1, le=10, description="Each retry waits this many times longer."
+    )
+    retry_cap_s: float | None = Field(
+        default=None, gt=0, le=7 * 86_400, description="Longest delay between two attempts."
+    )
+    retry_jitter: float | None = Field(
+        default=None, ge=0, le=1, description="Random share by which each delay is shortened."
+    )
+    retry_max_attempts: int | None = Field(
+        default=None, ge=1, le=100, description="Attempts after which a delivery has failed."
+    )
+    retry_max_age_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=30 * 86_400,
+        description="Age after which a delivery is not retried any more.",
+    )
+    timeout_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=300,
+        description="Total time allowed for one request; below the workers' lease "
+        "(`HOOKPOST_LEASE_S`).",
+    )
+
+    def overrides(self) -> dict[str, float]:
+        """The fields set, as the endpoint stores them."""
+        return self.model_dump(exclude_none=True)
+
+
+class EffectivePolicy(BaseModel):
+    """The policy an endpoint's deliveries follow: its overrides, and the settings for the
+    rest."""
+
+    retry_base_s: float
+    retry_factor: float
+    retry_cap_s: float
+    retry_jitter: float
+    retry_max_attempts: int
+    retry_max_age_s: float
+    timeout_s: float
+
+
 class EndpointCreate(Schema):
     tenant_id: TenantRef | None = Field(
         default=None,
@@ -126,12 +178,16 @@ class EndpointCreate(Schema):
     max_in_flight: MaxInFlight = 10
     enabled: bool = True
     secret: Secret | None = Field(default=None, description="Generated when left out.")
+    policy: EndpointPolicy = Field(
+        default_factory=EndpointPolicy,
+        description="Overrides of the retry schedule and the timeout; none by default.",
+    )
 
 
 class EndpointUpdate(PatchSchema):
     """Only the fields sent are changed. `event_types` replaces every subscription."""
 
-    nullable_fields = frozenset({"rate_limit_per_s", "disabled_reason"})
+    nullable_fields = frozenset({"rate_limit_per_s", "disabled_reason", "policy"})
 
     url: Url | None = None
     description: Description | None = None
@@ -144,6 +200,10 @@ class EndpointUpdate(PatchSchema):
     )
     disabled_reason: Annotated[str, Field(max_length=1024)] | None = Field(
         default=None, description="Why, when disabling."
+    )
+    policy: EndpointPolicy | None = Field(
+        default=None,
+        description="Replaces every override (`{}` or null: follow the settings again).",
     )
 
 
@@ -159,6 +219,10 @@ class EndpointOut(BaseModel):
     enabled: bool
     disabled_reason: str | None
     disabled_at: datetime | None
+    policy: dict[str, float] = Field(description="The overrides set on this endpoint.")
+    effective_policy: EffectivePolicy = Field(
+        description="What its deliveries follow: the overrides, and the settings for the rest."
+    )
     created_at: datetime
     updated_at: datetime
     warnings: list[str] = Field(
