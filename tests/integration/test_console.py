@@ -120,7 +120,12 @@ async def test_what_receivers_and_backends_send_is_shown_inert(
         await create_tenant(admin, uid="acme")
         await create_event_type(admin, "invoice.paid")
         await create_endpoint(admin, "acme", url=target.url, event_types=["*"])
-        body = {"tenant_id": "acme", "event_type": "invoice.paid", "payload": {"note": HOSTILE}}
+        body = {
+            "tenant_id": "acme",
+            "event_type": "invoice.paid",
+            "payload": {"note": HOSTILE},
+            "channels": ["project_1"],
+        }
         ok(await admin.post("/v1/events", json=body), 202)
         async with running_worker(settings, retry_max_attempts=1):
             await target.wait_for(1)
@@ -145,6 +150,7 @@ async def test_what_receivers_and_backends_send_is_shown_inert(
     assert HOSTILE not in event.text
     assert f'href="/deliveries/{delivery_id}"' in event.text
     assert "failed" in event.text
+    assert '<dd id="channels">project_1</dd>' in event.text
     assert (await browser.get("/events/evt_nope")).status_code == 404
 
 
@@ -268,13 +274,16 @@ async def test_the_operator_rotates_a_secret_and_sends_a_test_event(
     assert tuple(row) == ("hookpost.test", "pending")
 
 
-async def test_the_endpoint_page_shows_the_policy_its_deliveries_follow(
+async def test_the_endpoint_page_shows_its_routing_and_policy(
     admin: AsyncClient, browser: AsyncClient
 ) -> None:
     await create_tenant(admin, uid="acme")
-    endpoint = await create_endpoint(admin, "acme", policy={"retry_max_attempts": 3})
+    endpoint = await create_endpoint(
+        admin, "acme", policy={"retry_max_attempts": 3}, channels=["project_1", "team:ops"]
+    )
     await _sign_in(browser)
     page = (await browser.get(f"/endpoints/{endpoint['id']}")).text
+    assert '<dd id="channels">only events on project_1, team:ops</dd>' in page
     rows = dict(
         (name, (value, source))
         for name, value, source in re.findall(

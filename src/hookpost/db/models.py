@@ -26,7 +26,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSON, JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSON, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from hookpost.ids import new_id
@@ -141,7 +141,8 @@ class Endpoint(Base):
     rate_updated_at: Mapped[datetime | None]
     breaker_probe_at: Mapped[datetime | None]
     concurrency_limit: Mapped[int | None]  # as a worker's gate last reported it
-    policy: Mapped[dict[str, Any]] = mapped_column(default=dict)  # delivery.policy.OVERRIDES
+    policy: Mapped[dict[str, Any]] = mapped_column(default=dict)  # overridden settings
+    channels: Mapped[list[str] | None] = mapped_column(ARRAY(Text))  # None: every event
     deleted_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = _updated_at()
@@ -194,6 +195,7 @@ class Event(Base):
     payload_hash: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = _created_at()
     deliver_at: Mapped[datetime | None]  # its deliveries fall due then; None: at once
+    channels: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
 
 
 class Delivery(Base):

@@ -46,8 +46,9 @@ RETRY_LANE = "status = 'pending' AND round_attempts > 0"
 DUE = "next_attempt_at <= now()"
 
 # An event's deliveries, one to every live endpoint of its tenant with a matching
-# subscription (the exact name, `*`, or a prefix pattern `invoice.*`), read from the CTE
-# ``inserted`` (id, tenant_id, event_type, deliver_at) of the storing statement
+# subscription (the exact name, `*`, or a prefix pattern `invoice.*`) that listens to no
+# channel or to one of the event's, read from the CTE ``inserted`` (id, tenant_id,
+# event_type, deliver_at, channels) of the storing statement
 # (``ingest.emit``), due at the event's ``deliver_at`` (now when it has none or it passed),
 # their retries' age counted from then. A disabled endpoint's is recorded as failed with the
 # reason, so that a recovery can send it once the endpoint is enabled again.
@@ -63,7 +64,8 @@ SELECT hookpost_uuid7(), ev.id, ep.id, ep.tenant_id, ev.event_type,
        CASE WHEN ep.enabled THEN NULL ELSE now() END
 FROM inserted ev
 JOIN endpoints ep ON ep.tenant_id = ev.tenant_id AND ep.deleted_at IS NULL
-WHERE EXISTS (
+WHERE (ep.channels IS NULL OR ep.channels && ev.channels)
+  AND EXISTS (
     SELECT 1 FROM subscriptions s
     WHERE s.endpoint_id = ep.id
       AND (

@@ -37,6 +37,7 @@ class EventIn:
     idempotency_key: str | None
     tenant_uid: str | None = None
     deliver_at: datetime | None = None  # its deliveries fall due then; None: at once
+    channels: list[str] | None = None  # only endpoints without channels, or sharing one, get it
 
 
 @dataclass(frozen=True)
@@ -135,14 +136,18 @@ WITH stale AS (
 ),
 inserted AS (
     INSERT INTO events (id, tenant_id, event_type, body, idempotency_key, payload_hash,
-                        created_at, deliver_at)
-    SELECT * FROM unnest(
+                        created_at, deliver_at, channels)
+    SELECT u.id, u.tenant_id, u.event_type, u.body, u.idempotency_key, u.payload_hash,
+           u.created_at, u.deliver_at,
+           string_to_array(u.channels, ',')
+    FROM unnest(
         $1::uuid[], $2::uuid[], $3::text[], $4::json[], $5::text[], $6::bytea[],
-        $7::timestamptz[], $9::timestamptz[]
-    )
+        $7::timestamptz[], $9::timestamptz[], $10::text[]
+    ) AS u(id, tenant_id, event_type, body, idempotency_key, payload_hash, created_at,
+           deliver_at, channels)
     WHERE NOT EXISTS (SELECT 1 FROM stale)
     ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-    RETURNING id, tenant_id, event_type, deliver_at
+    RETURNING id, tenant_id, event_type, deliver_at, channels
 ),
 fanned AS (
 {indent(queue.FAN_OUT, "    ")}
@@ -298,6 +303,9 @@ async def _store(
         [now] * len(events),
         [event.tenant_uid for event in events],
         [event.deliver_at for event in events],
+        # a channel's name has no comma: each event's list goes as one string (a Postgres
+        # array of arrays must be rectangular)
+        [None if event.channels is None else ",".join(event.channels) for event in events],
     )
     if stale := {row["id"] for row in rows if row["stale"]}:
         index = next(i for i, event_id in enumerate(new_ids) if event_id in stale)
@@ -359,7 +367,8 @@ _SEND_TEST = f"""
 WITH inserted AS (
     INSERT INTO events (id, tenant_id, event_type, body, payload_hash, created_at)
     VALUES ($2, $3, '{TEST_EVENT_TYPE}', $4::json, $5, $6)
-    RETURNING id, tenant_id, event_type, NULL::timestamptz AS deliver_at
+    RETURNING id, tenant_id, event_type, NULL::timestamptz AS deliver_at,
+              NULL::text[] AS channels
 ),
 delivered AS (
 {indent(queue.DIRECT_DELIVERY, "    ")}

@@ -41,6 +41,7 @@ class EventItem:
     payload: Any
     idempotency_key: str | None
     deliver_at: datetime | None = None  # its deliveries fall due then; None: at once
+    channels: list[str] | None = None  # None: no channel
 
 
 class IntakeError(Exception):
@@ -170,6 +171,7 @@ class Intake:
                 item.idempotency_key,
                 found[item.tenant_ref][1],
                 item.deliver_at,
+                item.channels or None,
             )
             for item in items
         ]

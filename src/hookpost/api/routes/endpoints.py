@@ -92,6 +92,7 @@ async def _out(session: AsyncSession, state: AppState, rows: list[Endpoint]) -> 
             enabled=row.enabled,
             disabled_reason=row.disabled_reason,
             disabled_at=row.disabled_at,
+            channels=row.channels,
             policy=row.policy,
             effective_policy=EffectivePolicy.model_validate(
                 endpoints.effective_policy(state.settings, row.policy)
@@ -123,6 +124,7 @@ async def create_endpoint(
     _check_destination(state, body.url)
     fields = body.model_dump(exclude={"tenant_id", "secret", "event_types", "policy"})
     fields["policy"] = _checked_policy(state, body.policy.overrides())
+    fields["channels"] = body.channels or None
     try:
         endpoint = await endpoints.create(
             session,
@@ -179,6 +181,8 @@ async def update_endpoint(
         changes["policy"] = _checked_policy(
             state, body.policy.overrides() if body.policy is not None else {}
         )
+    if "channels" in changes:
+        changes["channels"] = changes["channels"] or None
     event_types = changes.pop("event_types", None)
     try:
         if event_types is not None:

@@ -124,7 +124,12 @@ _REFUSALS = (intake.IntakeError, emit.EmitError, ValidationUnavailable)
 
 def _item(body: EventCreate, idempotency_key: str | None) -> intake.EventItem:
     return intake.EventItem(
-        body.tenant_id, body.event_type, body.payload, idempotency_key, body.deliver_at
+        body.tenant_id,
+        body.event_type,
+        body.payload,
+        idempotency_key,
+        body.deliver_at,
+        body.channels,
     )
 
 
@@ -200,6 +205,7 @@ async def _event_out(session: AsyncSession, rows: list[Event]) -> list[EventOut]
             idempotency_key=row.idempotency_key,
             created_at=row.created_at,
             deliver_at=row.deliver_at,
+            channels=row.channels,
             deliveries=[
                 DeliverySummary.model_validate(d, from_attributes=True) for d in deliveries[row.id]
             ],

@@ -4,6 +4,7 @@ import uuid
 from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -34,6 +35,16 @@ SubscriptionId = _public_id(ids.Prefix.SUBSCRIPTION)
 EventId = _public_id(ids.Prefix.EVENT)
 DeliveryId = _public_id(ids.Prefix.DELIVERY)
 AttemptId = _public_id(ids.Prefix.ATTEMPT)
+
+Channel = Annotated[
+    str,
+    Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$", examples=["project_123"]),
+]
+Channels = Annotated[
+    list[Channel],
+    Field(max_length=10, examples=[["project_123"]]),
+    AfterValidator(lambda names: list(dict.fromkeys(names))),
+]
 
 TenantRef = Annotated[
     str,

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from hookpost.api.schemas.common import (
+    Channels,
     EndpointId,
     PatchSchema,
     Schema,
@@ -182,12 +183,17 @@ class EndpointCreate(Schema):
         default_factory=EndpointPolicy,
         description="Overrides of the retry schedule and the timeout; none by default.",
     )
+    channels: Channels | None = Field(
+        default=None,
+        description="Up to 10 channels: the endpoint receives only events that carry one of "
+        "them. Left out, null or empty: every event its subscriptions match.",
+    )
 
 
 class EndpointUpdate(PatchSchema):
     """Only the fields sent are changed. `event_types` replaces every subscription."""
 
-    nullable_fields = frozenset({"rate_limit_per_s", "disabled_reason", "policy"})
+    nullable_fields = frozenset({"rate_limit_per_s", "disabled_reason", "policy", "channels"})
 
     url: Url | None = None
     description: Description | None = None
@@ -205,6 +211,9 @@ class EndpointUpdate(PatchSchema):
         default=None,
         description="Replaces every override (`{}` or null: follow the settings again).",
     )
+    channels: Channels | None = Field(
+        default=None, description="Replaces its channels (`[]` or null: every event)."
+    )
 
 
 class EndpointOut(BaseModel):
@@ -219,6 +228,9 @@ class EndpointOut(BaseModel):
     enabled: bool
     disabled_reason: str | None
     disabled_at: datetime | None
+    channels: list[str] | None = Field(
+        description="The channels it listens to; null: it receives events of any channel."
+    )
     policy: dict[str, float] = Field(description="The overrides set on this endpoint.")
     effective_policy: EffectivePolicy = Field(
         description="What its deliveries follow: the overrides, and the settings for the rest."

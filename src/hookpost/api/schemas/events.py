@@ -5,7 +5,15 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-from hookpost.api.schemas.common import DeliveryId, EndpointId, EventId, Schema, TenantId, TenantRef
+from hookpost.api.schemas.common import (
+    Channels,
+    DeliveryId,
+    EndpointId,
+    EventId,
+    Schema,
+    TenantId,
+    TenantRef,
+)
 
 IdempotencyKey = Annotated[
     str,
@@ -34,6 +42,11 @@ class EventCreate(Schema):
         default=None,
         description="When its deliveries fall due (scheduled delivery), at most "
         "HOOKPOST_EVENT_RETENTION_DAYS ahead; left out, or in the past: at once.",
+    )
+    channels: Channels | None = Field(
+        default=None,
+        description="Up to 10 channels: endpoints that listen to channels receive the event "
+        "only if they listen to one of these (endpoints without channels receive it anyway).",
     )
 
 
@@ -76,4 +89,5 @@ class EventOut(BaseModel):
     idempotency_key: str | None
     created_at: datetime
     deliver_at: datetime | None
+    channels: list[str] | None
     deliveries: list[DeliverySummary]
