@@ -20,6 +20,7 @@ The default run measures, on this machine, with a fast receiver in its own proce
 ``python -m benchmarks console`` (the console's pages over a million deliveries) and
 ``python -m benchmarks isolation`` (20 of 100 endpoints hanging) and
 ``python -m benchmarks schemas`` (ingest with and without a payload schema) and
+``python -m benchmarks filters`` (batch ingest with and without payload filters) and
 ``python -m benchmarks peers`` (hookpost beside pgqueuer + aiohttp and Celery + Redis).
 
 Each scenario gets a fresh database: on ``HOOKPOST_DATABASE_URL``'s server when set (created
@@ -41,7 +42,17 @@ import asyncpg
 from cryptography.fernet import Fernet
 from tests.scratch import scratch_database
 
-from benchmarks import console, delivery, isolation, logs, peers, processes, schemas, traffic
+from benchmarks import (
+    console,
+    delivery,
+    filters,
+    isolation,
+    logs,
+    peers,
+    processes,
+    schemas,
+    traffic,
+)
 from hookpost.db.engine import plain_dsn
 
 BENCH_KEY = Fernet.generate_key().decode()  # encrypts the benchmark endpoints' secrets
@@ -63,10 +74,11 @@ class Sizes:
     steady_s: float
     backlog_small: int
     backlog_big: int
+    filter_batches: int
 
 
-QUICK = Sizes(5_000, 2_000, 10, 5.0, 5_000, 50_000)
-FULL = Sizes(20_000, 10_000, 40, 20.0, 10_000, 1_000_000)
+QUICK = Sizes(5_000, 2_000, 10, 5.0, 5_000, 50_000, 5)
+FULL = Sizes(20_000, 10_000, 40, 20.0, 10_000, 1_000_000, 30)
 
 
 @contextlib.contextmanager
@@ -218,7 +230,7 @@ def main() -> None:
     parser.add_argument(
         "scenario",
         nargs="?",
-        choices=["delivery", "logs", "console", "isolation", "schemas", "peers"],
+        choices=["delivery", "logs", "console", "isolation", "schemas", "filters", "peers"],
         default="delivery",
         help="what to run (default: delivery, the main table)",
     )
@@ -295,6 +307,20 @@ def main() -> None:
         print("|---|---:|---:|")
         for name, rate, ratio in rows:
             print(f"| {name} | {rate:,.0f} | {ratio} |")
+        return
+    if args.scenario == "filters":
+        rows = filters.run(
+            lambda: _database(server_url),
+            lambda url: asyncio.run(_prepare(url, "http://127.0.0.1:9/unused")),
+            admin_key=ADMIN_KEY,
+            secret_key=BENCH_KEY,
+            batches=sizes.filter_batches,
+        )
+        print(f"\nbatch ingest, {filters.BATCH} events a request, medians of {filters.ROUNDS}")
+        print("| endpoints subscribed | events/s | deliveries stored/s | vs no filters |")
+        print("|---|---:|---:|---:|")
+        for name, rate, ratio in rows:
+            print(f"| {name} | {rate:,.0f} | {rate * filters.FAN_OUT:,.0f} | {ratio} |")
         return
     figures = _delivery_figures(server_url, sizes)
     print(

@@ -9,7 +9,8 @@ several times slower still)."""
 
 import asyncio
 import time
-from typing import cast
+from collections.abc import Callable
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -99,12 +100,23 @@ async def ingest_single(api: str, admin_key: str, count: int) -> float:
     return count / (time.perf_counter() - started)
 
 
-async def ingest_batches(api: str, admin_key: str, batches: int, size: int = 1000) -> float:
-    """Events per second through ``POST /v1/events/batch``, batches of ``size``, 4 at a time."""
+def _numbered(i: int) -> dict[str, Any]:
+    return {"i": i}
+
+
+async def ingest_batches(
+    api: str,
+    admin_key: str,
+    batches: int,
+    size: int = 1000,
+    payload: Callable[[int], dict[str, Any]] = _numbered,
+) -> float:
+    """Events per second through ``POST /v1/events/batch``, batches of ``size`` events (the
+    i-th with ``payload(i)``), 4 at a time."""
     body = orjson.dumps(
         {
             "events": [
-                {"tenant_id": "bench", "event_type": "invoice.paid", "payload": {"i": i}}
+                {"tenant_id": "bench", "event_type": "invoice.paid", "payload": payload(i)}
                 for i in range(size)
             ]
         }

@@ -279,11 +279,23 @@ async def test_the_endpoint_page_shows_its_routing_and_policy(
 ) -> None:
     await create_tenant(admin, uid="acme")
     endpoint = await create_endpoint(
-        admin, "acme", policy={"retry_max_attempts": 3}, channels=["project_1", "team:ops"]
+        admin,
+        "acme",
+        policy={"retry_max_attempts": 3},
+        channels=["project_1", "team:ops"],
+        event_types=["user.*", "*"],
+        filters={"user.*": {"plan": HOSTILE}},
+        uid="billing",
+        metadata={"team": HOSTILE},
     )
     await _sign_in(browser)
     page = (await browser.get(f"/endpoints/{endpoint['id']}")).text
     assert '<dd id="channels">only events on project_1, team:ops</dd>' in page
+    assert '<dd id="uid">billing</dd>' in page
+    assert "<dt>team</dt><dd>&lt;script&gt;" in page
+    assert "<tr><td>*</td><td>none: every payload</td></tr>" in page
+    assert HOSTILE not in page  # a filter's values are shown as text
+    assert "\\u003cscript\\u003e" in page
     rows = dict(
         (name, (value, source))
         for name, value, source in re.findall(

@@ -91,10 +91,10 @@ async def test_an_operator_fixes_a_failing_endpoint_and_recovers_its_deliveries(
 
                     await trouble.locator("a").click()
                     await expect(page.locator("h1")).to_contain_text("Endpoint")
-                    await expect(page.locator("table tbody tr").first).to_contain_text("500")
+                    await expect(page.locator("#attempts tbody tr").first).to_contain_text("500")
                     await _shot(page, folder, "endpoint")
 
-                    await page.locator("table tbody tr a").first.click()
+                    await page.locator("#attempts tbody tr a").first.click()
                     await expect(page.locator(".timeline")).to_contain_text("database unavailable")
                     await _shot(page, folder, "delivery")
                     await page.go_back()

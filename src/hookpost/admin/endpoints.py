@@ -10,8 +10,11 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Select, delete, or_, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hookpost import ids
+from hookpost.admin.filters import CompiledFilter, FilterError, compile_filter
 from hookpost.db.engine import driver_connection
 from hookpost.db.models import Endpoint, EndpointSecret, EventType, Subscription
 from hookpost.delivery import queue
@@ -73,10 +76,53 @@ def check_policy(settings: Settings, overrides: Mapping[str, float]) -> None:
         )
 
 
+class UidTaken(Exception):
+    """Another live endpoint of the tenant has this uid."""
+
+    def __init__(self, uid: str | None) -> None:
+        super().__init__(uid)
+        self.uid = uid
+
+
+class UidNeedsTenant(Exception):
+    """An endpoint named by its uid, without the tenant whose uids to look in."""
+
+    def __init__(self, ref: str) -> None:
+        super().__init__(ref)
+        self.ref = ref
+
+
+class FilterWithoutSubscription(Exception):
+    """A filter for a pattern the endpoint does not subscribe to."""
+
+    def __init__(self, pattern: str) -> None:
+        super().__init__(pattern)
+        self.pattern = pattern
+
+
 async def get(session: AsyncSession, endpoint_id: uuid.UUID) -> Endpoint | None:
     """A live (not deleted) endpoint."""
     return await session.scalar(
         select(Endpoint).where(Endpoint.id == endpoint_id, Endpoint.deleted_at.is_(None))
+    )
+
+
+async def find(session: AsyncSession, ref: str, tenant_id: uuid.UUID | None) -> Endpoint | None:
+    """The live endpoint whose id (``ep_...``) is ``ref``, or whose uid is ``ref`` among the
+    endpoints of ``tenant_id`` (uids are unique per tenant: UidNeedsTenant when it is None).
+    With a ``tenant_id``, an endpoint of another tenant is not found."""
+    endpoint_id = ids.decode(ids.Prefix.ENDPOINT, ref)
+    if endpoint_id is not None:
+        endpoint = await get(session, endpoint_id)
+        if endpoint is not None and tenant_id is not None and endpoint.tenant_id != tenant_id:
+            return None
+        return endpoint
+    if tenant_id is None:
+        raise UidNeedsTenant(ref)
+    return await session.scalar(
+        select(Endpoint).where(
+            Endpoint.tenant_id == tenant_id, Endpoint.uid == ref, Endpoint.deleted_at.is_(None)
+        )
     )
 
 
@@ -95,34 +141,39 @@ async def create(
     fields: dict[str, Any],
     secret: str | None,
     event_types: Sequence[str],
+    filters: Mapping[str, dict[str, Any]] | None = None,
 ) -> Endpoint:
-    endpoint = Endpoint(tenant_id=tenant_id, **fields)
+    """A new endpoint subscribed to ``event_types``, with ``filters`` on some of them (by
+    pattern). Raises UidTaken, UnknownEventTypes, FilterWithoutSubscription or FilterError."""
+    endpoint = Endpoint(tenant_id=tenant_id, **_columns(fields))
     if not endpoint.enabled:
         endpoint.disabled_reason = endpoint.disabled_reason or "disabled when created"
         endpoint.disabled_at = datetime.now(UTC)
     session.add(endpoint)
-    await session.flush()
+    await _flush(session, endpoint.uid)
     session.add(
         EndpointSecret(endpoint_id=endpoint.id, ciphertext=box.encrypt(secret or generate_secret()))
     )
     await replace_subscriptions(session, endpoint.id, event_types)
-    await session.flush()
+    await set_filters(session, endpoint.id, filters or {})
     await session.refresh(endpoint)
     return endpoint
 
 
 async def update(session: AsyncSession, endpoint: Endpoint, changes: dict[str, Any]) -> Endpoint:
-    """Apply ``changes``. Disabling records the reason and time and stops the pending
-    deliveries; enabling clears them and the failure streak, and resumes what disabling
-    stopped. A new URL is a new receiver: its failure streak and breaker start afresh."""
+    """Apply ``changes`` (UidTaken for a uid another endpoint of the tenant has). Disabling
+    records the reason and time and stops the pending deliveries; enabling clears them and
+    the failure streak, and resumes what disabling stopped. A new URL is a new receiver: its
+    failure streak and breaker start afresh."""
     enabled = changes.pop("enabled", None)
     reason = changes.pop("disabled_reason", None)
     if "url" in changes and changes["url"] != endpoint.url:
         endpoint.consecutive_failures = 0
         endpoint.failing_since = None
         endpoint.breaker_probe_at = None
-    for field, value in changes.items():
+    for field, value in _columns(changes).items():
         setattr(endpoint, field, value)
+    await _flush(session, endpoint.uid)
     if enabled is False and endpoint.enabled:
         endpoint.enabled = False
         endpoint.disabled_at = datetime.now(UTC)
@@ -143,6 +194,22 @@ async def update(session: AsyncSession, endpoint: Endpoint, changes: dict[str, A
     await session.flush()
     await session.refresh(endpoint)
     return endpoint
+
+
+def _columns(fields: dict[str, Any]) -> dict[str, Any]:
+    """The fields of an endpoint by its attributes' names (``metadata`` is ``metadata_``)."""
+    return {("metadata_" if name == "metadata" else name): value for name, value in fields.items()}
+
+
+async def _flush(session: AsyncSession, uid: str | None) -> None:
+    """Flush, telling a uid that another live endpoint of the tenant has (UidTaken)."""
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as error:
+        if "uq_endpoints_tenant_id_uid" not in str(error):
+            raise
+        raise UidTaken(uid) from None
 
 
 async def remove(session: AsyncSession, endpoint: Endpoint) -> None:
@@ -280,39 +347,84 @@ async def subscriptions(session: AsyncSession, endpoint_id: uuid.UUID) -> Sequen
     return (await session.scalars(query.order_by(Subscription.id))).all()
 
 
-async def subscribed_types(
+async def subscriptions_of(
     session: AsyncSession, endpoint_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, list[str]]:
-    """Each endpoint's subscription patterns, in the order they were added."""
-    rows = await session.execute(
-        select(Subscription.endpoint_id, Subscription.event_type)
+) -> dict[uuid.UUID, list[Subscription]]:
+    """Each endpoint's subscriptions, in the order they were added."""
+    rows = await session.scalars(
+        select(Subscription)
         .where(Subscription.endpoint_id.in_(endpoint_ids))
         .order_by(Subscription.id)
     )
-    found: dict[uuid.UUID, list[str]] = {endpoint_id: [] for endpoint_id in endpoint_ids}
-    for endpoint_id, event_type in rows:
-        found[endpoint_id].append(event_type)
+    found: dict[uuid.UUID, list[Subscription]] = {endpoint_id: [] for endpoint_id in endpoint_ids}
+    for row in rows:
+        found[row.endpoint_id].append(row)
     return found
+
+
+def _filter_columns(rule: dict[str, Any] | None) -> dict[str, Any]:
+    """A subscription's filter columns for ``rule`` (FilterError when it cannot compile)."""
+    compiled: CompiledFilter | None = None if rule is None else compile_filter(rule)
+    return {
+        "filter": rule,
+        "filter_path": None if compiled is None else compiled.path,
+        "filter_vars": None if compiled is None else compiled.variables,
+    }
 
 
 async def replace_subscriptions(
     session: AsyncSession, endpoint_id: uuid.UUID, patterns: Sequence[str]
 ) -> None:
+    """Subscribe to exactly ``patterns``: the others go; those kept keep their filters."""
     await _check_exact_names(session, patterns)
-    await session.execute(delete(Subscription).where(Subscription.endpoint_id == endpoint_id))
+    await session.execute(
+        delete(Subscription).where(
+            Subscription.endpoint_id == endpoint_id, Subscription.event_type.not_in(patterns)
+        )
+    )
     for pattern in dict.fromkeys(patterns):
-        session.add(Subscription(endpoint_id=endpoint_id, event_type=pattern))
+        await session.execute(
+            insert(Subscription)
+            .values(id=new_id(), endpoint_id=endpoint_id, event_type=pattern)
+            .on_conflict_do_nothing()
+        )
+    await session.flush()
+
+
+async def set_filters(
+    session: AsyncSession, endpoint_id: uuid.UUID, filters: Mapping[str, dict[str, Any]]
+) -> None:
+    """Give the subscriptions to the patterns of ``filters`` those filters, and the others
+    none. Raises FilterWithoutSubscription for a pattern the endpoint does not subscribe to,
+    and FilterError (``where`` starting with the pattern) for a rule that cannot compile."""
+    known = {row.event_type: row for row in await subscriptions(session, endpoint_id)}
+    for pattern, rule in filters.items():
+        if pattern not in known:
+            raise FilterWithoutSubscription(pattern)
+        try:
+            columns = _filter_columns(rule)
+        except FilterError as error:
+            raise FilterError([pattern, *error.where], error.message) from None
+        for name, value in columns.items():
+            setattr(known[pattern], name, value)
+    for pattern, row in known.items():
+        if pattern not in filters:
+            for name, value in _filter_columns(None).items():
+                setattr(row, name, value)
     await session.flush()
 
 
 async def subscribe(
-    session: AsyncSession, endpoint_id: uuid.UUID, pattern: str
+    session: AsyncSession, endpoint_id: uuid.UUID, pattern: str, rule: dict[str, Any] | None
 ) -> tuple[Subscription, bool]:
-    """The subscription of ``endpoint_id`` to ``pattern``, and whether it was created now."""
+    """The subscription of ``endpoint_id`` to ``pattern`` with the filter ``rule`` (None:
+    none), and whether it was created now (else its filter was set). Raises
+    UnknownEventTypes or FilterError."""
     await _check_exact_names(session, [pattern])
+    columns = _filter_columns(rule)
     inserted = await session.scalar(
         insert(Subscription)
-        .values(id=new_id(), endpoint_id=endpoint_id, event_type=pattern)
+        .values(id=new_id(), endpoint_id=endpoint_id, event_type=pattern, **columns)
         .on_conflict_do_nothing()
         .returning(Subscription)
     )
@@ -324,7 +436,65 @@ async def subscribe(
         )
     )
     assert existing is not None
+    for name, value in columns.items():
+        setattr(existing, name, value)
+    await session.flush()
     return existing, False
+
+
+@dataclass(frozen=True)
+class SubscriptionMatch:
+    """How one subscription takes a sample event."""
+
+    id: uuid.UUID
+    event_type: str
+    takes_type: bool
+    passes: bool
+
+
+@dataclass(frozen=True)
+class FilterVerdict:
+    """Whether a sample event would be delivered to an endpoint, and why."""
+
+    delivered: bool
+    reason: str
+    subscriptions: list[SubscriptionMatch]
+
+
+async def test_filters(
+    session: AsyncSession,
+    endpoint_id: uuid.UUID,
+    *,
+    event_type: str,
+    payload_json: str,
+    channels: Sequence[str] | None,
+) -> FilterVerdict:
+    """Whether an event of ``event_type`` with the payload ``payload_json`` (JSON text) and
+    ``channels`` would be delivered to the endpoint, decided by the fan-out's own conditions
+    (``queue.MATCH_SUBSCRIPTIONS``)."""
+    rows = await (await driver_connection(session)).fetch(
+        queue.MATCH_SUBSCRIPTIONS,
+        endpoint_id,
+        event_type,
+        payload_json,
+        list(channels) if channels else None,
+    )
+    matches = [
+        SubscriptionMatch(row["id"], row["event_type"], row["takes_type"], row["passes"])
+        for row in rows
+    ]
+    taking = [match for match in matches if match.takes_type]
+    if not matches:
+        return FilterVerdict(False, "the endpoint subscribes to no event type", matches)
+    if not rows[0]["listens"]:
+        return FilterVerdict(False, "the endpoint listens to none of the event's channels", matches)
+    if not taking:
+        return FilterVerdict(False, f"no subscription takes {event_type!r}", matches)
+    if passing := [match for match in taking if match.passes]:
+        return FilterVerdict(
+            True, f"the subscription to {passing[0].event_type!r} takes it", matches
+        )
+    return FilterVerdict(False, "the filters of the subscriptions that take it refuse it", matches)
 
 
 async def unsubscribe(

@@ -2,13 +2,15 @@
 one that does not exist, is the same 404."""
 
 import uuid
+from typing import Annotated
 
+from fastapi import Depends, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hookpost import ids
 from hookpost.admin import endpoints, tenants
-from hookpost.api.deps import Principal
+from hookpost.api.deps import AuthDep, Principal, SessionDep
 from hookpost.api.errors import Problem, not_found
+from hookpost.api.schemas.common import TenantRef
 from hookpost.db.models import Endpoint, Tenant
 
 
@@ -39,9 +41,41 @@ async def tenant_id_for(
     return principal.tenant_id
 
 
-async def endpoint_for(session: AsyncSession, principal: Principal, ref: str) -> Endpoint:
-    endpoint_id = ids.decode(ids.Prefix.ENDPOINT, ref)
-    endpoint = None if endpoint_id is None else await endpoints.get(session, endpoint_id)
+async def endpoint_for(
+    session: AsyncSession, principal: Principal, ref: str, tenant_ref: str | None = None
+) -> Endpoint:
+    """The endpoint ``ref`` names: its id (``ep_...``), or its uid among the endpoints of the
+    tenant named by ``tenant_ref`` (or of a tenant key's own): uids are unique per tenant, so
+    an admin key that names an endpoint by uid names the tenant too."""
+    tenant_id = await tenant_id_for(session, principal, tenant_ref)
+    try:
+        endpoint = await endpoints.find(session, ref, tenant_id)
+    except endpoints.UidNeedsTenant:
+        raise Problem(
+            422,
+            "tenant_required",
+            f"{ref!r} is not an endpoint id (ep_...): to name an endpoint by its uid with an "
+            "admin key, add tenant_id (the tenant's id or uid)",
+        ) from None
     if endpoint is None or not principal.can_see(endpoint.tenant_id):
         raise not_found("endpoint", ref)
     return endpoint
+
+
+EndpointTenant = Annotated[
+    TenantRef | None,
+    Query(
+        description="The endpoint's tenant (id or uid): an admin key that names an endpoint "
+        "by its uid names its tenant too."
+    ),
+]
+
+
+async def _endpoint(
+    endpoint_id: str, session: SessionDep, principal: AuthDep, tenant_id: EndpointTenant = None
+) -> Endpoint:
+    return await endpoint_for(session, principal, endpoint_id, tenant_id)
+
+
+# The endpoint a route's path names (``endpoint_id``: its id or uid), as the caller may see it.
+EndpointDep = Annotated[Endpoint, Depends(_endpoint)]

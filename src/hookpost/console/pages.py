@@ -215,6 +215,7 @@ async def _endpoint_page(
             csrf=found.csrf,
             endpoint=endpoint,
             policy=admin_endpoints.effective_policy(state.settings, endpoint.policy),
+            subscriptions=await admin_endpoints.subscriptions(session, endpoint.id),
             stats=figures,
             attempts=attempts.all(),
             threshold=state.settings.breaker_threshold,

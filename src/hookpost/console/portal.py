@@ -228,7 +228,7 @@ async def _endpoint_page(
             .order_by(Attempt.id.desc())
             .limit(10)
         )
-        types = await admin_endpoints.subscribed_types(session, [endpoint.id])
+        subscriptions = await admin_endpoints.subscriptions(session, endpoint.id)
         return _page(
             request,
             state,
@@ -237,7 +237,7 @@ async def _endpoint_page(
             status_code,
             endpoint=endpoint,
             attempts=attempts.all(),
-            event_types=types.get(endpoint.id, []),
+            event_types=[row.event_type for row in subscriptions],
             secret=secret,
             message=message,
             error=error,

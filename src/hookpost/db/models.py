@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSON, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import UserDefinedType
 
 from hookpost.ids import new_id
 
@@ -48,6 +49,15 @@ class DeliveryStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+
+class JsonPath(UserDefinedType[str]):
+    """A SQL/JSON path, bound as its text (SQLAlchemy's JSONPATH binds None as a list)."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **_: Any) -> str:
+        return "JSONPATH"
 
 
 class Base(DeclarativeBase):
@@ -123,10 +133,19 @@ class Endpoint(Base):
         Index(
             "ix_endpoints_tenant_id_live", "tenant_id", postgresql_where=text("deleted_at IS NULL")
         ),
+        Index(
+            "uq_endpoints_tenant_id_uid",
+            "tenant_id",
+            "uid",
+            unique=True,
+            postgresql_where=text("uid IS NOT NULL AND deleted_at IS NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = _id_column()
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    uid: Mapped[str | None] = mapped_column(String(255))  # unique among the tenant's live ones
+    metadata_: Mapped[dict[str, str]] = mapped_column("metadata", default=dict)
     url: Mapped[str] = mapped_column(Text)
     description: Mapped[str] = mapped_column(Text, default="")
     headers: Mapped[dict[str, str]] = mapped_column(default=dict)
@@ -169,6 +188,10 @@ class Subscription(Base):
     id: Mapped[uuid.UUID] = _id_column()
     endpoint_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"))
     event_type: Mapped[str] = mapped_column(String(255), index=True)
+    # a payload filter: the rule as given, and what the fan-out evaluates (admin.filters)
+    filter: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
+    filter_path: Mapped[str | None] = mapped_column(JsonPath)
+    filter_vars: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
     created_at: Mapped[datetime] = _created_at()
 
 

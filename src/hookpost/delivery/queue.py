@@ -1,7 +1,8 @@
 """The queue's SQL: the deliveries table is the queue (DESIGN.md, decision 3). Each statement
 is named for what it does; the worker calls them and nothing else touches the queue's state.
 
-- ``FAN_OUT``: the insert of an event's deliveries, inside ingest's storing statement; the
+- ``FAN_OUT``: the insert of an event's deliveries, inside ingest's storing statement, and
+  ``MATCH_SUBSCRIPTIONS``, its rules applied to a sample event (a filter test); the
   workers' wake-up channel (``NOTIFY_CHANNEL``) and each lane's condition (``FIRST_LANE``,
   ``RETRY_LANE``, ``DUE``), which every statement on the lanes uses (the metrics too).
 
@@ -45,14 +46,45 @@ FIRST_LANE = "status = 'pending' AND round_attempts = 0"
 RETRY_LANE = "status = 'pending' AND round_attempts > 0"
 DUE = "next_attempt_at <= now()"
 
-# An event's deliveries, one to every live endpoint of its tenant with a matching
-# subscription (the exact name, `*`, or a prefix pattern `invoice.*`) that listens to no
-# channel or to one of the event's, read from the CTE ``inserted`` (id, tenant_id,
-# event_type, deliver_at, channels) of the storing statement
+
+# The fan-out's rules, as conditions on an endpoint ``ep`` and its subscription ``s`` for an
+# event's channels, type and payload (SQL expressions): an endpoint that listens to channels
+# takes only events that share one; a subscription takes the exact type, every type (`*`) or
+# a prefix (`invoice.*`), and, with a filter, only the payloads it passes (``admin.filters``
+# compiles it; an unknown result, such as a number compared with a string, does not pass).
+# FAN_OUT and MATCH_SUBSCRIPTIONS share them, so a filter test answers as the fan-out acts.
+def _listens(channels: str) -> str:
+    return f"(ep.channels IS NULL OR ep.channels && {channels})"
+
+
+def _takes_type(event_type: str) -> str:
+    return f"""(s.event_type = {event_type}
+        OR s.event_type = '*'
+        OR (right(s.event_type, 2) = '.*'
+            AND starts_with({event_type}, left(s.event_type, -1))))"""
+
+
+def _passes(payload: str) -> str:
+    return f"""(s.filter_path IS NULL
+        OR jsonb_path_match({payload}, s.filter_path, s.filter_vars, silent => true))"""
+
+
+# JSON text ``json`` as jsonb, or NULL where jsonb cannot hold it: a string with NUL (an
+# escape \u0000 whose backslash is not itself escaped). Filters read such a payload as NULL,
+# which none passes; the event is stored and fanned out to unfiltered subscriptions as usual.
+def payload_of(json: str) -> str:
+    return rf"""(CASE WHEN strpos({json}::text, '\u0000') = 0
+             OR {json}::text !~ '(^|[^\\])(\\\\)*\\u0000'
+           THEN {json}::jsonb END)"""
+
+
+# An event's deliveries, one to every live endpoint of its tenant that listens to its
+# channels and has a subscription that takes it, read from the CTE ``inserted`` (id,
+# tenant_id, event_type, deliver_at, channels, payload) of the storing statement
 # (``ingest.emit``), due at the event's ``deliver_at`` (now when it has none or it passed),
 # their retries' age counted from then. A disabled endpoint's is recorded as failed with the
 # reason, so that a recovery can send it once the endpoint is enabled again.
-FAN_OUT = """
+FAN_OUT = f"""
 INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, event_type, next_attempt_at,
                         round_started_at, status, status_reason, finished_at)
 SELECT hookpost_uuid7(), ev.id, ep.id, ep.tenant_id, ev.event_type,
@@ -64,19 +96,28 @@ SELECT hookpost_uuid7(), ev.id, ep.id, ep.tenant_id, ev.event_type,
        CASE WHEN ep.enabled THEN NULL ELSE now() END
 FROM inserted ev
 JOIN endpoints ep ON ep.tenant_id = ev.tenant_id AND ep.deleted_at IS NULL
-WHERE (ep.channels IS NULL OR ep.channels && ev.channels)
+WHERE {_listens("ev.channels")}
   AND EXISTS (
     SELECT 1 FROM subscriptions s
     WHERE s.endpoint_id = ep.id
-      AND (
-        s.event_type = ev.event_type
-        OR s.event_type = '*'
-        OR (right(s.event_type, 2) = '.*'
-            AND starts_with(ev.event_type, left(s.event_type, -1)))
-      )
+      AND {_takes_type("ev.event_type")}
+      AND {_passes("ev.payload")}
 )
 RETURNING event_id, status = 'pending' AS queued
 """.strip()
+
+# A filter test: for endpoint $1 and an event of type $2, payload $3 and channels $4, whether
+# the endpoint listens to those channels and, per subscription (oldest first), whether it
+# takes the type and whether its filter passes the payload, by the fan-out's rules.
+MATCH_SUBSCRIPTIONS = f"""
+SELECT s.id, s.event_type, {_listens("$4::text[]")} AS listens,
+       {_takes_type("$2::text")} AS takes_type,
+       COALESCE({_passes(payload_of("$3::text"))}, false) AS passes
+FROM endpoints ep
+JOIN subscriptions s ON s.endpoint_id = ep.id
+WHERE ep.id = $1
+ORDER BY s.id
+"""
 
 # One delivery of a test event to the endpoint $1 alone, whatever it subscribes to, read from
 # the CTE ``inserted`` of the statement that stores the event (``ingest.emit.send_test``).

@@ -147,7 +147,8 @@ inserted AS (
            deliver_at, channels)
     WHERE NOT EXISTS (SELECT 1 FROM stale)
     ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-    RETURNING id, tenant_id, event_type, deliver_at, channels
+    RETURNING id, tenant_id, event_type, deliver_at, channels,
+              {queue.payload_of("body")} -> 'data' AS payload
 ),
 fanned AS (
 {indent(queue.FAN_OUT, "    ")}
@@ -367,8 +368,7 @@ _SEND_TEST = f"""
 WITH inserted AS (
     INSERT INTO events (id, tenant_id, event_type, body, payload_hash, created_at)
     VALUES ($2, $3, '{TEST_EVENT_TYPE}', $4::json, $5, $6)
-    RETURNING id, tenant_id, event_type, NULL::timestamptz AS deliver_at,
-              NULL::text[] AS channels
+    RETURNING id, tenant_id, event_type
 ),
 delivered AS (
 {indent(queue.DIRECT_DELIVERY, "    ")}

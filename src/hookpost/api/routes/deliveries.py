@@ -20,7 +20,7 @@ from hookpost.api.schemas.deliveries import (
     DeliveryEvent,
     DeliveryOut,
 )
-from hookpost.api.scoping import tenant_id_for
+from hookpost.api.scoping import endpoint_for, tenant_id_for
 from hookpost.db.models import Attempt, Delivery, DeliveryStatus
 from hookpost.ops import logs, recovery
 
@@ -31,6 +31,13 @@ router = APIRouter(
 Since = Annotated[AwareDatetime | None, Query(description="Created at or after (ISO 8601).")]
 Until = Annotated[AwareDatetime | None, Query(description="Created before (ISO 8601).")]
 IdFilter = Annotated[str | None, Query(max_length=64)]
+EndpointFilter = Annotated[
+    str | None,
+    Query(
+        max_length=255,
+        description="An endpoint id (`ep_...`) or uid (with an admin key, with `tenant_id`).",
+    ),
+]
 
 
 def _id_filter(prefix: ids.Prefix, name: str, value: str | None) -> uuid.UUID | None:
@@ -40,6 +47,18 @@ def _id_filter(prefix: ids.Prefix, name: str, value: str | None) -> uuid.UUID | 
     if parsed is None:
         raise Problem(422, "invalid_id", f"{name}: {value!r} is not a {prefix}_ id")
     return parsed
+
+
+async def _endpoint_filter(
+    session: AsyncSession, principal: Principal, value: str | None, tenant_ref: str | None
+) -> uuid.UUID | None:
+    """The endpoint a filter names: an id as it is, or a uid found among the endpoints of
+    the tenant the request names (or a tenant key's own)."""
+    if value is None:
+        return None
+    if (parsed := ids.decode(ids.Prefix.ENDPOINT, value)) is not None:
+        return parsed
+    return (await endpoint_for(session, principal, value, tenant_ref)).id
 
 
 async def _delivery_for(session: AsyncSession, principal: Principal, ref: str) -> Delivery:
@@ -56,7 +75,7 @@ async def list_deliveries(
     principal: AuthDep,
     page: PageDep,
     tenant_id: Annotated[TenantRef | None, Query()] = None,
-    endpoint_id: IdFilter = None,
+    endpoint_id: EndpointFilter = None,
     event_id: IdFilter = None,
     event_type: Annotated[str | None, Query(max_length=255)] = None,
     status: Annotated[DeliveryStatus | None, Query()] = None,
@@ -67,7 +86,7 @@ async def list_deliveries(
     filter is optional and they combine."""
     where = logs.DeliveryFilter(
         tenant_id=await tenant_id_for(session, principal, tenant_id),
-        endpoint_id=_id_filter(ids.Prefix.ENDPOINT, "endpoint_id", endpoint_id),
+        endpoint_id=await _endpoint_filter(session, principal, endpoint_id, tenant_id),
         event_id=_id_filter(ids.Prefix.EVENT, "event_id", event_id),
         event_type=event_type,
         status=status,
@@ -147,7 +166,7 @@ async def list_attempts(
     principal: AuthDep,
     page: PageDep,
     tenant_id: Annotated[TenantRef | None, Query()] = None,
-    endpoint_id: IdFilter = None,
+    endpoint_id: EndpointFilter = None,
     delivery_id: IdFilter = None,
     status_code: Annotated[int | None, Query(ge=100, le=599)] = None,
     error_kind: Annotated[str | None, Query(max_length=32)] = None,
@@ -158,7 +177,7 @@ async def list_attempts(
     (capped) body, duration, error kind and message."""
     where = logs.AttemptFilter(
         tenant_id=await tenant_id_for(session, principal, tenant_id),
-        endpoint_id=_id_filter(ids.Prefix.ENDPOINT, "endpoint_id", endpoint_id),
+        endpoint_id=await _endpoint_filter(session, principal, endpoint_id, tenant_id),
         delivery_id=_id_filter(ids.Prefix.DELIVERY, "delivery_id", delivery_id),
         status_code=status_code,
         error_kind=error_kind,

@@ -1,15 +1,19 @@
 """``/v1/endpoints``: receivers' URLs, their subscriptions and their signing secrets."""
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hookpost import ids
+from hookpost import ids, jsonvalue
 from hookpost.admin import endpoints
+from hookpost.admin.filters import FilterError
 from hookpost.api.deps import AppState, AuthDep, PageDep, SessionDep, StateDep
 from hookpost.api.errors import FieldError, Problem, not_found, problem_responses
 from hookpost.api.json_body import StrictJSONRoute
@@ -26,13 +30,16 @@ from hookpost.api.schemas.endpoints import (
     EndpointCreate,
     EndpointOut,
     EndpointUpdate,
+    FilterTest,
+    FilterTestOut,
     LiveSecretOut,
     SecretOut,
     SecretRotate,
     SubscriptionCreate,
+    SubscriptionMatch,
     SubscriptionOut,
 )
-from hookpost.api.scoping import endpoint_for, owner_tenant_id, tenant_id_for
+from hookpost.api.scoping import EndpointDep, owner_tenant_id, tenant_id_for
 from hookpost.db.models import Endpoint
 from hookpost.delivery.ssrf import BlockedDestination, DestinationPolicy
 from hookpost.ops import recovery, stats
@@ -60,6 +67,45 @@ def _unknown_types(error: endpoints.UnknownEventTypes) -> Problem:
     )
 
 
+def _uid_taken(uid: str | None) -> Problem:
+    return Problem(409, "endpoint_uid_taken", f"Another endpoint of the tenant has the uid {uid!r}")
+
+
+def _invalid_filter(error: FilterError, prefix: list[str | int]) -> Problem:
+    where = ".".join(str(part) for part in [*prefix[1:], *error.where])
+    return Problem(
+        422,
+        "invalid_filter",
+        f"{where}: {error.message}",
+        errors=[FieldError(loc=[*prefix, *error.where], message=error.message, type="filter")],
+    )
+
+
+def _filter_without_subscription(error: endpoints.FilterWithoutSubscription) -> Problem:
+    message = f"the endpoint does not subscribe to {error.pattern!r}: add it to event_types"
+    return Problem(
+        422,
+        "invalid_filter",
+        f"filters.{error.pattern}: {message}",
+        errors=[FieldError(loc=["body", "filters", error.pattern], message=message, type="filter")],
+    )
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """What the admin layer refuses in an endpoint's configuration, as problems."""
+    try:
+        yield
+    except endpoints.UnknownEventTypes as error:
+        raise _unknown_types(error) from None
+    except endpoints.UidTaken as error:
+        raise _uid_taken(error.uid) from None
+    except endpoints.FilterWithoutSubscription as error:
+        raise _filter_without_subscription(error) from None
+    except FilterError as error:
+        raise _invalid_filter(error, ["body", "filters"]) from None
+
+
 def _checked_policy(state: AppState, overrides: dict[str, float]) -> dict[str, float]:
     try:
         endpoints.check_policy(state.settings, overrides)
@@ -78,14 +124,21 @@ def _checked_policy(state: AppState, overrides: dict[str, float]) -> dict[str, f
 
 
 async def _out(session: AsyncSession, state: AppState, rows: list[Endpoint]) -> list[EndpointOut]:
-    patterns = await endpoints.subscribed_types(session, [row.id for row in rows])
+    subscriptions = await endpoints.subscriptions_of(session, [row.id for row in rows])
     return [
         EndpointOut(
             id=row.id,
             tenant_id=row.tenant_id,
+            uid=row.uid,
+            metadata=row.metadata_,
             url=row.url,
             description=row.description,
-            event_types=patterns[row.id],
+            event_types=[item.event_type for item in subscriptions[row.id]],
+            filters={
+                item.event_type: item.filter
+                for item in subscriptions[row.id]
+                if item.filter is not None
+            },
             headers=row.headers,
             rate_limit_per_s=row.rate_limit_per_s,
             max_in_flight=row.max_in_flight,
@@ -113,7 +166,10 @@ async def _out_with_warnings(
 
 
 @router.post(
-    "", status_code=201, summary="Create an endpoint", responses=problem_responses(404, 422)
+    "",
+    status_code=201,
+    summary="Create an endpoint",
+    responses=problem_responses(404, 409, 422),
 )
 async def create_endpoint(
     body: EndpointCreate, session: SessionDep, state: StateDep, principal: AuthDep
@@ -122,10 +178,10 @@ async def create_endpoint(
     generated unless `secret` is given; read it with `GET /v1/endpoints/{id}/secret`."""
     tenant_id = await owner_tenant_id(session, principal, body.tenant_id)
     _check_destination(state, body.url)
-    fields = body.model_dump(exclude={"tenant_id", "secret", "event_types", "policy"})
+    fields = body.model_dump(exclude={"tenant_id", "secret", "event_types", "policy", "filters"})
     fields["policy"] = _checked_policy(state, body.policy.overrides())
     fields["channels"] = body.channels or None
-    try:
+    with _refusals():
         endpoint = await endpoints.create(
             session,
             state.secret_box,
@@ -133,9 +189,8 @@ async def create_endpoint(
             fields=fields,
             secret=body.secret,
             event_types=body.event_types,
+            filters=body.filters,
         )
-    except endpoints.UnknownEventTypes as error:
-        raise _unknown_types(error) from None
     return await _out_with_warnings(session, state, endpoint)
 
 
@@ -155,25 +210,22 @@ async def list_endpoints(
 
 
 @router.get("/{endpoint_id}", summary="Get an endpoint", responses=problem_responses(404))
-async def get_endpoint(
-    endpoint_id: str, session: SessionDep, state: StateDep, principal: AuthDep
-) -> EndpointOut:
+async def get_endpoint(endpoint: EndpointDep, session: SessionDep, state: StateDep) -> EndpointOut:
     """One endpoint with its subscriptions and the policy its deliveries follow."""
-    endpoint = await endpoint_for(session, principal, endpoint_id)
     return (await _out(session, state, [endpoint]))[0]
 
 
-@router.patch("/{endpoint_id}", summary="Update an endpoint", responses=problem_responses(404, 422))
+@router.patch(
+    "/{endpoint_id}", summary="Update an endpoint", responses=problem_responses(404, 409, 422)
+)
 async def update_endpoint(
-    endpoint_id: str,
+    endpoint: EndpointDep,
     body: EndpointUpdate,
     session: SessionDep,
     state: StateDep,
-    principal: AuthDep,
 ) -> EndpointOut:
     """Change an endpoint. `enabled: false` disables it (with an optional `disabled_reason`);
     `enabled: true` enables it again. `event_types` replaces every subscription."""
-    endpoint = await endpoint_for(session, principal, endpoint_id)
     if body.url is not None:
         _check_destination(state, body.url)
     changes = body.changes()
@@ -184,12 +236,14 @@ async def update_endpoint(
     if "channels" in changes:
         changes["channels"] = changes["channels"] or None
     event_types = changes.pop("event_types", None)
-    try:
+    filters_sent = "filters" in changes
+    filters = changes.pop("filters", None)
+    with _refusals():
         if event_types is not None:
             await endpoints.replace_subscriptions(session, endpoint.id, event_types)
-    except endpoints.UnknownEventTypes as error:
-        raise _unknown_types(error) from None
-    endpoint = await endpoints.update(session, endpoint, changes)
+        if filters_sent:
+            await endpoints.set_filters(session, endpoint.id, filters or {})
+        endpoint = await endpoints.update(session, endpoint, changes)
     return await _out_with_warnings(session, state, endpoint)
 
 
@@ -199,10 +253,9 @@ async def update_endpoint(
     summary="Delete an endpoint",
     responses=problem_responses(404),
 )
-async def delete_endpoint(endpoint_id: str, session: SessionDep, principal: AuthDep) -> Response:
+async def delete_endpoint(endpoint: EndpointDep, session: SessionDep) -> Response:
     """Stop delivering to an endpoint. Its pending deliveries are cancelled; its delivery log
     stays queryable."""
-    endpoint = await endpoint_for(session, principal, endpoint_id)
     await endpoints.remove(session, endpoint)
     return Response(status_code=204)
 
@@ -212,12 +265,9 @@ async def delete_endpoint(endpoint_id: str, session: SessionDep, principal: Auth
     summary="List an endpoint's subscriptions",
     responses=problem_responses(404),
 )
-async def list_subscriptions(
-    endpoint_id: str, session: SessionDep, principal: AuthDep
-) -> Page[SubscriptionOut]:
+async def list_subscriptions(endpoint: EndpointDep, session: SessionDep) -> Page[SubscriptionOut]:
     """The event types the endpoint receives, oldest first (an endpoint has at most a few
     hundred, so this list has one page)."""
-    endpoint = await endpoint_for(session, principal, endpoint_id)
     rows = await endpoints.subscriptions(session, endpoint.id)
     return Page(data=[SubscriptionOut.model_validate(row) for row in rows], next_cursor=None)
 
@@ -229,19 +279,22 @@ async def list_subscriptions(
     responses=problem_responses(404, 422),
 )
 async def create_subscription(
-    endpoint_id: str,
+    endpoint: EndpointDep,
     body: SubscriptionCreate,
     session: SessionDep,
-    principal: AuthDep,
     response: Response,
 ) -> SubscriptionOut:
-    """Add an exact event type, a prefix pattern (`invoice.*`) or `*`. Subscribing twice to
-    the same pattern answers the existing subscription with 200."""
-    endpoint = await endpoint_for(session, principal, endpoint_id)
+    """Add an exact event type, a prefix pattern (`invoice.*`) or `*`, with an optional
+    payload `filter`. Subscribing again to the same pattern sets its filter to the one given
+    (none if left out) and answers the subscription with 200."""
     try:
-        subscription, created = await endpoints.subscribe(session, endpoint.id, body.event_type)
+        subscription, created = await endpoints.subscribe(
+            session, endpoint.id, body.event_type, body.filter
+        )
     except endpoints.UnknownEventTypes as error:
         raise _unknown_types(error) from None
+    except FilterError as error:
+        raise _invalid_filter(error, ["body", "filter"]) from None
     if not created:
         response.status_code = 200
     out = SubscriptionOut.model_validate(subscription)
@@ -256,10 +309,9 @@ async def create_subscription(
     responses=problem_responses(404),
 )
 async def delete_subscription(
-    endpoint_id: str, subscription_id: str, session: SessionDep, principal: AuthDep
+    endpoint: EndpointDep, subscription_id: str, session: SessionDep
 ) -> Response:
     """The endpoint stops receiving the event types of this subscription."""
-    endpoint = await endpoint_for(session, principal, endpoint_id)
     sub_id = ids.decode(ids.Prefix.SUBSCRIPTION, subscription_id)
     if sub_id is None or not await endpoints.unsubscribe(session, endpoint.id, sub_id):
         raise not_found("subscription", subscription_id)
@@ -271,12 +323,9 @@ async def delete_subscription(
     summary="Get an endpoint's signing secret",
     responses=problem_responses(404),
 )
-async def get_secret(
-    endpoint_id: str, session: SessionDep, state: StateDep, principal: AuthDep
-) -> SecretOut:
+async def get_secret(endpoint: EndpointDep, session: SessionDep, state: StateDep) -> SecretOut:
     """The current `whsec_` secret; give it to the receiver to verify signatures. `secrets`
     lists every secret that signs now, with when each stops (after a rotation)."""
-    endpoint = await endpoint_for(session, principal, endpoint_id)
     return await _secrets(session, state, endpoint.id)
 
 
@@ -286,16 +335,14 @@ async def get_secret(
     responses=problem_responses(404, 422),
 )
 async def rotate_secret(
-    endpoint_id: str,
+    endpoint: EndpointDep,
     body: SecretRotate,
     session: SessionDep,
     state: StateDep,
-    principal: AuthDep,
 ) -> SecretOut:
     """Make a new secret current (generated unless `key` is given). For `grace_period_s` the
     old secrets sign too, so receivers can switch without rejecting a request. At most ten
     secrets are kept."""
-    endpoint = await endpoint_for(session, principal, endpoint_id)
     await endpoints.rotate_secret(
         session,
         state.secret_box,
@@ -322,16 +369,14 @@ async def _secrets(session: AsyncSession, state: AppState, endpoint_id: uuid.UUI
     responses=problem_responses(404, 409, 422),
 )
 async def recover_endpoint(
-    endpoint_id: str,
+    endpoint: EndpointDep,
     body: RecoverRequest,
     session: SessionDep,
     state: StateDep,
-    principal: AuthDep,
 ) -> Recovered:
     """After an outage: put every failed delivery of this endpoint created in
     `[since, until)` back in the queue, in bounded batches. Succeeded deliveries are not sent
     again. Answers how many were queued; with `dry_run`, how many would be."""
-    endpoint = await endpoint_for(session, principal, endpoint_id)
     until = body.until or datetime.now(UTC)
     if body.dry_run:
         found = await recovery.count_recoverable(
@@ -350,9 +395,8 @@ async def recover_endpoint(
     responses=problem_responses(404, 422),
 )
 async def endpoint_stats(
-    endpoint_id: str,
+    endpoint: EndpointDep,
     session: SessionDep,
-    principal: AuthDep,
     since: Annotated[
         AwareDatetime | None, Query(description="Window start; 24 hours ago when left out.")
     ] = None,
@@ -360,7 +404,6 @@ async def endpoint_stats(
 ) -> EndpointStatsOut:
     """Deliveries by state over a window (created in it), the success rate, the last attempt
     and its outcome, the backlog and the age of its oldest delivery."""
-    endpoint = await endpoint_for(session, principal, endpoint_id)
     until = until or datetime.now(UTC)
     since = since or until - timedelta(days=1)
     if until <= since:
@@ -383,4 +426,41 @@ async def endpoint_stats(
         backlog=found.backlog,
         oldest_pending_age_s=found.oldest_pending_age_s,
         concurrency_limit=found.concurrency_limit,
+    )
+
+
+@router.post(
+    "/{endpoint_id}/filter-test",
+    summary="Test a sample event against an endpoint's routing",
+    responses=problem_responses(404, 422),
+)
+async def test_filter(
+    endpoint: EndpointDep, body: FilterTest, session: SessionDep
+) -> FilterTestOut:
+    """Whether an event of `event_type` with `payload` (and `channels`) would be delivered to
+    the endpoint, by the same conditions the fan-out applies: its channels, each
+    subscription's pattern and each filter. Nothing is stored or sent."""
+    try:
+        payload_json = jsonvalue.dumps(body.payload).decode()
+    except orjson.JSONEncodeError as error:
+        raise Problem(422, "payload_invalid", f"The payload cannot be encoded: {error}") from None
+    verdict = await endpoints.test_filters(
+        session,
+        endpoint.id,
+        event_type=body.event_type,
+        payload_json=payload_json,
+        channels=body.channels,
+    )
+    return FilterTestOut(
+        delivered=verdict.delivered,
+        reason=verdict.reason,
+        subscriptions=[
+            SubscriptionMatch(
+                id=match.id,
+                event_type=match.event_type,
+                takes_type=match.takes_type,
+                passes=match.passes,
+            )
+            for match in verdict.subscriptions
+        ],
     )

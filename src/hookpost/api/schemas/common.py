@@ -36,6 +36,29 @@ EventId = _public_id(ids.Prefix.EVENT)
 DeliveryId = _public_id(ids.Prefix.DELIVERY)
 AttemptId = _public_id(ids.Prefix.ATTEMPT)
 
+
+def uid_field(description: str, example: str) -> Any:
+    """The constraints of a uid: the product's own id for an object."""
+    return Field(
+        min_length=1,
+        max_length=255,
+        pattern=r"^[A-Za-z0-9._:@/+-]+$",
+        description=description,
+        examples=[example],
+    )
+
+
+def not_hookposts(prefix: ids.Prefix) -> AfterValidator:
+    """Refuse a uid that looks like hookpost's ids of that kind (``prefix``)."""
+
+    def check(value: str | None) -> str | None:
+        if value is not None and value.startswith(f"{prefix}_"):
+            raise ValueError(f"a uid may not start with '{prefix}_', which marks hookpost's ids")
+        return value
+
+    return AfterValidator(check)
+
+
 Channel = Annotated[
     str,
     Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$", examples=["project_123"]),

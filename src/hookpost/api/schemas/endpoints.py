@@ -2,11 +2,12 @@
 
 import re
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from hookpost import ids
 from hookpost.api.schemas.common import (
     Channels,
     EndpointId,
@@ -15,6 +16,8 @@ from hookpost.api.schemas.common import (
     SubscriptionId,
     TenantId,
     TenantRef,
+    not_hookposts,
+    uid_field,
 )
 from hookpost.delivery.signing import secret_bytes
 
@@ -62,6 +65,26 @@ def _check_secret(secret: str | None) -> str | None:
     return secret
 
 
+Uid = Annotated[
+    str | None,
+    uid_field(
+        "The product's own id for this endpoint, unique among its tenant's endpoints; usable "
+        "wherever an endpoint is named (with an admin key, with its `tenant_id`).",
+        "billing-hook",
+    ),
+    not_hookposts(ids.Prefix.ENDPOINT),
+]
+Metadata = Annotated[
+    dict[
+        Annotated[str, Field(min_length=1, max_length=128)],
+        Annotated[str, Field(max_length=1024)],
+    ],
+    Field(
+        max_length=32,
+        description="Up to 32 strings kept with the endpoint, for the product's own use.",
+        examples=[{"team": "billing"}],
+    ),
+]
 Url = Annotated[
     str,
     Field(min_length=1, max_length=2048, examples=["https://example.com/webhooks"]),
@@ -93,6 +116,24 @@ EventTypePattern = Annotated[
         description="An event type name (`invoice.paid`), a prefix pattern (`invoice.*`), or "
         "`*` for every type.",
         examples=["invoice.*"],
+    ),
+]
+Filter = Annotated[
+    dict[str, Any],
+    Field(
+        description="A payload filter: only events whose payload it passes are delivered. "
+        "Keys name payload fields; a value is a value to equal, an object of operators "
+        "(`$eq`, `$ne`, `$gt`, `$gte`, `$lt`, `$lte`, `$in`, `$nin`, `$exists`, "
+        "`$starts_with`) or a rule for a nested object; `$and`, `$or` and `$not` combine rules.",
+        examples=[{"amount": {"$gt": 10000}, "currency": "eur"}],
+    ),
+]
+Filters = Annotated[
+    dict[str, Filter],
+    Field(
+        max_length=256,
+        description="Payload filters by subscription: each key is one of `event_types`.",
+        examples=[{"invoice.paid": {"amount": {"$gt": 10000}, "currency": "eur"}}],
     ),
 ]
 RateLimit = Annotated[
@@ -171,6 +212,8 @@ class EndpointCreate(Schema):
         default=None,
         description="The owning tenant (id or uid). A tenant key may leave it out: its own.",
     )
+    uid: Uid = None
+    metadata: Metadata = Field(default_factory=dict)
     url: Url
     description: Description = ""
     event_types: EventTypes = Field(default_factory=list)
@@ -188,13 +231,18 @@ class EndpointCreate(Schema):
         description="Up to 10 channels: the endpoint receives only events that carry one of "
         "them. Left out, null or empty: every event its subscriptions match.",
     )
+    filters: Filters = Field(default_factory=dict)
 
 
 class EndpointUpdate(PatchSchema):
     """Only the fields sent are changed. `event_types` replaces every subscription."""
 
-    nullable_fields = frozenset({"rate_limit_per_s", "disabled_reason", "policy", "channels"})
+    nullable_fields = frozenset(
+        {"rate_limit_per_s", "disabled_reason", "policy", "channels", "filters", "uid"}
+    )
 
+    uid: Uid = None
+    metadata: Metadata | None = None
     url: Url | None = None
     description: Description | None = None
     event_types: EventTypes | None = None
@@ -214,11 +262,18 @@ class EndpointUpdate(PatchSchema):
     channels: Channels | None = Field(
         default=None, description="Replaces its channels (`[]` or null: every event)."
     )
+    filters: Filters | None = Field(
+        default=None,
+        description="Replaces every filter (`{}` or null: none). A change of `event_types` "
+        "alone keeps the filters of the patterns that stay.",
+    )
 
 
 class EndpointOut(BaseModel):
     id: EndpointId
     tenant_id: TenantId
+    uid: str | None
+    metadata: dict[str, str]
     url: str
     description: str
     event_types: list[str]
@@ -228,6 +283,9 @@ class EndpointOut(BaseModel):
     enabled: bool
     disabled_reason: str | None
     disabled_at: datetime | None
+    filters: dict[str, dict[str, Any]] = Field(
+        description="The payload filters of its subscriptions, by pattern."
+    )
     channels: list[str] | None = Field(
         description="The channels it listens to; null: it receives events of any channel."
     )
@@ -246,6 +304,7 @@ class EndpointOut(BaseModel):
 
 class SubscriptionCreate(Schema):
     event_type: EventTypePattern
+    filter: Filter | None = None
 
 
 class SubscriptionOut(BaseModel):
@@ -254,11 +313,31 @@ class SubscriptionOut(BaseModel):
     id: SubscriptionId
     endpoint_id: EndpointId
     event_type: str
+    filter: dict[str, Any] | None
     created_at: datetime
     warnings: list[str] = Field(
         default_factory=list,
         description="In the answer to a subscribe: a pattern that no event type matches today.",
     )
+
+
+class FilterTest(Schema):
+    event_type: Annotated[str, Field(min_length=1, max_length=255, examples=["invoice.paid"])]
+    payload: dict[str, Any] = Field(examples=[{"amount": 12000, "currency": "eur"}])
+    channels: Channels | None = None
+
+
+class SubscriptionMatch(BaseModel):
+    id: SubscriptionId
+    event_type: str
+    takes_type: bool = Field(description="Its pattern matches the event type.")
+    passes: bool = Field(description="It has no filter, or its filter passes the payload.")
+
+
+class FilterTestOut(BaseModel):
+    delivered: bool = Field(description="Whether such an event would be delivered to it.")
+    reason: str
+    subscriptions: list[SubscriptionMatch]
 
 
 class LiveSecretOut(BaseModel):

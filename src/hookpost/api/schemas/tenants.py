@@ -3,29 +3,25 @@
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import BaseModel, Field
 
-from hookpost.api.schemas.common import PatchSchema, Schema, TenantId
+from hookpost import ids
+from hookpost.api.schemas.common import (
+    PatchSchema,
+    Schema,
+    TenantId,
+    not_hookposts,
+    uid_field,
+)
 from hookpost.db.models import Tenant
-
-
-def _check_uid(value: str | None) -> str | None:
-    if value is not None and value.startswith("ten_"):
-        raise ValueError("a uid may not start with 'ten_', which marks hookpost's own ids")
-    return value
-
 
 Uid = Annotated[
     str | None,
-    Field(
-        min_length=1,
-        max_length=255,
-        pattern=r"^[A-Za-z0-9._:@/+-]+$",
-        description="The product's own id for this customer; unique. Usable wherever a tenant "
-        "is named.",
-        examples=["acme-corp"],
+    uid_field(
+        "The product's own id for this customer; unique. Usable wherever a tenant is named.",
+        "acme-corp",
     ),
-    AfterValidator(_check_uid),
+    not_hookposts(ids.Prefix.TENANT),
 ]
 Name = Annotated[str, Field(min_length=1, max_length=255, examples=["Acme Corp"])]
 Metadata = Annotated[
