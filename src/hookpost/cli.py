@@ -15,7 +15,7 @@ import prometheus_client
 import typer
 import uvicorn
 
-from hookpost import __version__, cli_client
+from hookpost import __version__, cli_client, cli_endpoints
 from hookpost import receiver as receiving
 from hookpost.admin import api_keys, tenants
 from hookpost.api.app import create_app
@@ -376,3 +376,4 @@ for command in (
     cli_client.rotate_secret,
 ):
     app.command()(command)
+app.add_typer(cli_endpoints.app, name="endpoint")

@@ -35,7 +35,7 @@ class Status(StrEnum):
 AsJson = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer, for scripts.")]
 
 
-def _print_json(answer: Any) -> None:
+def print_json(answer: Any) -> None:
     typer.echo(orjson.dumps(answer, option=orjson.OPT_INDENT_2).decode())
 
 
@@ -44,7 +44,7 @@ def _console() -> Console:
     return console if console.is_terminal else Console(width=250)  # piped: whole ids
 
 
-def _call(api_url: str, api_key: str, method: str, path: str, **kwargs: Any) -> Any:
+def call(api_url: str, api_key: str, method: str, path: str, **kwargs: Any) -> Any:
     """The JSON answer of one API call; a clear message and exit code 1 on any error."""
     try:
         response = httpx.request(
@@ -72,7 +72,9 @@ def deliveries(
     api_key: ApiKey,
     api_url: ApiUrl = DEFAULT_API_URL,
     tenant: Annotated[str | None, typer.Option(help="Tenant id or uid.")] = None,
-    endpoint: Annotated[str | None, typer.Option(help="Endpoint id (ep_...).")] = None,
+    endpoint: Annotated[
+        str | None, typer.Option(help="Endpoint id (ep_...), or uid with --tenant.")
+    ] = None,
     event: Annotated[str | None, typer.Option(help="Event id (evt_...).")] = None,
     event_type: Annotated[str | None, typer.Option(help="Event type name.")] = None,
     status: Annotated[Status | None, typer.Option(help="Only this status.")] = None,
@@ -92,7 +94,7 @@ def deliveries(
         "until": until and _aware(until).isoformat(),
         "limit": limit,
     }
-    page = _call(
+    page = call(
         api_url,
         api_key,
         "GET",
@@ -100,10 +102,10 @@ def deliveries(
         params={k: str(v) for k, v in params.items() if v is not None},
     )
     if as_json:
-        _print_json(page)
+        print_json(page)
         return
     urls = {
-        endpoint_id: _call(api_url, api_key, "GET", f"/v1/endpoints/{endpoint_id}")["url"]
+        endpoint_id: call(api_url, api_key, "GET", f"/v1/endpoints/{endpoint_id}")["url"]
         for endpoint_id in dict.fromkeys(item["endpoint_id"] for item in page["data"])
     }
     table = Table()
@@ -136,9 +138,9 @@ def delivery(
 ) -> None:
     """One delivery and every attempt of it, oldest first: when, the answer or the error,
     how long it took, and the start of the response body."""
-    found = _call(api_url, api_key, "GET", f"/v1/deliveries/{delivery_id}")
+    found = call(api_url, api_key, "GET", f"/v1/deliveries/{delivery_id}")
     if as_json:
-        _print_json(found)
+        print_json(found)
         return
     typer.echo(
         f"{found['id']}: {found['status']}"
@@ -170,9 +172,9 @@ def resend(
     as_json: AsJson = False,
 ) -> None:
     """Queue one delivery again now (its history is kept)."""
-    answer = _call(api_url, api_key, "POST", f"/v1/deliveries/{delivery_id}/resend")
+    answer = call(api_url, api_key, "POST", f"/v1/deliveries/{delivery_id}/resend")
     if as_json:
-        _print_json(answer)
+        print_json(answer)
         return
     typer.echo(f"{answer['id']} queued ({answer['status']})")
 
@@ -180,14 +182,23 @@ def resend(
 RECOVER_SLICES = 20  # a large window is recovered a slice at a time, so progress shows
 
 
+EndpointTenant = Annotated[
+    str | None,
+    typer.Option(
+        "--tenant", help="The endpoint's tenant (id or uid): with an admin key, to name it by uid."
+    ),
+]
+
+
 def recover(
-    endpoint_id: Annotated[str, typer.Argument(help="The endpoint (ep_...).")],
+    endpoint_id: Annotated[str, typer.Argument(help="The endpoint: its id (ep_...) or uid.")],
     since: Annotated[datetime, typer.Option(help="Failed deliveries created at or after (UTC).")],
     api_key: ApiKey,
     until: Annotated[datetime | None, typer.Option(help="And before (UTC); now if absent.")] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Only count what would be queued again.")
     ] = False,
+    tenant: EndpointTenant = None,
     api_url: ApiUrl = DEFAULT_API_URL,
     as_json: AsJson = False,
 ) -> None:
@@ -196,10 +207,11 @@ def recover(
     start = _aware(since)
     end = _aware(until) if until else datetime.now(UTC)
     path = f"/v1/endpoints/{endpoint_id}/recover"
+    scope = {} if tenant is None else {"tenant_id": tenant}
 
     def post(low: datetime, high: datetime, *, dry: bool) -> int:
         body = {"since": low.isoformat(), "until": high.isoformat(), "dry_run": dry}
-        queued: int = _call(api_url, api_key, "POST", path, json=body)["queued"]
+        queued: int = call(api_url, api_key, "POST", path, json=body, params=scope)["queued"]
         return queued
 
     found = post(start, end, dry=True)
@@ -212,7 +224,7 @@ def recover(
     queued = 0
     if dry_run or not found:
         if as_json:
-            _print_json({"found": found, "queued": queued, "dry_run": dry_run})
+            print_json({"found": found, "queued": queued, "dry_run": dry_run})
         return
     step = (end - start) / RECOVER_SLICES
     for number in range(RECOVER_SLICES):
@@ -222,7 +234,7 @@ def recover(
         say(f"queued {queued} of {found} ({queued / found:.0%})")
     say(f"{queued} failed deliveries queued again")
     if as_json:
-        _print_json({"found": found, "queued": queued, "dry_run": False})
+        print_json({"found": found, "queued": queued, "dry_run": False})
 
 
 def _aware(at: datetime) -> datetime:
@@ -231,7 +243,7 @@ def _aware(at: datetime) -> datetime:
 
 
 def rotate_secret(
-    endpoint_id: Annotated[str, typer.Argument(help="The endpoint (ep_...).")],
+    endpoint_id: Annotated[str, typer.Argument(help="The endpoint: its id (ep_...) or uid.")],
     api_key: ApiKey,
     grace_period_s: Annotated[
         int, typer.Option(min=0, help="How long the old secrets keep signing beside the new.")
@@ -239,6 +251,7 @@ def rotate_secret(
     key: Annotated[
         str | None, typer.Option(help="The new whsec_ secret; generated when absent.")
     ] = None,
+    tenant: EndpointTenant = None,
     api_url: ApiUrl = DEFAULT_API_URL,
     as_json: AsJson = False,
 ) -> None:
@@ -246,10 +259,15 @@ def rotate_secret(
     every live secret signs, so receivers can switch without rejecting a request (--json: every
     live secret, with when each stops)."""
     body = {"grace_period_s": grace_period_s} | ({"key": key} if key else {})
-    answer = _call(
-        api_url, api_key, "POST", f"/v1/endpoints/{endpoint_id}/secret/rotate", json=body
+    answer = call(
+        api_url,
+        api_key,
+        "POST",
+        f"/v1/endpoints/{endpoint_id}/secret/rotate",
+        json=body,
+        params={} if tenant is None else {"tenant_id": tenant},
     )
     if as_json:
-        _print_json(answer)
+        print_json(answer)
         return
     typer.echo(answer["key"])

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
@@ -103,6 +104,55 @@ def _deliver_one_event(url: str, key: str) -> None:
         target.shutdown()
 
 
+def _configure(hookpost: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+    """``hookpost endpoint``: create one by its uid with its routing and policy, show it,
+    change it, test a sample event against it, and refuse bad options clearly."""
+    made = hookpost(
+        "endpoint", "create", "https://example.com/cli-hook", "--tenant", "acme",
+        "--uid", "cli-hook", "--event-type", "*", "--filter", '*={"amount": {"$gt": 10}}',
+        "--channel", "eu", "--policy", "retry_max_attempts=3", "--metadata", "team=ops",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    for line in (
+        "(cli-hook)",
+        'receives * where {"amount":{"$gt":10}}',
+        "channels eu",
+        "policy retry_max_attempts = 3 (this endpoint)",
+        "policy timeout_s = 15.0 (settings)",
+        "metadata team = ops",
+    ):
+        assert line in made.stdout, made.stdout
+    scoped = ("--tenant", "acme")
+    shown = json.loads(hookpost("endpoint", "show", "cli-hook", *scoped, "--json").stdout)
+    assert (shown["uid"], shown["channels"]) == ("cli-hook", ["eu"])
+    changed = hookpost("endpoint", "update", "cli-hook", *scoped, "--policy", "timeout_s=5")
+    assert changed.returncode == 0, changed.stderr
+    assert "policy timeout_s = 5.0 (this endpoint)" in changed.stdout
+    assert "policy retry_max_attempts = 20 (settings)" in changed.stdout
+
+    def test(amount: int) -> subprocess.CompletedProcess[str]:
+        return hookpost(
+            "endpoint", "filter-test", "cli-hook", *scoped, "--event-type", "user.signup",
+            "--payload", json.dumps({"amount": amount}), "--channel", "eu",
+        )  # fmt: skip
+
+    passed, refused = test(20), test(5)
+    assert passed.returncode == 0, passed.stderr
+    assert passed.stdout.startswith("delivered: ")
+    assert refused.returncode == 3
+    assert refused.stdout.startswith("not delivered: the filters")
+
+    malformed = hookpost("endpoint", "update", "cli-hook", *scoped, "--policy", "nope")
+    assert malformed.returncode == 2
+    assert "is not NAME=VALUE" in malformed.stderr
+    wrong = hookpost("endpoint", "update", "cli-hook", *scoped, "--filter", '*={"a": []}')
+    assert wrong.returncode == 1
+    assert "invalid_filter" in wrong.stderr
+    unscoped = hookpost("endpoint", "show", "cli-hook")
+    assert unscoped.returncode == 1
+    assert "tenant_required" in unscoped.stderr
+
+
 def _operate(url: str, key: str, client: httpx.Client, event_id: str, sent: int) -> None:
     """The operators' commands against the running API: list, resend, recover."""
     env = _env(HOOKPOST_API_URL=url, HOOKPOST_API_KEY=key)
@@ -154,6 +204,8 @@ def _operate(url: str, key: str, client: httpx.Client, event_id: str, sent: int)
         ).stdout
     )
     assert [s["key"] for s in rotated_json["secrets"]][1] == new_secret  # still signing
+
+    _configure(hookpost)
 
     missing = hookpost("resend", "dlv_nope")
     assert missing.returncode == 1

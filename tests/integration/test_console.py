@@ -198,7 +198,9 @@ async def test_filters_live_in_the_url_and_bad_ones_say_why(
     await create_event_type(admin, "invoice.paid")
     await create_event_type(admin, "user.created")
     for uid in ("acme", "other"):
-        await create_endpoint(admin, uid, url=f"https://example.com/{uid}", event_types=["*"])
+        await create_endpoint(
+            admin, uid, url=f"https://example.com/{uid}", event_types=["*"], uid="main"
+        )
         for event_type in ("invoice.paid", "user.created"):
             body = {"tenant_id": uid, "event_type": event_type, "payload": {}}
             ok(await admin.post("/v1/events", json=body), 202)
@@ -210,6 +212,12 @@ async def test_filters_live_in_the_url_and_bad_ones_say_why(
     assert shown(await browser.get("/deliveries")) == 4
     assert shown(await browser.get("/deliveries?tenant=acme")) == 2
     assert shown(await browser.get("/deliveries?tenant=acme&type=user.created")) == 1
+    assert shown(await browser.get("/deliveries?tenant=acme&endpoint=main")) == 2
+    unscoped = await browser.get("/deliveries?endpoint=main")
+    assert "to find it by uid, name its tenant" in unscoped.text
+    assert "has no endpoint &#39;nope&#39;" in (
+        await browser.get("/deliveries?tenant=acme&endpoint=nope")
+    ).text
     now = datetime.now(UTC)
     later = (now + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M")
     earlier = (now - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M")
@@ -217,7 +225,7 @@ async def test_filters_live_in_the_url_and_bad_ones_say_why(
     assert shown(await browser.get(f"/deliveries?since={earlier}&until={later}")) == 4
     page = await browser.get("/deliveries?endpoint=nope&status=lost&tenant=ghost&since=soon")
     assert page.status_code == 200
-    assert "endpoint &#39;nope&#39; is not a ep_ id" in page.text
+    assert "endpoint &#39;nope&#39; is not an ep_ id" in page.text
     assert "status &#39;lost&#39; is not one of" in page.text
     assert "no tenant &#39;ghost&#39;" in page.text
     assert "since &#39;soon&#39; is not a time" in page.text

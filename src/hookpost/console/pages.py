@@ -441,7 +441,7 @@ async def api_keys_page(
 @router.get("/deliveries")
 async def deliveries_page(
     request: Request,
-    endpoint: Annotated[str | None, Query(max_length=64)] = None,
+    endpoint: Annotated[str | None, Query(max_length=255)] = None,
     event: Annotated[str | None, Query(max_length=64)] = None,
     tenant: Annotated[str | None, Query(max_length=255)] = None,
     type: Annotated[str | None, Query(max_length=255)] = None,
@@ -477,7 +477,7 @@ async def deliveries_page(
             else:
                 tenant_id = found_tenant.id
         where = logs.DeliveryFilter(
-            endpoint_id=_filter_id(ids.Prefix.ENDPOINT, "endpoint", endpoint, problems),
+            endpoint_id=await _filter_endpoint(session, endpoint, tenant_id, problems),
             event_id=_filter_id(ids.Prefix.EVENT, "event", event, problems),
             tenant_id=tenant_id,
             event_type=type or None,
@@ -500,6 +500,24 @@ async def deliveries_page(
         statuses=list(DeliveryStatus),
         problems=problems,
     )
+
+
+async def _filter_endpoint(
+    session: AsyncSession, value: str | None, tenant_id: uuid.UUID | None, problems: list[str]
+) -> uuid.UUID | None:
+    """An endpoint filter: an id as it is, or a uid among the filtered tenant's endpoints."""
+    if not value:
+        return None
+    if (parsed := ids.decode(ids.Prefix.ENDPOINT, value)) is not None:
+        return parsed
+    if tenant_id is None:
+        problems.append(f"endpoint {value!r} is not an ep_ id; to find it by uid, name its tenant")
+        return None
+    found = await admin_endpoints.find(session, value, tenant_id)
+    if found is None:
+        problems.append(f"the tenant has no endpoint {value!r}")
+        return None
+    return found.id
 
 
 def _filter_time(name: str, value: str | None, problems: list[str]) -> datetime | None:
