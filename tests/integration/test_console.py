@@ -215,9 +215,10 @@ async def test_filters_live_in_the_url_and_bad_ones_say_why(
     assert shown(await browser.get("/deliveries?tenant=acme&endpoint=main")) == 2
     unscoped = await browser.get("/deliveries?endpoint=main")
     assert "to find it by uid, name its tenant" in unscoped.text
-    assert "has no endpoint &#39;nope&#39;" in (
-        await browser.get("/deliveries?tenant=acme&endpoint=nope")
-    ).text
+    assert (
+        "has no endpoint &#39;nope&#39;"
+        in (await browser.get("/deliveries?tenant=acme&endpoint=nope")).text
+    )
     now = datetime.now(UTC)
     later = (now + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M")
     earlier = (now - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M")
