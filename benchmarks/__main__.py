@@ -21,6 +21,7 @@ The default run measures, on this machine, with a fast receiver in its own proce
 ``python -m benchmarks isolation`` (20 of 100 endpoints hanging) and
 ``python -m benchmarks schemas`` (ingest with and without a payload schema) and
 ``python -m benchmarks filters`` (batch ingest with and without payload filters) and
+``python -m benchmarks ordering`` (an endpoint ordered by 100 keys against an unordered one) and
 ``python -m benchmarks peers`` (hookpost beside pgqueuer + aiohttp and Celery + Redis).
 
 Each scenario gets a fresh database: on ``HOOKPOST_DATABASE_URL``'s server when set (created
@@ -48,6 +49,7 @@ from benchmarks import (
     filters,
     isolation,
     logs,
+    ordering,
     peers,
     processes,
     schemas,
@@ -230,7 +232,16 @@ def main() -> None:
     parser.add_argument(
         "scenario",
         nargs="?",
-        choices=["delivery", "logs", "console", "isolation", "schemas", "filters", "peers"],
+        choices=[
+            "delivery",
+            "logs",
+            "console",
+            "isolation",
+            "schemas",
+            "filters",
+            "ordering",
+            "peers",
+        ],
         default="delivery",
         help="what to run (default: delivery, the main table)",
     )
@@ -304,6 +315,20 @@ def main() -> None:
         )
         print(f"\ningest, medians of {schemas.ROUNDS} alternating runs")
         print("| what | events/s | vs no schema |")
+        print("|---|---:|---:|")
+        for name, rate, ratio in rows:
+            print(f"| {name} | {rate:,.0f} | {ratio} |")
+        return
+    if args.scenario == "ordering":
+        count = 5_000 if args.quick else 20_000
+        rows = ordering.run(
+            lambda: _database(server_url),
+            admin_key=ADMIN_KEY,
+            secret_key=BENCH_KEY,
+            count=count,
+        )
+        print(f"\n{count:,} events, one warm worker process, medians of {ordering.ROUNDS}")
+        print("| endpoint | deliveries/s | vs unordered |")
         print("|---|---:|---:|")
         for name, rate, ratio in rows:
             print(f"| {name} | {rate:,.0f} | {ratio} |")

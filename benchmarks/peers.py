@@ -70,7 +70,7 @@ def signed_headers(payload: bytes, msg_id: str) -> dict[str, str]:
 # the receiver's side
 
 
-async def _received(receiver: str, kind: str, count: int, timeout_s: float = 300) -> float:
+async def received(receiver: str, kind: str, count: int, timeout_s: float = 300) -> float:
     """When (perf_counter) the receiver had ``count`` requests under ``/kind/``."""
     got = 0
     deadline = time.perf_counter() + timeout_s
@@ -83,14 +83,14 @@ async def _received(receiver: str, kind: str, count: int, timeout_s: float = 300
     return time.perf_counter()
 
 
-async def _timed(
+async def timed(
     receiver: str, kind: str, count: int, send: Callable[[], Coroutine[Any, Any, None]]
 ) -> float:
     """Deliveries per second: ``send`` hands ``count`` events over while the receiver is
     watched; from the first handed over to the last received."""
     started = time.perf_counter()
     sending = asyncio.create_task(send())
-    finished = await _received(receiver, kind, count)
+    finished = await received(receiver, kind, count)
     await sending
     return count / (finished - started)
 
@@ -151,12 +151,12 @@ async def _pgqueuer_send(database_url: str, kind: str, start: int, count: int) -
 
 def pgqueuer_rate(database_url: str, receiver: str, count: int) -> float:
     asyncio.run(_pgqueuer_install(database_url))
-    with _process([sys.executable, "-m", "benchmarks.peers", "pgqueuer", database_url, receiver]):
+    with process([sys.executable, "-m", "benchmarks.peers", "pgqueuer", database_url, receiver]):
 
         async def run() -> float:
             await _pgqueuer_send(database_url, "pgqueuer", 0, 10)  # warm-up
-            await _received(receiver, "pgqueuer", 10, timeout_s=60)
-            return await _timed(
+            await received(receiver, "pgqueuer", 10, timeout_s=60)
+            return await timed(
                 receiver,
                 "pgqueuer",
                 count,
@@ -200,7 +200,7 @@ def _redis() -> Iterator[None]:
     server = shutil.which("redis-server")
     assert server, "no Redis answers on 127.0.0.1:6379 and redis-server is not installed"
     args = [server, "--bind", "127.0.0.1", "--port", "6379", "--save", "", "--appendonly", "no"]
-    with _process(args):
+    with process(args):
         for _ in range(100):
             with contextlib.suppress(redis.ConnectionError):
                 redis.Redis.from_url(REDIS_URL).ping()
@@ -230,7 +230,7 @@ def celery_rate(receiver: str, count: int) -> float:
             "--loglevel",
             "warning",
         ]
-        with _process(worker):
+        with process(worker):
 
             async def send(start: int, size: int) -> None:
                 for n in range(start, start + size):
@@ -240,8 +240,8 @@ def celery_rate(receiver: str, count: int) -> float:
 
             async def run() -> float:
                 await send(0, 10)  # warm-up
-                await _received(receiver, "celery", 10, timeout_s=60)
-                return await _timed(receiver, "celery", count, lambda: send(10, count))
+                await received(receiver, "celery", 10, timeout_s=60)
+                return await timed(receiver, "celery", count, lambda: send(10, count))
 
             return asyncio.run(run())
 
@@ -312,15 +312,15 @@ def hookpost_rate(
     with processes.api(database_url, admin_key=admin_key, secret_key=secret_key) as api:
         asyncio.run(_hookpost_setup(api, admin_key, receiver, kind, tenants, hanging))
         worker = [sys.executable, "-m", "hookpost", "worker"]
-        with _process(
+        with process(
             worker,
             env=processes.hookpost_env(database_url, admin_key=admin_key, secret_key=secret_key),
         ):
 
             async def run() -> float:
                 await _hookpost_send(api, admin_key, kind, tenants, 0, 10)  # warm-up
-                await _received(receiver, kind, 10, timeout_s=60)
-                return await _timed(
+                await received(receiver, kind, 10, timeout_s=60)
+                return await timed(
                     receiver,
                     kind,
                     healthy,
@@ -352,7 +352,7 @@ def hookpost_latency(
                 made = client.post(path, json=body)
                 assert made.status_code == 201, made.text
         worker = [sys.executable, "-m", "hookpost", "worker"]
-        with _process(
+        with process(
             worker,
             env=processes.hookpost_env(database_url, admin_key=admin_key, secret_key=secret_key),
         ):
@@ -365,7 +365,7 @@ def hookpost_latency(
 
 
 @contextlib.contextmanager
-def _process(args: list[str], env: dict[str, str] | None = None) -> Iterator[None]:
+def process(args: list[str], env: dict[str, str] | None = None) -> Iterator[None]:
     process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL)
     try:
         yield

@@ -26,6 +26,7 @@ class Status(StrEnum):
     """A delivery's status, as the API names it."""
 
     PENDING = "pending"
+    WAITING = "waiting"
     IN_FLIGHT = "in_flight"
     SUCCEEDED = "succeeded"
     FAILED = "failed"

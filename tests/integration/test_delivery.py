@@ -544,6 +544,7 @@ async def test_the_results_are_written_through_the_primary_key(
             [False] * count,
             count,
             0,
+            [False] * count,
         )
     finally:
         await flush.rollback()

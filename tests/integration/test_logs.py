@@ -369,11 +369,13 @@ async def test_endpoint_stats(admin: AsyncClient, db: asyncpg.Connection) -> Non
     found = ok(await admin.get(f"/v1/endpoints/{ep['id']}/stats"))
     assert found["counts"] == {
         "pending": 1,
+        "waiting": 0,
         "in_flight": 0,
         "succeeded": 3,
         "failed": 1,
         "cancelled": 0,
     }
+    assert found["held_lanes"] == 0
     assert found["success_rate"] == 0.75
     assert found["backlog"] == 2
     # NOW was taken when the module loaded: the age has grown by the time since then

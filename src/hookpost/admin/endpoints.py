@@ -171,9 +171,12 @@ async def update(session: AsyncSession, endpoint: Endpoint, changes: dict[str, A
         endpoint.consecutive_failures = 0
         endpoint.failing_since = None
         endpoint.breaker_probe_at = None
+    ordering_before = endpoint.ordering
     for field, value in _columns(changes).items():
         setattr(endpoint, field, value)
     await _flush(session, endpoint.uid)
+    if "ordering" in changes:
+        await _reorder(session, endpoint.id, ordering_before, endpoint.ordering)
     if enabled is False and endpoint.enabled:
         endpoint.enabled = False
         endpoint.disabled_at = datetime.now(UTC)
@@ -194,6 +197,24 @@ async def update(session: AsyncSession, endpoint: Endpoint, changes: dict[str, A
     await session.flush()
     await session.refresh(endpoint)
     return endpoint
+
+
+async def _reorder(
+    session: AsyncSession,
+    endpoint_id: uuid.UUID,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    """What a change of ordering does to the deliveries already queued: unordered now, the
+    lanes dissolve; no longer holding, the held lanes go on. A new key applies to new events
+    (the lanes queued keep theirs)."""
+    connection = await driver_connection(session)
+    if before is not None and after is None:
+        await queue.dissolve_lanes(connection, endpoint_id)
+    elif (before or {}).get("on_exhausted") == "hold" and (after or {}).get(
+        "on_exhausted"
+    ) != "hold":
+        await queue.release_holds(connection, endpoint_id)
 
 
 def _columns(fields: dict[str, Any]) -> dict[str, Any]:

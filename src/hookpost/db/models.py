@@ -45,6 +45,7 @@ class DeliveryStatus(StrEnum):
     """Where a delivery is in its life; see DESIGN.md, "Data flow"."""
 
     PENDING = "pending"
+    WAITING = "waiting"  # behind an unfinished delivery of its ordered lane
     IN_FLIGHT = "in_flight"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -161,6 +162,8 @@ class Endpoint(Base):
     breaker_probe_at: Mapped[datetime | None]
     concurrency_limit: Mapped[int | None]  # as a worker's gate last reported it
     policy: Mapped[dict[str, Any]] = mapped_column(default=dict)  # overridden settings
+    # ordered lanes: {"key": a payload field or None, "on_exhausted": "fail" | "hold"}
+    ordering: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
     channels: Mapped[list[str] | None] = mapped_column(ARRAY(Text))  # None: every event
     deleted_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = _created_at()
@@ -229,7 +232,8 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         CheckConstraint(
-            "status IN ('pending', 'in_flight', 'succeeded', 'failed', 'cancelled')", name="status"
+            "status IN ('pending', 'in_flight', 'succeeded', 'failed', 'cancelled', 'waiting')",
+            name="status",
         ),
         # the two lanes of the queue (queue.FIRST_LANE, queue.RETRY_LANE)
         Index(
@@ -249,6 +253,16 @@ class Delivery(Base):
             postgresql_where=text("status = 'in_flight'"),
         ),
         Index("ix_deliveries_resume", "endpoint_id", postgresql_where=text("resume_on_enable")),
+        # an ordered lane's unfinished deliveries in emit order (queue.LANE_HEAD)
+        Index(
+            "ix_deliveries_lane",
+            "endpoint_id",
+            "lane",
+            "event_id",
+            postgresql_where=text(
+                "lane IS NOT NULL AND (status IN ('waiting', 'pending', 'in_flight') OR holds_lane)"
+            ),
+        ),
         Index("ix_deliveries_event_id", "event_id"),
         # the delivery log's lists
         Index("ix_deliveries_endpoint_id_id", *_newest_first("endpoint_id")),
@@ -285,6 +299,8 @@ class Delivery(Base):
     last_status_code: Mapped[int | None]
     last_error_kind: Mapped[str | None] = mapped_column(String(32))
     resume_on_enable: Mapped[bool] = mapped_column(Boolean, default=False)
+    lane: Mapped[str | None] = mapped_column(Text)  # its ordered lane; None: unordered
+    holds_lane: Mapped[bool] = mapped_column(Boolean, default=False)  # failed, and holding it
     created_at: Mapped[datetime] = _created_at()
     finished_at: Mapped[datetime | None]
 

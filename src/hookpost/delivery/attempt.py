@@ -114,16 +114,22 @@ def decide_after(
         error_message=result.error_message,
         worker_id=worker_id,
     )
+    holds = delivery.hold and delivery.lane is not None and decision.status is DeliveryStatus.FAILED
+    reason = decision.reason or result.error_message
+    if holds:
+        reason = f"{reason}; it holds its ordered lane until it is resent"
     change = queue.StateChange.attempted(
         delivery.id,
         delivery.endpoint_id,
         status=decision.status,
-        reason=decision.reason or result.error_message,
+        reason=reason,
         attempt_count=attempt_number,
         next_attempt_at=decision.next_attempt_at,
         attempted_at=started_at,
         status_code=result.status_code,
         error_kind=result.error_kind,
+        lane=delivery.lane,
+        holds_lane=holds,
     )
     return Verdict(attempt, change, classify(result.status_code), decision)
 

@@ -78,31 +78,65 @@ def payload_of(json: str) -> str:
            THEN {json}::jsonb END)"""
 
 
+# Ordered lanes: an endpoint with ``ordering`` puts each delivery in the lane its event's
+# payload names (the field ``ordering.key``; without one, or without that field, the lane
+# ''), and a lane sends one delivery at a time in emit (event id) order. A delivery ``d``
+# keeps those emitted after it in its lane from being sent while it is unfinished, or failed
+# and holding the lane (the endpoint's ``on_exhausted`` is "hold").
+def _in_lane(d: str) -> str:
+    return f"({d}.status IN ('waiting', 'pending', 'in_flight') OR {d}.holds_lane)"
+
+
+# Whether the pending delivery ``d`` may be sent: it is unordered, or first in its lane.
+def _at_head(d: str) -> str:
+    return f"""({d}.lane IS NULL OR NOT EXISTS (
+        SELECT 1 FROM deliveries o
+        WHERE o.endpoint_id = {d}.endpoint_id AND o.lane = {d}.lane
+          AND o.event_id < {d}.event_id AND {_in_lane("o")}))"""
+
+
 # An event's deliveries, one to every live endpoint of its tenant that listens to its
 # channels and has a subscription that takes it, read from the CTE ``inserted`` (id,
 # tenant_id, event_type, deliver_at, channels, payload) of the storing statement
 # (``ingest.emit``), due at the event's ``deliver_at`` (now when it has none or it passed),
 # their retries' age counted from then. A disabled endpoint's is recorded as failed with the
-# reason, so that a recovery can send it once the endpoint is enabled again.
+# reason, so that a recovery can send it once the endpoint is enabled again. An ordered
+# endpoint's is pending only when it is first of its lane in this statement and nothing of
+# its lane is unfinished; else it waits (PROMOTE_LANE_HEADS makes it pending in its turn).
 FAN_OUT = f"""
 INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, event_type, next_attempt_at,
-                        round_started_at, status, status_reason, finished_at)
-SELECT hookpost_uuid7(), ev.id, ep.id, ep.tenant_id, ev.event_type,
-       GREATEST(ev.deliver_at, now()), GREATEST(ev.deliver_at, now()),
-       CASE WHEN ep.enabled THEN 'pending' ELSE 'failed' END,
-       CASE WHEN ep.enabled THEN NULL
+                        round_started_at, status, status_reason, finished_at, lane)
+SELECT hookpost_uuid7(), f.event_id, f.endpoint_id, f.tenant_id, f.event_type, f.due, f.due,
+       CASE WHEN NOT f.enabled THEN 'failed'
+            WHEN f.lane IS NULL THEN 'pending'
+            WHEN f.place = 1 AND NOT EXISTS (
+                SELECT 1 FROM deliveries o
+                WHERE o.endpoint_id = f.endpoint_id AND o.lane = f.lane AND {_in_lane("o")}
+            ) THEN 'pending'
+            ELSE 'waiting' END,
+       CASE WHEN f.enabled THEN NULL
             ELSE 'emitted while the endpoint was disabled: '
-                 || coalesce(ep.disabled_reason, 'no reason given') END,
-       CASE WHEN ep.enabled THEN NULL ELSE now() END
-FROM inserted ev
-JOIN endpoints ep ON ep.tenant_id = ev.tenant_id AND ep.deleted_at IS NULL
-WHERE {_listens("ev.channels")}
-  AND EXISTS (
-    SELECT 1 FROM subscriptions s
-    WHERE s.endpoint_id = ep.id
-      AND {_takes_type("ev.event_type")}
-      AND {_passes("ev.payload")}
-)
+                 || coalesce(f.disabled_reason, 'no reason given') END,
+       CASE WHEN f.enabled THEN NULL ELSE now() END,
+       f.lane
+FROM (
+    SELECT ev.id AS event_id, ep.id AS endpoint_id, ep.tenant_id, ev.event_type,
+           GREATEST(ev.deliver_at, now()) AS due, ep.enabled, ep.disabled_reason, l.lane,
+           row_number() OVER (PARTITION BY ep.id, l.lane ORDER BY ev.id) AS place
+    FROM inserted ev
+    JOIN endpoints ep ON ep.tenant_id = ev.tenant_id AND ep.deleted_at IS NULL
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN ep.ordering IS NOT NULL
+                    THEN COALESCE(ev.payload ->> (ep.ordering ->> 'key'), '') END AS lane
+    ) l
+    WHERE {_listens("ev.channels")}
+      AND EXISTS (
+        SELECT 1 FROM subscriptions s
+        WHERE s.endpoint_id = ep.id
+          AND {_takes_type("ev.event_type")}
+          AND {_passes("ev.payload")}
+    )
+) f
 RETURNING event_id, status = 'pending' AS queued
 """.strip()
 
@@ -166,6 +200,8 @@ _ROW = (
     ("secret_ids", "uuid[]"),
     ("secret_ciphertexts", "bytea[]"),
     ("policy", "text"),
+    ("lane", "text"),
+    ("hold", "bool"),
 )
 
 
@@ -197,11 +233,13 @@ _LEASED = _select(
     round_attempts="l.round_attempts",
     round_started_at="l.round_started_at",
     body="SELECT e.body::text FROM events e WHERE e.id = l.event_id",
+    lane="l.lane",
 )
 
 # what a lease returns, read by _LEASED as ``l``
 _LEASED_RETURNING = """d.id, d.endpoint_id, d.next_attempt_at, d.event_id, d.tenant_id,
-              d.event_type, d.attempt_count, d.trigger, d.round_attempts, d.round_started_at"""
+              d.event_type, d.attempt_count, d.trigger, d.round_attempts, d.round_started_at,
+              d.lane"""
 
 _ENDPOINT_SENDING = {
     "max_in_flight": "ep.max_in_flight",
@@ -213,6 +251,7 @@ _ENDPOINT_SENDING = {
     "secret_ids": "s.ids",
     "secret_ciphertexts": "s.ciphertexts",
     "policy": "NULLIF(ep.policy, '{}'::jsonb)::text",
+    "hold": "COALESCE(ep.ordering ->> 'on_exhausted' = 'hold', false)",
 }
 
 
@@ -245,13 +284,13 @@ def _live_secrets(needed: str) -> str:
 CLAIM = f"""
 WITH first_lane AS (
     SELECT id, endpoint_id, next_attempt_at, true AS first FROM deliveries
-    WHERE {FIRST_LANE} AND {DUE}
+    WHERE {FIRST_LANE} AND {DUE} AND {_at_head("deliveries")}
     ORDER BY next_attempt_at LIMIT $1
     FOR UPDATE SKIP LOCKED
 ),
 retry_lane AS (
     SELECT id, endpoint_id, next_attempt_at, false AS first FROM deliveries
-    WHERE {RETRY_LANE} AND {DUE}
+    WHERE {RETRY_LANE} AND {DUE} AND {_at_head("deliveries")}
     ORDER BY next_attempt_at LIMIT $2
     FOR UPDATE SKIP LOCKED
 ),
@@ -412,12 +451,13 @@ SET status = u.status,
                            ELSE u.last_error_kind END,
     finished_at = CASE WHEN u.status IN ('succeeded', 'failed', 'cancelled') THEN now() END,
     resume_on_enable = u.resume_on_enable,
+    holds_lane = u.holds_lane,
     locked_until = NULL,
     locked_by = NULL
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::timestamptz[],
-            $6::timestamptz[], $7::int[], $8::text[], $10::bool[])
+            $6::timestamptz[], $7::int[], $8::text[], $10::bool[], $13::bool[])
      AS u(id, status, reason, attempt_count, next_attempt_at, last_attempt_at,
-          last_status_code, last_error_kind, resume_on_enable)
+          last_status_code, last_error_kind, resume_on_enable, holds_lane)
 WHERE d.id = u.id
   AND CASE d.status WHEN 'in_flight' THEN d.locked_by = $9 WHEN 'pending' THEN true END
 """
@@ -462,19 +502,77 @@ WHERE ep.enabled
 RETURNING ep.id, ep.tenant_id, ep.url, ep.disabled_reason
 """
 
-# A disabled endpoint's pending deliveries stop, marked to resume when it is enabled again.
+# A disabled endpoint's pending and waiting deliveries stop, marked to resume when it is
+# enabled again; those of ordered lanes resume waiting, and each lane's first is promoted.
 PAUSE_DELIVERIES = """
 UPDATE deliveries
 SET status = 'failed', resume_on_enable = true, finished_at = now(),
     status_reason = 'the endpoint is disabled: ' || $2::text
-WHERE endpoint_id = $1 AND status = 'pending'
+WHERE endpoint_id = $1 AND status IN ('pending', 'waiting')
 """
 
 RESUME_DELIVERIES = """
 UPDATE deliveries
-SET status = 'pending', resume_on_enable = false, next_attempt_at = now(), round_attempts = 0,
+SET status = CASE WHEN lane IS NULL THEN 'pending' ELSE 'waiting' END,
+    resume_on_enable = false, next_attempt_at = now(), round_attempts = 0,
     round_started_at = now(), status_reason = NULL, finished_at = NULL
 WHERE endpoint_id = $1 AND resume_on_enable AND status = 'failed'
+"""
+
+
+# The first unfinished delivery of each lane that ``lanes`` (SQL giving endpoint_id, lane)
+# names made pending, where it is waiting: after a delivery of the lane finished, or to
+# sweep up a lane whose first was stored waiting while the delivery before it finished (the
+# two transactions could not see each other). Its retries' age counts from now.
+def _promote(lanes: str) -> str:
+    return f"""
+WITH lanes AS ({lanes}),
+heads AS (
+    SELECT h.id FROM lanes l
+    CROSS JOIN LATERAL (
+        SELECT o.id, o.status FROM deliveries o
+        WHERE o.endpoint_id = l.endpoint_id AND o.lane = l.lane AND {_in_lane("o")}
+        ORDER BY o.event_id LIMIT 1
+    ) h
+    WHERE h.status = 'waiting'
+)
+UPDATE deliveries d
+SET status = 'pending', next_attempt_at = GREATEST(d.next_attempt_at, now()),
+    round_started_at = GREATEST(d.round_started_at, now())
+WHERE d.id = ANY(ARRAY(SELECT id FROM heads)) AND d.status = 'waiting'
+"""
+
+
+# after a flush: the lanes $1 (endpoints) / $2 (lanes) where a delivery finished
+PROMOTE_LANE_HEADS = _promote(
+    "SELECT DISTINCT * FROM unnest($1::uuid[], $2::text[]) AS l(endpoint_id, lane)"
+)
+# every lane of endpoint $1 (its deliveries resumed, or its lanes' holds released)
+PROMOTE_ENDPOINT_LANES = _promote(
+    "SELECT DISTINCT endpoint_id, lane FROM deliveries "
+    "WHERE endpoint_id = $1 AND lane IS NOT NULL AND status = 'waiting'"
+)
+# every lane with a waiting delivery (the workers' sweep)
+PROMOTE_STRANDED = _promote(
+    "SELECT DISTINCT endpoint_id, lane FROM deliveries "
+    "WHERE lane IS NOT NULL AND status = 'waiting'"
+)
+
+# An endpoint's ordering turned off: its lanes dissolve, their waiting deliveries pending.
+DISSOLVE_LANES = """
+UPDATE deliveries
+SET lane = NULL, holds_lane = false,
+    status = CASE WHEN status = 'waiting' THEN 'pending' ELSE status END,
+    next_attempt_at = CASE WHEN status = 'waiting' THEN GREATEST(next_attempt_at, now())
+                           ELSE next_attempt_at END
+WHERE endpoint_id = $1 AND lane IS NOT NULL
+  AND (status IN ('waiting', 'pending', 'in_flight') OR holds_lane)
+"""
+
+# An endpoint's lanes no longer held ("on_exhausted" is "fail" now): their failed firsts let
+# the rest go.
+RELEASE_HOLDS = """
+UPDATE deliveries SET holds_lane = false WHERE endpoint_id = $1 AND holds_lane
 """
 
 RECOVER_EXPIRED = """
@@ -576,6 +674,8 @@ class Claimed:
     secrets: list[tuple[uuid.UUID, bytes]]  # the endpoint's live secrets, newest first
     max_in_flight: int
     policy: dict[str, float] | None  # the endpoint's overrides of the settings, if any
+    lane: str | None = None  # its ordered lane; None: unordered
+    hold: bool = False  # when it fails for good, it holds its lane
 
 
 @dataclass(slots=True)
@@ -633,6 +733,8 @@ class StateChange:
     last_status_code: int | None
     last_error_kind: str | None
     resume_on_enable: bool = False
+    lane: str | None = None  # its ordered lane, whose next delivery may go once it finishes
+    holds_lane: bool = False  # failed, and holding its lane
 
     @classmethod
     def attempted(
@@ -647,6 +749,8 @@ class StateChange:
         attempted_at: datetime,
         status_code: int | None,
         error_kind: str | None,
+        lane: str | None = None,
+        holds_lane: bool = False,
     ) -> "StateChange":
         """After an attempt: succeeded, failed, or pending until ``next_attempt_at``."""
         return cls(
@@ -659,6 +763,8 @@ class StateChange:
             attempted_at,
             status_code,
             error_kind,
+            lane=lane,
+            holds_lane=holds_lane,
         )
 
     @classmethod
@@ -677,6 +783,7 @@ class StateChange:
             None,
             None,
             resume_on_enable=resume_on_enable,
+            lane=delivery.lane,
         )
 
     @classmethod
@@ -692,6 +799,7 @@ class StateChange:
             None,
             None,
             None,
+            lane=delivery.lane,
         )
 
 
@@ -793,6 +901,7 @@ class _Sending:
     secrets: list[tuple[uuid.UUID, bytes]]
     max_in_flight: int
     policy: dict[str, float] | None
+    hold: bool
 
 
 def _claimed(rows: list[asyncpg.Record]) -> list[Claimed]:
@@ -810,6 +919,7 @@ def _claimed(rows: list[asyncpg.Record]) -> list[Claimed]:
             ),
             max_in_flight=row["max_in_flight"],
             policy=None if row["policy"] is None else orjson.loads(row["policy"]),
+            hold=row["hold"],
         )
         for row in rows
         if row["kind"] == "endpoint"
@@ -839,6 +949,8 @@ def _claimed(rows: list[asyncpg.Record]) -> list[Claimed]:
                 secrets=endpoint.secrets,
                 max_in_flight=endpoint.max_in_flight,
                 policy=endpoint.policy,
+                lane=row["lane"],
+                hold=endpoint.hold,
             )
         )
     return claimed
@@ -889,7 +1001,17 @@ async def record(
             [c.resume_on_enable for c in changes],
             succeeded,
             len(attempts) - succeeded,
+            [c.holds_lane for c in changes],
         )
+        finished = [c for c in changes if c.lane is not None and c.status in _FINISHED]
+        if finished:
+            promoted = await connection.execute(
+                PROMOTE_LANE_HEADS,
+                [c.endpoint_id for c in finished],
+                [c.lane for c in finished],
+            )
+            if rows_affected(promoted):
+                await connection.execute(NOTIFY)
     failing: list[asyncpg.Record] = []
     if health:
         rows = await connection.fetch(
@@ -921,6 +1043,9 @@ async def record(
     return Recorded(disabled=disabled, failing=failing)
 
 
+_FINISHED = frozenset({"succeeded", "failed", "cancelled"})
+
+
 async def pause_deliveries(
     connection: asyncpg.Connection, endpoint_id: uuid.UUID, reason: str
 ) -> int:
@@ -932,8 +1057,27 @@ async def resume_deliveries(connection: asyncpg.Connection, endpoint_id: uuid.UU
     """Queue again what disabling the endpoint stopped, and wake the workers."""
     count = rows_affected(await connection.execute(RESUME_DELIVERIES, endpoint_id))
     if count:
+        await connection.execute(PROMOTE_ENDPOINT_LANES, endpoint_id)
         await connection.execute(NOTIFY)
     return count
+
+
+async def promote_stranded(connection: asyncpg.Connection) -> int:
+    """Make pending the first delivery of each lane that waits with nothing before it."""
+    return rows_affected(await connection.execute(PROMOTE_STRANDED))
+
+
+async def dissolve_lanes(connection: asyncpg.Connection, endpoint_id: uuid.UUID) -> None:
+    """The endpoint is no longer ordered: its waiting deliveries go, as unordered ones."""
+    if rows_affected(await connection.execute(DISSOLVE_LANES, endpoint_id)):
+        await connection.execute(NOTIFY)
+
+
+async def release_holds(connection: asyncpg.Connection, endpoint_id: uuid.UUID) -> None:
+    """The endpoint's lanes no longer wait behind failed deliveries."""
+    if rows_affected(await connection.execute(RELEASE_HOLDS, endpoint_id)):
+        await connection.execute(PROMOTE_ENDPOINT_LANES, endpoint_id)
+        await connection.execute(NOTIFY)
 
 
 async def recover_expired(connection: asyncpg.Connection) -> int:

@@ -502,8 +502,9 @@ class Worker:
             await self._after_flush(connection, recorded, batch.exhausted)
 
     async def _lease_loop(self, stop: asyncio.Event) -> None:
-        """Take back deliveries whose lease expired, now and every half lease; and drop the
-        gates of endpoints idle at their ceiling, so that they do not pile up."""
+        """Take back deliveries whose lease expired, and sweep up ordered lanes left waiting
+        (``queue.PROMOTE_STRANDED``), now and every half lease; and drop the gates of
+        endpoints idle at their ceiling, so that they do not pile up."""
         assert self._pool is not None
         interval = min(self.settings.lease_s / 2, 30.0)
         while not stop.is_set():
@@ -511,8 +512,12 @@ class Worker:
             try:
                 async with self._pool.acquire() as connection:
                     recovered = await queue.recover_expired(connection)
+                    promoted = await queue.promote_stranded(connection)
                 if recovered:
                     logger.warning("took back %d deliveries with an expired lease", recovered)
+                if promoted:
+                    logger.info("sent on %d ordered lanes whose first was left waiting", promoted)
+                if recovered or promoted:
                     self._wake.set()
             except DATABASE_ERRORS as error:
                 logger.warning("lease recovery failed: %s", error)

@@ -27,7 +27,8 @@ DELIVERY_EXHAUSTED = "hookpost.delivery.exhausted"
 DESCRIPTIONS = {
     ENDPOINT_DISABLED: "hookpost disabled an endpoint (410 Gone, or failing too long).",
     ENDPOINT_FAILING: "An endpoint failed enough attempts in a row to open its circuit breaker.",
-    DELIVERY_EXHAUSTED: "A delivery failed for good: out of attempts or of age.",
+    DELIVERY_EXHAUSTED: "A delivery failed for good: out of attempts or of age (holds_lane: "
+    "its ordered lane waits for it to be resent).",
 }
 
 
@@ -93,6 +94,7 @@ def operational_events(
                 "event_type": event_type,
                 "attempts": change.attempt_count,
                 "reason": change.reason,
+                "holds_lane": change.holds_lane,
             },
             None,
         )

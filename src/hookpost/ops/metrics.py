@@ -26,6 +26,7 @@ _QUEUE_FIGURES = f"""
 SELECT
   (SELECT count(*) FROM deliveries WHERE status = 'pending') AS pending,
   (SELECT count(*) FROM deliveries WHERE status = 'in_flight') AS in_flight,
+  (SELECT count(*) FROM deliveries WHERE lane IS NOT NULL AND status = 'waiting') AS waiting,
   (SELECT count(*) FROM deliveries WHERE {queue.FIRST_LANE} AND {queue.DUE})
   + (SELECT count(*) FROM deliveries WHERE {queue.RETRY_LANE} AND {queue.DUE}) AS due,
   COALESCE(EXTRACT(EPOCH FROM now() - LEAST(
@@ -40,6 +41,7 @@ SELECT
 class QueueFigures:
     pending: int
     in_flight: int
+    waiting: int  # behind an unfinished delivery of their ordered lane
     due: int
     oldest_due_s: float  # how long the longest-waiting due delivery has been due
     disabled: int  # endpoints disabled now
@@ -56,6 +58,7 @@ async def read_queue_figures(connection: asyncpg.Connection) -> None:
     row = await connection.fetchrow(_QUEUE_FIGURES)
     QUEUE_DEPTH.labels("pending").set(row["pending"])
     QUEUE_DEPTH.labels("in_flight").set(row["in_flight"])
+    QUEUE_DEPTH.labels("waiting").set(row["waiting"])
     QUEUE_DUE.set(row["due"])
     OLDEST_DUE_AGE.set(row["oldest_due_s"])
     ENDPOINTS_DISABLED.set(row["disabled"])

@@ -46,7 +46,7 @@ WITH picked AS (
     WHERE e.id < $1
       AND NOT EXISTS (
         SELECT 1 FROM deliveries d
-        WHERE d.event_id = e.id AND d.status IN ('pending', 'in_flight')
+        WHERE d.event_id = e.id AND d.status IN ('pending', 'in_flight', 'waiting')
       )
     LIMIT $2
 ),

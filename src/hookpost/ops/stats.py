@@ -29,7 +29,17 @@ _BACKLOG = text(
         UNION ALL
         SELECT created_at FROM deliveries
         WHERE endpoint_id = :endpoint_id AND status = 'in_flight'
+        UNION ALL
+        SELECT created_at FROM deliveries
+        WHERE endpoint_id = :endpoint_id AND lane IS NOT NULL AND status = 'waiting'
     ) backlog
+    """
+)
+# Failed deliveries that hold their ordered lane (on the lane index, migration 0016).
+_HELD_LANES = text(
+    """
+    SELECT count(*) FROM deliveries
+    WHERE endpoint_id = :endpoint_id AND lane IS NOT NULL AND holds_lane AND status = 'failed'
     """
 )
 
@@ -39,9 +49,10 @@ class EndpointStats:
     counts: dict[str, int]
     success_rate: float | None  # succeeded / (succeeded + failed) in the window
     last_attempt: Attempt | None
-    backlog: int  # pending and in flight now
+    backlog: int  # pending, waiting in an ordered lane, and in flight now
     oldest_pending_age_s: float | None
     concurrency_limit: int | None  # as a worker last reported it; None before any attempt
+    held_lanes: int  # ordered lanes held by a delivery that failed
 
 
 async def endpoint_stats(
@@ -69,4 +80,5 @@ async def endpoint_stats(
         backlog=backlog.n,
         oldest_pending_age_s=backlog.oldest_s,
         concurrency_limit=concurrency_limit,
+        held_lanes=await session.scalar(_HELD_LANES, {"endpoint_id": endpoint_id}) or 0,
     )

@@ -146,6 +146,7 @@ async def _out(session: AsyncSession, state: AppState, rows: list[Endpoint]) -> 
             disabled_reason=row.disabled_reason,
             disabled_at=row.disabled_at,
             channels=row.channels,
+            ordering=row.ordering,
             policy=row.policy,
             effective_policy=EffectivePolicy.model_validate(
                 endpoints.effective_policy(state.settings, row.policy)
@@ -426,6 +427,7 @@ async def endpoint_stats(
         backlog=found.backlog,
         oldest_pending_age_s=found.oldest_pending_age_s,
         concurrency_limit=found.concurrency_limit,
+        held_lanes=found.held_lanes,
     )
 
 

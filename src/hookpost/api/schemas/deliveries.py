@@ -124,7 +124,9 @@ class EndpointStatsOut(BaseModel):
         description="succeeded / (succeeded + failed) in the window; null when none finished."
     )
     last_attempt: LastAttempt | None
-    backlog: int = Field(description="Deliveries pending or in flight now.")
+    backlog: int = Field(
+        description="Deliveries pending, waiting in an ordered lane, or in flight now."
+    )
     oldest_pending_age_s: float | None = Field(
         description="Age of the oldest delivery of the backlog, in seconds."
     )
@@ -133,4 +135,8 @@ class EndpointStatsOut(BaseModel):
         "earned up to max_in_flight by successes, halved by timeouts, connection errors, 429 "
         "and 502-504 (as the worker that changed it last reported it); null before the first "
         "attempt."
+    )
+    held_lanes: int = Field(
+        description="Ordered lanes stopped behind a delivery that ran out of attempts "
+        '(`ordering.on_exhausted` "hold"): resend it to go on.'
     )

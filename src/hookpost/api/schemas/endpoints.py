@@ -2,7 +2,7 @@
 
 import re
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -155,6 +155,24 @@ EventTypes = Annotated[
 ]
 
 
+class Ordering(Schema):
+    """Ordered delivery: the deliveries of one lane reach the endpoint one at a time, in the
+    order their events were emitted; other lanes and endpoints go on in parallel."""
+
+    key: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(
+        default=None,
+        description="A top-level payload field whose value names the lane (`customer_id`). "
+        "Null: one lane for the endpoint, its tenant's events in order. Events without the "
+        "field share the lane ''.",
+        examples=["customer_id"],
+    )
+    on_exhausted: Literal["fail", "hold"] = Field(
+        default="fail",
+        description="What a delivery that runs out of attempts does: `fail` lets the lane "
+        "go on; `hold` keeps the lane waiting until it is resent (or this becomes `fail`).",
+    )
+
+
 class EndpointPolicy(Schema):
     """This endpoint's overrides of the settings: a field left out (or null) follows the
     setting of the same name (`HOOKPOST_RETRY_BASE_S`, ...; `timeout_s` overrides
@@ -232,13 +250,16 @@ class EndpointCreate(Schema):
         "them. Left out, null or empty: every event its subscriptions match.",
     )
     filters: Filters = Field(default_factory=dict)
+    ordering: Ordering | None = Field(
+        default=None, description="Ordered lanes; left out or null: unordered (the fastest)."
+    )
 
 
 class EndpointUpdate(PatchSchema):
     """Only the fields sent are changed. `event_types` replaces every subscription."""
 
     nullable_fields = frozenset(
-        {"rate_limit_per_s", "disabled_reason", "policy", "channels", "filters", "uid"}
+        {"rate_limit_per_s", "disabled_reason", "policy", "channels", "filters", "uid", "ordering"}
     )
 
     uid: Uid = None
@@ -267,6 +288,11 @@ class EndpointUpdate(PatchSchema):
         description="Replaces every filter (`{}` or null: none). A change of `event_types` "
         "alone keeps the filters of the patterns that stay.",
     )
+    ordering: Ordering | None = Field(
+        default=None,
+        description="Replaces the ordering; null: unordered from now on (what waits in a lane "
+        "goes at once).",
+    )
 
 
 class EndpointOut(BaseModel):
@@ -289,6 +315,7 @@ class EndpointOut(BaseModel):
     channels: list[str] | None = Field(
         description="The channels it listens to; null: it receives events of any channel."
     )
+    ordering: dict[str, Any] | None = Field(description="Its ordered lanes; null: unordered.")
     policy: dict[str, float] = Field(description="The overrides set on this endpoint.")
     effective_policy: EffectivePolicy = Field(
         description="What its deliveries follow: the overrides, and the settings for the rest."
