@@ -37,6 +37,23 @@ Metadata = Annotated[
     list[str] | None, typer.Option("--metadata", help="KEY=VALUE kept with it; repeat.")
 ]
 Uid = Annotated[str | None, typer.Option(help="The product's own id for it.")]
+OrderingKey = Annotated[
+    str | None,
+    typer.Option(
+        "--ordering-key",
+        help="Deliver in order per value of this payload field (ordered lanes).",
+    ),
+]
+Ordered = Annotated[
+    bool, typer.Option("--ordered", help="Deliver in order, one lane for the tenant.")
+]
+OnExhausted = Annotated[
+    str | None,
+    typer.Option(
+        "--on-exhausted",
+        help="fail (the lane goes on) or hold (it waits for a resend); implies ordered.",
+    ),
+]
 
 
 def _pairs(values: list[str], option: str) -> list[tuple[str, str]]:
@@ -64,9 +81,16 @@ def _routing(
     policy: list[str] | None,
     metadata: list[str] | None,
     uid: str | None,
+    ordered: bool = False,
+    ordering_key: str | None = None,
+    on_exhausted: str | None = None,
 ) -> dict[str, Any]:
     """The request fields of the options given (an option left out is not sent)."""
     body: dict[str, Any] = {}
+    if ordered or ordering_key is not None or on_exhausted is not None:
+        if on_exhausted not in (None, "fail", "hold"):
+            raise typer.BadParameter("fail or hold", param_hint="--on-exhausted")
+        body["ordering"] = {"key": ordering_key, "on_exhausted": on_exhausted or "fail"}
     if event_types is not None:
         body["event_types"] = event_types
     if filters is not None:
@@ -100,6 +124,12 @@ def _show(endpoint: dict[str, Any]) -> None:
         typer.echo("receives nothing (no subscription)")
     channels = endpoint["channels"]
     typer.echo(f"channels {', '.join(channels)}" if channels else "channels any")
+    ordering = endpoint["ordering"]
+    if ordering is None:
+        typer.echo("order none (unordered)")
+    else:
+        lanes = f"a lane per {ordering['key']}" if ordering["key"] else "one lane"
+        typer.echo(f"order {lanes}; a delivery out of attempts: {ordering['on_exhausted']}")
     for name, value in endpoint["effective_policy"].items():
         source = "this endpoint" if name in endpoint["policy"] else "settings"
         typer.echo(f"policy {name} = {value} ({source})")
@@ -127,6 +157,9 @@ def create(
     policy: Policy = None,
     metadata: Metadata = None,
     uid: Uid = None,
+    ordered: Ordered = False,
+    ordering_key: OrderingKey = None,
+    on_exhausted: OnExhausted = None,
     api_url: ApiUrl = DEFAULT_API_URL,
     as_json: AsJson = False,
 ) -> None:
@@ -139,6 +172,9 @@ def create(
         policy=policy,
         metadata=metadata,
         uid=uid,
+        ordered=ordered,
+        ordering_key=ordering_key,
+        on_exhausted=on_exhausted,
     )
     if tenant is not None:
         body["tenant_id"] = tenant
@@ -157,6 +193,10 @@ def update(
     policy: Policy = None,
     metadata: Metadata = None,
     uid: Uid = None,
+    ordered: Ordered = False,
+    ordering_key: OrderingKey = None,
+    on_exhausted: OnExhausted = None,
+    unordered: Annotated[bool, typer.Option("--unordered", help="Turn ordered lanes off.")] = False,
     api_url: ApiUrl = DEFAULT_API_URL,
     as_json: AsJson = False,
 ) -> None:
@@ -169,7 +209,12 @@ def update(
         policy=policy,
         metadata=metadata,
         uid=uid,
+        ordered=ordered,
+        ordering_key=ordering_key,
+        on_exhausted=on_exhausted,
     )
+    if unordered:
+        body["ordering"] = None
     if url is not None:
         body["url"] = url
     if not body:

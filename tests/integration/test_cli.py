@@ -111,6 +111,7 @@ def _configure(hookpost: Callable[..., subprocess.CompletedProcess[str]]) -> Non
         "endpoint", "create", "https://example.com/cli-hook", "--tenant", "acme",
         "--uid", "cli-hook", "--event-type", "*", "--filter", '*={"amount": {"$gt": 10}}',
         "--channel", "eu", "--policy", "retry_max_attempts=3", "--metadata", "team=ops",
+        "--ordering-key", "customer", "--on-exhausted", "hold",
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
     for line in (
@@ -120,13 +121,17 @@ def _configure(hookpost: Callable[..., subprocess.CompletedProcess[str]]) -> Non
         "policy retry_max_attempts = 3 (this endpoint)",
         "policy timeout_s = 15.0 (settings)",
         "metadata team = ops",
+        "order a lane per customer; a delivery out of attempts: hold",
     ):
         assert line in made.stdout, made.stdout
     scoped = ("--tenant", "acme")
     shown = json.loads(hookpost("endpoint", "show", "cli-hook", *scoped, "--json").stdout)
     assert (shown["uid"], shown["channels"]) == ("cli-hook", ["eu"])
-    changed = hookpost("endpoint", "update", "cli-hook", *scoped, "--policy", "timeout_s=5")
+    changed = hookpost(
+        "endpoint", "update", "cli-hook", *scoped, "--policy", "timeout_s=5", "--unordered"
+    )
     assert changed.returncode == 0, changed.stderr
+    assert "order none (unordered)" in changed.stdout
     assert "policy timeout_s = 5.0 (this endpoint)" in changed.stdout
     assert "policy retry_max_attempts = 20 (settings)" in changed.stdout
 

@@ -296,11 +296,13 @@ async def test_the_endpoint_page_shows_its_routing_and_policy(
         filters={"user.*": {"plan": HOSTILE}},
         uid="billing",
         metadata={"team": HOSTILE},
+        ordering={"key": "customer", "on_exhausted": "hold"},
     )
     await _sign_in(browser)
     page = (await browser.get(f"/endpoints/{endpoint['id']}")).text
     assert '<dd id="channels">only events on project_1, team:ops</dd>' in page
     assert '<dd id="uid">billing</dd>' in page
+    assert "by the payload's customer); a delivery out of attempts holds its lane" in page
     assert "<dt>team</dt><dd>&lt;script&gt;" in page
     assert "<tr><td>*</td><td>none: every payload</td></tr>" in page
     assert HOSTILE not in page  # a filter's values are shown as text

@@ -249,3 +249,40 @@ async def test_a_worker_killed_mid_lane_keeps_the_order(
         # a repeat is only ever the delivery just before: the one in flight at the kill
         for before, after in itertools.pairwise(numbers):
             assert after >= before, (lane, numbers)
+
+
+async def test_a_lane_left_waiting_is_swept_up(
+    admin: AsyncClient, db: asyncpg.Connection, settings: Settings
+) -> None:
+    """A lane's first delivery finished in a transaction that could not see the next being
+    stored (so the next was stored waiting, and nobody promoted it): the workers' sweep
+    sends it, in order."""
+    async with receiver(_refuses(set())) as target:
+        await _lane_setup(admin, target.url, "fail")
+        for i in range(3):
+            await _emit(admin, i)
+        first = await db.fetchval(
+            "SELECT id FROM deliveries WHERE lane = '' AND status = 'pending'"
+        )
+        await db.execute("UPDATE deliveries SET status = 'succeeded' WHERE id = $1", first)
+        assert await db.fetchval("SELECT count(*) FROM deliveries WHERE status = 'waiting'") == 2
+        async with running_worker(settings):
+            await eventually(lambda: _finished(db, 3 + 3), timeout=20)
+    ordered_seen = [
+        orjson.loads(r.body)["data"]["i"] for r in target.requests if r.path == "/ordered"
+    ]
+    assert ordered_seen == [1, 2]
+
+
+async def test_deleting_an_ordered_endpoint_cancels_what_waits(
+    admin: AsyncClient, db: asyncpg.Connection
+) -> None:
+    ordered, _ = await _lane_setup(admin, "http://127.0.0.1:9", "hold")
+    for i in range(3):
+        await _emit(admin, i)
+    assert (await admin.delete(f"/v1/endpoints/{ordered['id']}")).status_code == 204
+    rows = await db.fetch(
+        "SELECT status, count(*) AS n FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id "
+        "WHERE e.ordering IS NOT NULL GROUP BY status"
+    )
+    assert {row["status"]: row["n"] for row in rows} == {"pending": 1, "cancelled": 2}

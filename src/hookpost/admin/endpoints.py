@@ -234,7 +234,8 @@ async def _flush(session: AsyncSession, uid: str | None) -> None:
 
 
 async def remove(session: AsyncSession, endpoint: Endpoint) -> None:
-    """Delete the endpoint: it stops receiving, and its pending deliveries stop when claimed."""
+    """Delete the endpoint: it stops receiving, its pending deliveries stop when claimed, and
+    those waiting in its ordered lanes are cancelled now."""
     now = datetime.now(UTC)
     endpoint.deleted_at = now
     endpoint.enabled = False
@@ -242,6 +243,7 @@ async def remove(session: AsyncSession, endpoint: Endpoint) -> None:
     endpoint.disabled_reason = "endpoint deleted"
     await session.execute(delete(Subscription).where(Subscription.endpoint_id == endpoint.id))
     await session.flush()
+    await queue.cancel_waiting(await driver_connection(session), endpoint.id)
 
 
 # Secrets

@@ -16,6 +16,9 @@ is named for what it does; the worker calls them and nothing else touches the qu
   concurrency limits the worker's gates changed, and the minute's attempt counts.
 - ``pause_deliveries`` / ``resume_deliveries``: a disabled endpoint's pending deliveries stop,
   and start again when it is enabled.
+- ordered lanes: ``PROMOTE_LANE_HEADS`` (a flush finished a lane's delivery: the next one's
+  turn), ``promote_stranded`` (the workers' sweep), ``dissolve_lanes`` and ``release_holds``
+  (an endpoint's ordering changed).
 - ``recover_expired``: deliveries whose lease ran out (a killed worker) back to pending.
 - ``release``: a stopping worker's unsent deliveries back to pending at once.
 - ``resend``: one delivery back to pending now, its next attempt marked manual.
@@ -25,7 +28,7 @@ is named for what it does; the worker calls them and nothing else touches the qu
 """
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -137,7 +140,8 @@ FROM (
           AND {_passes("ev.payload")}
     )
 ) f
-RETURNING event_id, status = 'pending' AS queued
+RETURNING event_id, status = 'pending' AS queued, status = 'waiting' AS waits, endpoint_id,
+          lane
 """.strip()
 
 # A filter test: for endpoint $1 and an event of type $2, payload $3 and channels $4, whether
@@ -267,7 +271,8 @@ def _live_secrets(needed: str) -> str:
 ) s ON true"""
 
 
-# The claim, in one statement: the due deliveries of each lane, oldest first, locked (SKIP
+# The claim, in one statement: the due deliveries of each lane (of an ordered lane, only its
+# first: ``_at_head``), oldest first, locked (SKIP
 # LOCKED, so that workers claiming at once take different rows), at most $1 in all and $2
 # retries, each with its place among its endpoint's; then, per endpoint, its limits and the
 # deliveries other workers hold of it. For an endpoint limited by room alone (breaker closed,
@@ -567,6 +572,14 @@ SET lane = NULL, holds_lane = false,
                            ELSE next_attempt_at END
 WHERE endpoint_id = $1 AND lane IS NOT NULL
   AND (status IN ('waiting', 'pending', 'in_flight') OR holds_lane)
+"""
+
+# A deleted endpoint's deliveries waiting in its lanes end at once (its pending ones end
+# when claimed, as any other's).
+CANCEL_WAITING = """
+UPDATE deliveries
+SET status = 'cancelled', finished_at = now(), status_reason = 'the endpoint was deleted'
+WHERE endpoint_id = $1 AND lane IS NOT NULL AND status = 'waiting'
 """
 
 # An endpoint's lanes no longer held ("on_exhausted" is "fail" now): their failed firsts let
@@ -1003,15 +1016,7 @@ async def record(
             len(attempts) - succeeded,
             [c.holds_lane for c in changes],
         )
-        finished = [c for c in changes if c.lane is not None and c.status in _FINISHED]
-        if finished:
-            promoted = await connection.execute(
-                PROMOTE_LANE_HEADS,
-                [c.endpoint_id for c in finished],
-                [c.lane for c in finished],
-            )
-            if rows_affected(promoted):
-                await connection.execute(NOTIFY)
+
     failing: list[asyncpg.Record] = []
     if health:
         rows = await connection.fetch(
@@ -1062,6 +1067,30 @@ async def resume_deliveries(connection: asyncpg.Connection, endpoint_id: uuid.UU
     return count
 
 
+def finished_lanes(changes: Sequence[StateChange]) -> set[tuple[uuid.UUID, str]]:
+    """The ordered lanes (endpoint, lane) in which ``changes`` finished a delivery."""
+    return {
+        (c.endpoint_id, c.lane) for c in changes if c.lane is not None and c.status in _FINISHED
+    }
+
+
+async def promote_lanes(
+    database: asyncpg.Connection | asyncpg.Pool, lanes: Collection[tuple[uuid.UUID, str]]
+) -> int:
+    """Make pending the first delivery of each of ``lanes`` where it waits with nothing
+    before it, and wake the workers. Run it after the transaction that finished a delivery
+    of the lane, or stored one waiting in it, has committed: a look from inside either could
+    miss the other (``emit.send_lanes_on``)."""
+    promoted = rows_affected(
+        await database.execute(
+            PROMOTE_LANE_HEADS, [endpoint for endpoint, _ in lanes], [lane for _, lane in lanes]
+        )
+    )
+    if promoted:
+        await database.execute(NOTIFY)
+    return promoted
+
+
 async def promote_stranded(connection: asyncpg.Connection) -> int:
     """Make pending the first delivery of each lane that waits with nothing before it."""
     return rows_affected(await connection.execute(PROMOTE_STRANDED))
@@ -1071,6 +1100,11 @@ async def dissolve_lanes(connection: asyncpg.Connection, endpoint_id: uuid.UUID)
     """The endpoint is no longer ordered: its waiting deliveries go, as unordered ones."""
     if rows_affected(await connection.execute(DISSOLVE_LANES, endpoint_id)):
         await connection.execute(NOTIFY)
+
+
+async def cancel_waiting(connection: asyncpg.Connection, endpoint_id: uuid.UUID) -> int:
+    """End the deliveries waiting in a deleted endpoint's lanes."""
+    return rows_affected(await connection.execute(CANCEL_WAITING, endpoint_id))
 
 
 async def release_holds(connection: asyncpg.Connection, endpoint_id: uuid.UUID) -> None:

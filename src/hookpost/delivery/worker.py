@@ -449,6 +449,12 @@ class Worker:
             # Whatever went wrong, the worker goes on: these deliveries' leases expire and they
             # are sent again (at-least-once).
             logger.exception("could not record %d results", len(batch.changes))
+            return
+        if lanes := queue.finished_lanes(batch.changes):
+            try:  # after the commit: queue.promote_lanes says why
+                await queue.promote_lanes(self._pool, lanes)
+            except DATABASE_ERRORS as error:  # the lease loop's sweep sends them on
+                logger.warning("could not send on %d ordered lanes: %s", len(lanes), error)
 
     def _changed_limits(self) -> dict[uuid.UUID, int]:
         """The gates' limits that changed since they were last reported, now counted as

@@ -8,7 +8,7 @@ worker's result flush when hookpost emits its own operational events."""
 import hashlib
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from textwrap import indent
 from typing import Any
@@ -51,6 +51,8 @@ class Emitted:
     created_at: datetime
     deliveries: int
     created: bool
+    # the ordered lanes (endpoint, lane) it was stored waiting in: ``send_lanes_on``
+    waiting_in: list[tuple[uuid.UUID, str]] = field(default_factory=list)
 
 
 class EmitError(Exception):
@@ -153,14 +155,20 @@ inserted AS (
 fanned AS (
 {indent(queue.FAN_OUT, "    ")}
 ),
-counted AS (SELECT event_id, count(*) AS deliveries FROM fanned GROUP BY event_id),
+counted AS (
+    SELECT event_id, count(*) AS deliveries,
+           array_agg(endpoint_id) FILTER (WHERE waits) AS lane_endpoints,
+           array_agg(lane) FILTER (WHERE waits) AS lanes
+    FROM fanned GROUP BY event_id
+),
 woken AS (
     SELECT pg_notify('{queue.NOTIFY_CHANNEL}', '') WHERE EXISTS (SELECT FROM fanned WHERE queued)
 )
-SELECT i.id, coalesce(c.deliveries, 0) AS deliveries, false AS stale
+SELECT i.id, coalesce(c.deliveries, 0) AS deliveries, false AS stale,
+       c.lane_endpoints, c.lanes
 FROM inserted i LEFT JOIN counted c ON c.event_id = i.id LEFT JOIN woken ON true
 UNION ALL
-SELECT id, 0, true FROM stale
+SELECT id, 0, true, NULL, NULL FROM stale
 """
 
 _EXISTING = """
@@ -257,6 +265,18 @@ async def emit(connection: asyncpg.Connection, events: Sequence[EventIn]) -> lis
     return results
 
 
+async def send_lanes_on(
+    database: asyncpg.Connection | asyncpg.Pool, emitted: Sequence[Emitted]
+) -> None:
+    """Once the events' transaction has committed: the first delivery of each ordered lane
+    they were stored waiting in goes, where nothing is left before it. A flush that finished
+    the lane's last delivery while they were being stored could not see them, nor they it;
+    whichever of the two looks last after both committed sees both."""
+    lanes = {lane for item in emitted for lane in item.waiting_in}
+    if lanes:
+        await queue.promote_lanes(database, lanes)
+
+
 async def emit_each(
     connection: asyncpg.Connection, events: Sequence[EventIn]
 ) -> list[Emitted | EmitError]:
@@ -267,6 +287,7 @@ async def emit_each(
     while todo := [index for index, outcome in enumerate(outcomes) if outcome is None]:
         try:
             stored = await _store(connection, [events[index] for index in todo])
+            await send_lanes_on(connection, [item for item in stored if isinstance(item, Emitted)])
         except StaleTenant as error:  # nothing was stored: again without that event
             outcomes[todo[error.index]] = StaleTenant(todo[error.index], error.message)
             continue
@@ -335,6 +356,9 @@ async def _store(
                     now,
                     row["deliveries"],
                     created=True,
+                    waiting_in=list(
+                        zip(row["lane_endpoints"] or (), row["lanes"] or (), strict=True)
+                    ),
                 )
             )
             continue

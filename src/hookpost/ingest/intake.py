@@ -138,6 +138,7 @@ class Intake:
             try:
                 async with self._pool.acquire() as connection, connection.transaction():
                     emitted = await emit.emit(connection, batch)
+                await emit.send_lanes_on(self._pool, emitted)
                 break
             except emit.StaleTenant as error:
                 self._forget(items[error.index], error, retry=bool(tries_left))
