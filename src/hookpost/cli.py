@@ -374,6 +374,7 @@ for command in (
     cli_client.resend,
     cli_client.recover,
     cli_client.rotate_secret,
+    cli_client.emit,
 ):
     app.command()(command)
 app.add_typer(cli_endpoints.app, name="endpoint")

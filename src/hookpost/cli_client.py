@@ -272,3 +272,44 @@ def rotate_secret(
         print_json(answer)
         return
     typer.echo(answer["key"])
+
+
+def emit(
+    event_type: Annotated[str, typer.Argument(help="The event type (invoice.paid).")],
+    payload: Annotated[str, typer.Argument(help="The payload, a JSON object.")],
+    api_key: ApiKey,
+    tenant: Annotated[
+        str | None, typer.Option(help="The tenant (id or uid); a tenant key's own if absent.")
+    ] = None,
+    channels: Annotated[
+        list[str] | None, typer.Option("--channel", help="A channel of the event; repeat.")
+    ] = None,
+    deliver_at: Annotated[
+        datetime | None, typer.Option(help="When its deliveries fall due (UTC if no zone).")
+    ] = None,
+    idempotency_key: Annotated[
+        str | None, typer.Option(help="Emitting twice with it creates one event.")
+    ] = None,
+    api_url: ApiUrl = DEFAULT_API_URL,
+    as_json: AsJson = False,
+) -> None:
+    """Emit one event, as a backend does, and print its id and how many deliveries it made."""
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError as error:
+        raise typer.BadParameter(f"not JSON: {error}", param_hint="PAYLOAD") from None
+    body: dict[str, Any] = {"event_type": event_type, "payload": data}
+    if tenant is not None:
+        body["tenant_id"] = tenant
+    if channels:
+        body["channels"] = channels
+    if deliver_at is not None:
+        body["deliver_at"] = _aware(deliver_at).isoformat()
+    if idempotency_key is not None:
+        body["idempotency_key"] = idempotency_key
+    answer = call(api_url, api_key, "POST", "/v1/events", json=body)
+    if as_json:
+        print_json(answer)
+        return
+    repeat = " (a repeat: the first event)" if answer["duplicate"] else ""
+    typer.echo(f"{answer['id']}: {answer['deliveries']} deliveries{repeat}")

@@ -153,6 +153,20 @@ def _configure(hookpost: Callable[..., subprocess.CompletedProcess[str]]) -> Non
     wrong = hookpost("endpoint", "update", "cli-hook", *scoped, "--filter", '*={"a": []}')
     assert wrong.returncode == 1
     assert "invalid_filter" in wrong.stderr
+    emitted = hookpost(
+        "emit", "user.signup", '{"amount": 20}', "--tenant", "acme", "--channel", "eu",
+        "--deliver-at", "2026-01-01T00:00:00", "--idempotency-key", "cli-1",
+    )  # fmt: skip
+    assert emitted.returncode == 0, emitted.stderr
+    assert re.fullmatch(r"evt_\w+: 2 deliveries\n", emitted.stdout)  # and the first endpoint's
+    again = hookpost(
+        "emit", "user.signup", '{"amount": 20}', "--tenant", "acme", "--idempotency-key", "cli-1"
+    )
+    assert "(a repeat: the first event)" in again.stdout
+    assert hookpost("emit", "user.signup", "[1", "--tenant", "acme").returncode == 2
+    refused = hookpost("emit", "nope.type", "{}", "--tenant", "acme")
+    assert refused.returncode == 1
+    assert "event_type_not_found" in refused.stderr
     unscoped = hookpost("endpoint", "show", "cli-hook")
     assert unscoped.returncode == 1
     assert "tenant_required" in unscoped.stderr
