@@ -286,3 +286,30 @@ async def test_deleting_an_ordered_endpoint_cancels_what_waits(
         "WHERE e.ordering IS NOT NULL GROUP BY status"
     )
     assert {row["status"]: row["n"] for row in rows} == {"pending": 1, "cancelled": 2}
+
+
+async def test_a_recovery_puts_each_delivery_back_in_its_place(
+    admin: AsyncClient, db: asyncpg.Connection, settings: Settings
+) -> None:
+    """Two deliveries of a lane failed (the lane went on); once the receiver is fixed, a
+    recovery sends them again in their order, the first of the lane pending and the next
+    waiting behind it."""
+    refused = {1, 2}
+    async with receiver(_refuses(refused)) as target:
+        ordered, _ = await _lane_setup(admin, target.url, "fail")
+        async with running_worker(settings):
+            for i in range(4):
+                await _emit(admin, i)
+            await eventually(lambda: _finished(db, 4 + 2), timeout=20)
+        refused.clear()
+        window = {"since": "2026-01-01T00:00:00Z", "until": "2100-01-01T00:00:00Z"}
+        path = f"/v1/endpoints/{ordered['id']}/recover"
+        assert ok(await admin.post(path, json=window))["queued"] == 2
+        rows = await db.fetch("SELECT status FROM deliveries WHERE lane = '' ORDER BY event_id")
+        assert [row["status"] for row in rows] == ["succeeded", "pending", "waiting", "succeeded"]
+        async with running_worker(settings):
+            await eventually(lambda: _finished(db, 4 + 4), timeout=20)
+    ordered_seen = [
+        orjson.loads(r.body)["data"]["i"] for r in target.requests if r.path == "/ordered"
+    ]
+    assert ordered_seen == [0, 1, 1, 2, 2, 3, 1, 2]

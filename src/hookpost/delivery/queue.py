@@ -615,6 +615,9 @@ SELECT count(*) FROM deliveries
 WHERE endpoint_id = $1 AND status = 'failed' AND id >= $2 AND id < $3
 """
 
+# A recovered delivery of an ordered lane waits for its turn (``promote_endpoint_lanes`` then
+# sends each lane's first): made pending, a long lane of them would each be looked at, and
+# refused, by every claim until they drain.
 RECOVER_BATCH = """
 WITH picked AS (
     SELECT id FROM deliveries
@@ -624,8 +627,9 @@ WITH picked AS (
     FOR UPDATE SKIP LOCKED
 )
 UPDATE deliveries d
-SET status = 'pending', trigger = 'scheduled', next_attempt_at = now(), round_attempts = 0,
-    round_started_at = now(), status_reason = NULL, finished_at = NULL
+SET status = CASE WHEN d.lane IS NULL THEN 'pending' ELSE 'waiting' END,
+    trigger = 'scheduled', next_attempt_at = now(), round_attempts = 0,
+    round_started_at = now(), status_reason = NULL, finished_at = NULL, holds_lane = false
 FROM picked
 WHERE d.id = picked.id
 """
@@ -1088,6 +1092,15 @@ async def promote_lanes(
     )
     if promoted:
         await database.execute(NOTIFY)
+    return promoted
+
+
+async def promote_endpoint_lanes(connection: asyncpg.Connection, endpoint_id: uuid.UUID) -> int:
+    """Send on each lane of the endpoint whose first delivery waits (after its recovery has
+    committed, as ``promote_lanes`` says why)."""
+    promoted = rows_affected(await connection.execute(PROMOTE_ENDPOINT_LANES, endpoint_id))
+    if promoted:
+        await connection.execute(NOTIFY)
     return promoted
 
 

@@ -70,6 +70,7 @@ async def recover(
                 count = await queue.recover_batch(
                     raw, endpoint_id, after=after, before=before, limit=batch_size
                 )
+            await queue.promote_endpoint_lanes(raw, endpoint_id)
             total += count
             if count < batch_size:
                 return total
