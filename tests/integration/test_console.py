@@ -317,6 +317,41 @@ async def test_the_endpoint_page_shows_its_routing_and_policy(
     assert rows["timeout_s"] == ("15.0", "the settings")
 
 
+async def test_the_operator_tests_a_sample_event_against_an_endpoint(
+    admin: AsyncClient, browser: AsyncClient
+) -> None:
+    await create_tenant(admin, uid="acme")
+    await create_event_type(admin, "invoice.paid")
+    endpoint = await create_endpoint(
+        admin,
+        "acme",
+        event_types=["invoice.paid"],
+        filters={"invoice.paid": {"amount": {"$gt": 10}}},
+        channels=["eu"],
+    )
+    await _sign_in(browser)
+    path = f"/endpoints/{endpoint['id']}"
+    token = _csrf(await browser.get(path))
+
+    async def verdict(payload: str, channels: str = "eu") -> Response:
+        form = {"event_type": "invoice.paid", "payload": payload, "channels": channels}
+        return await browser.post(f"{path}/filter-test", data=form | {"csrf": token})
+
+    passed = await verdict('{"amount": 20}')
+    assert "A invoice.paid event like this would be delivered: the subscription to" in passed.text
+    refused = await verdict('{"amount": 5}')
+    assert "would not be delivered: the filters of the subscriptions" in refused.text
+    elsewhere = await verdict('{"amount": 20}', channels="us, asia")
+    assert "listens to none of the event&#39;s channels" in elsewhere.text
+    wrong = await verdict("[1, 2]")
+    assert wrong.status_code == 422
+    assert "The sample payload is not a JSON object." in wrong.text
+    forged = await browser.post(
+        f"{path}/filter-test", data={"event_type": "x", "payload": "{}", "csrf": "nope"}
+    )
+    assert forged.status_code == 403
+
+
 async def test_the_overview_charts_the_last_hours_attempts(
     admin: AsyncClient, browser: AsyncClient, db: asyncpg.Connection, settings: Settings
 ) -> None:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
@@ -275,6 +276,48 @@ async def set_enabled(
             changes["disabled_reason"] = "disabled in the console"
         await admin_endpoints.update(session, endpoint, changes)
     return see_other(f"/endpoints/{endpoint_id}")
+
+
+@router.post("/endpoints/{endpoint_id}/filter-test")
+async def sample_event_verdict(
+    request: Request,
+    endpoint_id: str,
+    event_type: Annotated[str, Form(min_length=1, max_length=255)],
+    payload: Annotated[str, Form(max_length=65_536)],
+    channels: Annotated[str, Form(max_length=1400)] = "",
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    """Whether a sample event would be delivered to the endpoint, and why: the API's filter
+    test (nothing is stored or sent)."""
+    state, found = await _signed_in(request)
+    _check_form(found, csrf)
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        data = None
+    if not isinstance(data, dict):
+        return await _endpoint_page(
+            request,
+            state,
+            found,
+            endpoint_id,
+            error="The sample payload is not a JSON object.",
+            status_code=422,
+        )
+    async with state.sessions() as session:
+        endpoint = await _endpoint(session, endpoint_id)
+        if endpoint is None:
+            return render(request, "not_found.html", 404, csrf=found.csrf, what="endpoint")
+        verdict = await admin_endpoints.test_filters(
+            session,
+            endpoint.id,
+            event_type=event_type,
+            payload_json=orjson.dumps(data).decode(),
+            channels=[name.strip() for name in channels.split(",") if name.strip()] or None,
+        )
+    said = "would be delivered" if verdict.delivered else "would not be delivered"
+    message = f"A {event_type} event like this {said}: {verdict.reason}."
+    return await _endpoint_page(request, state, found, endpoint_id, message=message)
 
 
 @router.post("/endpoints/{endpoint_id}/rotate")
