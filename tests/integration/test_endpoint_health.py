@@ -333,6 +333,7 @@ async def test_auto_disable_after_failing_too_long_with_operational_events(
     exhausted = by_type["hookpost.delivery.exhausted"]
     assert exhausted["endpoint_id"] == endpoint["id"]
     assert exhausted["reason"] == "gave up after 3 attempts"
+    assert exhausted["holds_lane"] is False  # an unordered endpoint's
 
 
 async def test_410_emits_an_endpoint_disabled_event(

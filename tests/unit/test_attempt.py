@@ -14,6 +14,7 @@ from hookpost.delivery.policy import Outcome, RetrySchedule
 from hookpost.delivery.results import Results
 from hookpost.delivery.sender import ErrorKind, SendResult
 from hookpost.delivery.signing import generate_secret, secret_bytes
+from hookpost.ops.events import operational_events
 
 SECRET = generate_secret()
 SCHEDULE = RetrySchedule(
@@ -100,6 +101,28 @@ def test_the_last_attempt_fails_the_delivery_for_good() -> None:
     assert [e.event_id for e in results.exhausted] == [delivery.event_id]
     assert results.finished_counts == {DeliveryStatus.FAILED: 1}
     assert results.attempt_counts == {(Outcome.FAILURE, ErrorKind.TIMEOUT): 1}
+
+
+def test_a_delivery_out_of_attempts_holds_its_lane_only_when_the_endpoint_says_so() -> None:
+    last = {"attempt_count": 2, "round_attempts": 2}
+    failure = SendResult(duration_ms=3, status_code=500)
+    held = _verdict(_delivery(**last, lane="c1", hold=True), failure).change
+    assert held.holds_lane
+    assert held.lane == "c1"
+    assert held.reason == ("gave up after 3 attempts; it holds its ordered lane until it is resent")
+    events = operational_events(
+        uuid.UUID(int=1),
+        disabled=[],
+        failing=[],
+        exhausted=[(held, uuid.UUID(int=2), uuid.UUID(int=3), "invoice.paid")],
+    )
+    assert events[0].payload["holds_lane"] is True
+    for fields in ({"lane": "c1", "hold": False}, {"lane": None, "hold": True}):
+        change = _verdict(_delivery(**last, **fields), failure).change
+        assert not change.holds_lane
+        assert change.reason == "gave up after 3 attempts"
+    retried = _verdict(_delivery(lane="c1", hold=True), failure).change
+    assert (retried.status, retried.holds_lane) == (DeliveryStatus.PENDING, False)
 
 
 def test_health_counts_the_failures_after_the_last_success() -> None:
