@@ -421,19 +421,15 @@ async def set_filters(
     none. Raises FilterWithoutSubscription for a pattern the endpoint does not subscribe to,
     and FilterError (``where`` starting with the pattern) for a rule that cannot compile."""
     known = {row.event_type: row for row in await subscriptions(session, endpoint_id)}
-    for pattern, rule in filters.items():
-        if pattern not in known:
-            raise FilterWithoutSubscription(pattern)
+    if unknown := next((pattern for pattern in filters if pattern not in known), None):
+        raise FilterWithoutSubscription(unknown)
+    for pattern, row in known.items():
         try:
-            columns = _filter_columns(rule)
+            columns = _filter_columns(filters.get(pattern))
         except FilterError as error:
             raise FilterError([pattern, *error.where], error.message) from None
         for name, value in columns.items():
-            setattr(known[pattern], name, value)
-    for pattern, row in known.items():
-        if pattern not in filters:
-            for name, value in _filter_columns(None).items():
-                setattr(row, name, value)
+            setattr(row, name, value)
     await session.flush()
 
 

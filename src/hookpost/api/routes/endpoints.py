@@ -36,7 +36,6 @@ from hookpost.api.schemas.endpoints import (
     SecretOut,
     SecretRotate,
     SubscriptionCreate,
-    SubscriptionMatch,
     SubscriptionOut,
 )
 from hookpost.api.scoping import EndpointDep, owner_tenant_id, tenant_id_for
@@ -453,16 +452,4 @@ async def test_filter(
         payload_json=payload_json,
         channels=body.channels,
     )
-    return FilterTestOut(
-        delivered=verdict.delivered,
-        reason=verdict.reason,
-        subscriptions=[
-            SubscriptionMatch(
-                id=match.id,
-                event_type=match.event_type,
-                takes_type=match.takes_type,
-                passes=match.passes,
-            )
-            for match in verdict.subscriptions
-        ],
-    )
+    return FilterTestOut.model_validate(verdict, from_attributes=True)
