@@ -3,6 +3,7 @@ and names vetted on every address they resolve to. No traffic is sent: a fake re
 answers the names."""
 
 import ipaddress
+import socket
 
 import pytest
 
@@ -10,7 +11,9 @@ from hookpost.delivery.ssrf import (
     BlockedDestination,
     DestinationPolicy,
     GuardedResolver,
+    guarded_socket,
     is_public,
+    unsendable,
 )
 from hookpost.settings import parse_networks
 from tests.fake_dns import FakeResolver
@@ -106,3 +109,48 @@ async def test_names_are_vetted_on_every_resolved_address() -> None:
     for host in ("evil.test", "rebind.test", "mapped.test"):
         with pytest.raises(BlockedDestination, match=host):
             await resolver.resolve(host, 443)
+
+
+@pytest.mark.parametrize(
+    "address", ["64:ff9b::7f00:1", "64:ff9b:1::a00:1", "::7f00:1", "::ffff:0:7f00:1", "fec0::1"]
+)
+def test_ipv6_forms_that_carry_a_refused_address_are_refused(address: str) -> None:
+    assert not is_public(ipaddress.ip_address(address))
+
+
+def test_nat64_of_a_public_address_is_public() -> None:
+    assert is_public(ipaddress.ip_address("64:ff9b::808:808"))  # 8.8.8.8 through NAT64
+
+
+def test_the_socket_factory_refuses_what_the_policy_refuses() -> None:
+    """The last gate: whatever name or spelling led to an address, no socket is made for a
+    refused one (the address aiohttp is about to connect to, literal or resolved)."""
+    make = guarded_socket(DestinationPolicy())
+    for family, sockaddr in (
+        (socket.AF_INET, ("127.0.0.1", 80)),
+        (socket.AF_INET6, ("::1", 80, 0, 0)),
+        (socket.AF_INET6, ("fe80::1%1", 80, 0, 1)),
+    ):
+        with pytest.raises(BlockedDestination):
+            make((family, socket.SOCK_STREAM, 6, "", sockaddr))
+    opened = guarded_socket(DestinationPolicy(tuple(parse_networks("127.0.0.0/8"))))
+    opened((socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", 80))).close()
+
+
+@pytest.mark.parametrize(
+    ("url", "refused"),
+    [
+        ("http://2130706433/", True),
+        ("http://127.1/", True),
+        ("http://0/", True),
+        ("http://127.0.0.1./", True),
+        ("http://0x7f.0.0.1/", True),
+        ("http://1.2.3.4.5/", True),
+        ("http://127.0.0.1/", False),
+        ("http://example.com./", False),
+        ("http://[::1]/", False),
+        ("https://hooks.example.com:8443/x", False),
+    ],
+)
+def test_hosts_no_parser_agrees_on_are_unsendable(url: str, refused: bool) -> None:
+    assert (unsendable(url) is not None) is refused

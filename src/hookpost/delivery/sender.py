@@ -2,7 +2,8 @@
 happens. One small interface (``Sender``) and its one implementation on aiohttp, chosen by
 measurement (DESIGN.md, decision 5): one session per worker process, no redirects followed,
 connect/read/total timeouts, response bodies read up to a cap, and the SSRF guard
-(``ssrf.py``) on every address connected to."""
+(``ssrf.py``) on every address connected to. What the receiver answers is made storable
+(``storable.py``) before it leaves the sender."""
 
 import time
 from dataclasses import dataclass
@@ -12,7 +13,13 @@ from typing import Protocol
 import aiohttp
 from aiohttp.abc import AbstractResolver
 
-from hookpost.delivery.ssrf import BlockedDestination, DestinationPolicy, GuardedResolver
+from hookpost.delivery import storable
+from hookpost.delivery.ssrf import (
+    BlockedDestination,
+    DestinationPolicy,
+    GuardedResolver,
+    guarded_socket,
+)
 
 
 class ErrorKind(StrEnum):
@@ -27,6 +34,7 @@ class ErrorKind(StrEnum):
     BLOCKED_DESTINATION = "blocked_destination"
     INVALID_URL = "invalid_url"
     SECRET_UNREADABLE = "secret_unreadable"  # not sent: the signing secret won't decrypt
+    INTERNAL = "internal_error"  # hookpost failed on this attempt: a bug, retried by the policy
 
 
 @dataclass(slots=True)  # not frozen: made per delivery (queue.Claimed says why)
@@ -93,7 +101,7 @@ def _describe(error: BaseException) -> str:
             else error.os_error.strerror or str(error.os_error)
         )
         text = f"cannot connect to {error.host}:{error.port}: {reason}"
-    return f"{type(error).__name__}: {text}"[:1000]
+    return storable.message(f"{type(error).__name__}: {text}")
 
 
 class AiohttpSender:
@@ -117,6 +125,7 @@ class AiohttpSender:
                 limit=limits.connections,
                 ttl_dns_cache=30,
                 resolver=GuardedResolver(policy, resolver),
+                socket_factory=guarded_socket(policy),
             ),
             timeout=self._default_timeout,
             headers={"user-agent": user_agent},
@@ -138,7 +147,7 @@ class AiohttpSender:
             ) as response:
                 content = await self._read_capped(response)
                 status = response.status
-                response_headers = {k.lower(): v for k, v in response.headers.items()}
+                response_headers = storable.headers(response.headers.items())
         except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as error:
             return SendResult(
                 duration_ms=elapsed(), error_kind=_error_kind(error), error_message=_describe(error)
@@ -146,7 +155,8 @@ class AiohttpSender:
         kind, message = None, None
         if 300 <= status < 400:
             location = response_headers.get("location", "")
-            kind, message = ErrorKind.REDIRECT, f"redirect {status} to {location!r}, not followed"
+            kind = ErrorKind.REDIRECT
+            message = storable.message(f"redirect {status} to {location!r}, not followed")
         elif not 200 <= status < 300:
             kind, message = ErrorKind.HTTP_STATUS, f"the receiver answered {status}"
         return SendResult(
@@ -176,7 +186,7 @@ class AiohttpSender:
                 break
             chunks.append(chunk)
             size += len(chunk)
-        return b"".join(chunks).decode("utf-8", errors="replace")
+        return storable.body(b"".join(chunks))
 
     async def close(self) -> None:
         await self._session.close()
