@@ -634,14 +634,15 @@ class _FailsOnce:
         await self._sender.close()
 
 
-async def test_a_bug_while_delivering_costs_the_lease_not_the_slot(
+async def test_a_bug_while_delivering_is_an_attempt_retried_by_the_policy(
     admin: AsyncClient,
     db: asyncpg.Connection,
     settings: Settings,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """One slot: the delivery whose send raised waits for its lease to expire and goes
-    again; the slot goes on with the next one meanwhile."""
+    """One slot: the delivery whose send raised is logged as an attempt of kind
+    ``internal_error`` with the bug's words, and retried on the schedule, not after a lease
+    (a lease of 60 s here would outlast the test); the slot goes on with the next one."""
     async with receiver(lambda n, r: Reply()) as target:
         await _setup(admin, target.url)
         await _emit_batch(admin, 2)
@@ -657,14 +658,18 @@ async def test_a_bug_while_delivering_costs_the_lease_not_the_slot(
                 limits, user_agent="test", policy=DestinationPolicy.from_settings(settings)
             )
         )
-        async with running_worker(settings, sender=sender, worker_concurrency=1, lease_s=1.0):
+        async with running_worker(settings, sender=sender, worker_concurrency=1, lease_s=60.0):
             await eventually(lambda: _finished(db, 2), timeout=10)
         await sender.close()
     assert sender.raised
     assert sorted(orjson.loads(r.body)["data"]["i"] for r in target.requests) == [0, 1]
-    assert await db.fetchval("SELECT count(*) FROM attempts") == 2
+    rows = await db.fetch("SELECT error_kind, error_message FROM attempts ORDER BY id")
+    assert len(rows) == 3
+    assert rows[0]["error_kind"] == "internal_error"
+    assert "RuntimeError: a bug" in rows[0]["error_message"]
+    assert [row["error_kind"] for row in rows[1:]] == [None, None]
     assert "RuntimeError: a bug" in caplog.text
-    assert "took back 1 deliveries with an expired lease" in caplog.text
+    assert "expired lease" not in caplog.text
 
 
 async def test_graceful_shutdown_releases_what_did_not_finish(

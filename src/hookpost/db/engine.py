@@ -1,7 +1,9 @@
-"""The async SQLAlchemy engine and session factory on asyncpg, waiting for the database, and
-the one retry policy for database work that a lost connection interrupts."""
+"""The async SQLAlchemy engine and session factory on asyncpg, waiting for the database, the
+one retry policy for database work that a lost connection interrupts, and the one judgment of
+a database error: an outage (retry) or a value or statement refused (never retried as is)."""
 
 import logging
+from collections.abc import Callable, Iterator
 
 import asyncpg
 from sqlalchemy import text
@@ -17,7 +19,7 @@ from sqlalchemy.ext.asyncio import (
 from tenacity import (
     AsyncRetrying,
     before_sleep_log,
-    retry_if_exception_type,
+    retry_if_exception,
     stop_after_delay,
     wait_exponential,
 )
@@ -27,12 +29,61 @@ logger = logging.getLogger(__name__)
 # What a database that is down, restarting or unreachable raises, through either stack.
 DATABASE_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, DBAPIError)
 
+# What a database that is going away, restarting, overloaded or coming back raises: a
+# connection lost or refused, "shutting down" or "starting up", too many connections, a pool
+# or connection closed under the caller, a serialization failure or deadlock (the same work
+# succeeds when tried again).
+_OUTAGES = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.TransactionRollbackError,
+    asyncpg.InterfaceError,
+)
 
-def database_retrying(*, within_s: float, longest_wait_s: float = 2.0) -> AsyncRetrying:
-    """Retry database work that failed for a database reason, with exponential backoff up to
-    ``longest_wait_s`` between tries, for ``within_s`` at most; then raise the last error."""
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and what it wraps: SQLAlchemy's ``orig``, a ``__cause__``."""
+    seen: BaseException | None = error
+    while seen is not None:
+        yield seen
+        seen = getattr(seen, "orig", None) or seen.__cause__
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether ``error`` says the database could not do the work now (it may later), as
+    opposed to refusing what it was asked (a value, a statement), which no retry mends."""
+    for seen in _chain(error):
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        if isinstance(seen, _OUTAGES) and not isinstance(seen, ValueError):
+            return True
+    return False
+
+
+def is_refused_value(error: BaseException) -> bool:
+    """Whether the database, or the driver on its way there, refused a value: NUL or a lone
+    surrogate in text, a number out of range, a string too long (SQLSTATE class 22)."""
+    return any(isinstance(seen, asyncpg.DataError | UnicodeEncodeError) for seen in _chain(error))
+
+
+def is_database_error(error: BaseException) -> bool:
+    return isinstance(error, DATABASE_ERRORS)
+
+
+def database_retrying(
+    *,
+    within_s: float,
+    longest_wait_s: float = 2.0,
+    retry_if: Callable[[BaseException], bool] = is_outage,
+) -> AsyncRetrying:
+    """Retry database work that failed for an outage (or what ``retry_if`` says), with
+    exponential backoff up to ``longest_wait_s`` between tries, for ``within_s`` at most; then
+    raise the last error. An error that is not an outage is raised at once."""
     return AsyncRetrying(
-        retry=retry_if_exception_type(DATABASE_ERRORS),
+        retry=retry_if_exception(retry_if),
         wait=wait_exponential(multiplier=0.1, max=longest_wait_s),
         stop=stop_after_delay(within_s),
         before_sleep=before_sleep_log(logger, logging.WARNING),
@@ -82,7 +133,7 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 async def wait_for_database(engine: AsyncEngine, *, timeout_s: float) -> None:
     """Return once ``SELECT 1`` succeeds; retry with backoff until ``timeout_s`` has passed."""
-    async for retrying in database_retrying(within_s=timeout_s):
+    async for retrying in database_retrying(within_s=timeout_s, retry_if=is_database_error):
         with retrying:
             async with engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))

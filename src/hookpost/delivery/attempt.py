@@ -7,7 +7,7 @@ from datetime import datetime
 
 from hookpost import __version__, ids
 from hookpost.db.models import DeliveryStatus
-from hookpost.delivery import queue
+from hookpost.delivery import queue, storable
 from hookpost.delivery.policy import (
     TIMEOUT_OVERRIDE,
     Decision,
@@ -56,6 +56,18 @@ async def send(sender: Sender, delivery: queue.Claimed, headers: dict[str, str])
     timeout_s = None if delivery.policy is None else delivery.policy.get(TIMEOUT_OVERRIDE)
     return await sender.send(
         delivery.url, delivery.headers | headers, delivery.body, timeout_s=timeout_s
+    )
+
+
+def failed_internally(stage: str, error: Exception, duration_ms: int) -> SendResult:
+    """The result of an attempt on which hookpost itself failed at ``stage`` (a bug): logged as
+    an attempt of kind ``internal_error`` and retried by the policy, never resent silently."""
+    return SendResult(
+        duration_ms=duration_ms,
+        error_kind=ErrorKind.INTERNAL,
+        error_message=storable.message(
+            f"hookpost failed while {stage} this attempt: {type(error).__name__}: {error}"
+        ),
     )
 
 

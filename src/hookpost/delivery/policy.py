@@ -8,6 +8,7 @@ share (jitter) so that many deliveries failing together do not retry together. A
 """
 
 import random
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,9 @@ from enum import StrEnum
 
 from hookpost.db.models import DeliveryStatus
 from hookpost.settings import Settings
+
+# ASCII digits only: str.isdigit() also takes "²" and "٣", which float() then refuses.
+_DELTA_SECONDS = re.compile(r"[0-9]{1,12}")
 
 
 @dataclass(frozen=True)
@@ -60,15 +64,16 @@ def classify(status_code: int | None) -> Outcome:
 
 
 def retry_after_s(status_code: int | None, header: str | None, now: datetime) -> float | None:
-    """Seconds asked for by ``Retry-After`` on a 429 or 503 (delta-seconds or an HTTP date)."""
+    """Seconds asked for by ``Retry-After`` on a 429 or 503 (delta-seconds or an HTTP date, RFC
+    9110); None for anything else, which the computed delay then serves."""
     if status_code not in (429, 503) or not header:
         return None
-    value = header.strip()
-    if value.isdigit():
+    value = header.strip(" \t")
+    if _DELTA_SECONDS.fullmatch(value):
         return float(value)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)

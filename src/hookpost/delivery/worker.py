@@ -36,7 +36,14 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from hookpost import ids
-from hookpost.db.engine import DATABASE_ERRORS, database_retrying, keep_session_state, plain_dsn
+from hookpost.db.engine import (
+    DATABASE_ERRORS,
+    database_retrying,
+    is_database_error,
+    is_outage,
+    keep_session_state,
+    plain_dsn,
+)
 from hookpost.delivery import attempt, metrics, queue
 from hookpost.delivery.gates import Gates, signal_of
 from hookpost.delivery.limits import LimitRules
@@ -52,6 +59,7 @@ logger = logging.getLogger(__name__)
 
 PREFETCH_ROUNDS = 4  # leased deliveries held ready, in multiples of the concurrency
 FULL_RECHECK_S = 0.1  # a full worker looks again this often: a gate's hold shrinks with time
+LISTEN_CHECK_S = 5.0  # the listening connection is checked this often beside its loss signal
 # The claim connection's session: its statements read every table through an index and join
 # none of their own sets (queue.py says how), so one generic plan each serves every claim
 # instead of planning the large CLAIM each time; and a plan made while a table looks small (no
@@ -132,7 +140,7 @@ class Worker:
         # not asleep, so that a retry written meanwhile wakes it from the sleep it goes into.
         self._next_look = math.inf
         self._slot_freed = asyncio.Event()
-        self._pool: asyncpg.Pool | None = None  # flushes, leases, upkeep, the listener
+        self._pool: asyncpg.Pool | None = None  # flushes, leases, upkeep
         self._claims: asyncpg.Pool | None = None  # the claim loop's one connection
         self._rules = LimitRules(
             breaker_threshold=settings.breaker_threshold,
@@ -162,10 +170,11 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set, then shut down gracefully: stop claiming, let the
         requests under way finish within the grace period, release the rest, flush."""
-        self._pool = await self._connect(min_size=2, max_size=4)
+        self._pool = await self._connect(min_size=2, max_size=3)
         self._claims = await self._connect(min_size=1, max_size=1, server_settings=CLAIM_SESSION)
-        listener = await self._pool.acquire()
-        await listener.add_listener(queue.NOTIFY_CHANNEL, self._on_notify)
+        listening = asyncio.Event()
+        listener = asyncio.create_task(self._listen(stop, listening), name="hookpost-listen")
+        await self._sleep(stop, listening, self.settings.db_connect_timeout_s)
         sender = self._sender or AiohttpSender(
             SenderLimits(
                 connections=self.concurrency,
@@ -197,8 +206,8 @@ class Worker:
             for task in background[1:]:
                 task.cancel()
             await asyncio.gather(*background[1:], return_exceptions=True)
-            await listener.remove_listener(queue.NOTIFY_CHANNEL, self._on_notify)
-            await self._pool.release(listener)
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
             await self._pool.close()
             await self._claims.close()
             if self._sender is None:
@@ -210,7 +219,9 @@ class Worker:
         self, *, min_size: int, max_size: int, server_settings: dict[str, str] | None = None
     ) -> asyncpg.Pool:
         assert self.settings.database_url
-        async for retrying in database_retrying(within_s=self.settings.db_connect_timeout_s):
+        async for retrying in database_retrying(
+            within_s=self.settings.db_connect_timeout_s, retry_if=is_database_error
+        ):
             with retrying:
                 pool: asyncpg.Pool = await asyncpg.create_pool(
                     plain_dsn(self.settings.database_url),
@@ -223,6 +234,43 @@ class Worker:
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
+
+    async def _listen(self, stop: asyncio.Event, listening: asyncio.Event) -> None:
+        """Hold a connection that LISTENs for new deliveries, and make it again after any loss
+        (a database restart, a failover, a dropped network): without it every delivery would
+        wait for the poll. Deliveries notified while it was lost are found by the claim that
+        follows, since it wakes the claim loop when it listens again."""
+        assert self.settings.database_url
+        lost_before = False
+        while not stop.is_set():
+            lost = asyncio.Event()
+            try:
+                connection = await asyncpg.connect(
+                    plain_dsn(self.settings.database_url),
+                    timeout=self.settings.db_connect_timeout_s,
+                )
+            except (*DATABASE_ERRORS, TimeoutError) as error:
+                logger.warning("cannot listen for new deliveries (%s); trying again", error)
+                await self._sleep(stop, None, 1.0)
+                continue
+            try:
+                connection.add_termination_listener(lambda _, event=lost: event.set())
+                await connection.add_listener(queue.NOTIFY_CHANNEL, self._on_notify)
+                if lost_before:
+                    logger.warning("listening for new deliveries again")
+                listening.set()
+                self._wake.set()
+                while not (stop.is_set() or lost.is_set() or connection.is_closed()):
+                    await self._sleep(stop, lost, LISTEN_CHECK_S)
+            except DATABASE_ERRORS as error:
+                logger.warning("listening for new deliveries failed: %s", error)
+            finally:
+                if not connection.is_closed():
+                    with contextlib.suppress(*DATABASE_ERRORS, TimeoutError):
+                        await asyncio.wait_for(connection.close(), timeout=2)
+            if not stop.is_set():
+                lost_before = True
+                logger.warning("the connection listening for new deliveries was lost")
 
     async def _drain(self, slots: list[asyncio.Task[None]]) -> None:
         """Give requests under way the grace period; release what is left, and the leased
@@ -398,18 +446,18 @@ class Worker:
             if not delivery.enabled:
                 self._results.add_stopped(attempt.stop_undeliverable(delivery))
                 return None
-            headers = attempt.sign(delivery, keys, int(time.time()))
             started_at = datetime.now(UTC)
-            result = await attempt.send(sender, delivery, headers)
-            verdict = attempt.decide_after(
-                delivery,
-                headers,
-                result,
-                schedule=self.schedule,
-                started_at=started_at,
-                now=datetime.now(UTC),
-                worker_id=self.worker_id,
-            )
+            headers: dict[str, str] = {}
+            try:
+                headers = attempt.sign(delivery, keys, int(time.time()))
+                result = await attempt.send(sender, delivery, headers)
+            except Exception as error:
+                result = self._failed_internally(delivery, "sending", error, started_at)
+            try:
+                verdict = self._verdict(delivery, headers, result, started_at)
+            except Exception as error:
+                result = self._failed_internally(delivery, "deciding on", error, started_at)
+                verdict = self._verdict(delivery, headers, result, started_at)
             self._results.add_attempt(delivery, verdict)
             metrics.ATTEMPT_SECONDS.observe(result.duration_ms / 1000)
             self.delivered += 1
@@ -420,6 +468,31 @@ class Worker:
             if delivery.round_attempts:
                 self._retries_held -= 1
             self._slot_freed.set()
+
+    def _verdict(
+        self,
+        delivery: queue.Claimed,
+        headers: dict[str, str],
+        result: SendResult,
+        started_at: datetime,
+    ) -> attempt.Verdict:
+        return attempt.decide_after(
+            delivery,
+            headers,
+            result,
+            schedule=self.schedule,
+            started_at=started_at,
+            now=datetime.now(UTC),
+            worker_id=self.worker_id,
+        )
+
+    def _failed_internally(
+        self, delivery: queue.Claimed, stage: str, error: Exception, started_at: datetime
+    ) -> SendResult:
+        delivery_id = ids.encode(ids.Prefix.DELIVERY, delivery.id)
+        logger.exception("%s delivery %s failed; logged as an attempt", stage, delivery_id)
+        elapsed_ms = int((datetime.now(UTC) - started_at).total_seconds() * 1000)
+        return attempt.failed_internally(stage, error, elapsed_ms)
 
     # writing results
 
@@ -436,25 +509,44 @@ class Worker:
         batch, self._results = self._results, Results()
         batch.limits = self._changed_limits()
         batch.count_metrics()
-        assert self._pool is not None
-        try:
-            within_s = self.settings.lease_s / 2  # then the leases expire: others resend
-            async for retrying in database_retrying(within_s=within_s, longest_wait_s=5):
-                with retrying:
-                    async with self._pool.acquire() as connection, connection.transaction():
-                        await connection.execute(FLUSH_SETTINGS)
-                        await self._record(connection, batch)
-            self._wake_for_retries(batch.changes)
-        except Exception:
-            # Whatever went wrong, the worker goes on: these deliveries' leases expire and they
-            # are sent again (at-least-once).
-            logger.exception("could not record %d results", len(batch.changes))
-            return
-        if lanes := queue.finished_lanes(batch.changes):
+        written = await self._write(batch)
+        self._wake_for_retries(written)
+        if lanes := queue.finished_lanes(written):
+            assert self._pool is not None
             try:  # after the commit: queue.promote_lanes says why
                 await queue.promote_lanes(self._pool, lanes)
             except DATABASE_ERRORS as error:  # the lease loop's sweep sends them on
                 logger.warning("could not send on %d ordered lanes: %s", len(lanes), error)
+
+    async def _write(self, batch: Results) -> list[queue.StateChange]:
+        """Record ``batch`` in one transaction, retried through an outage for half a lease
+        (then the leases expire and others send again); the state changes written.
+
+        A batch the database refuses for what it holds (a value, not an outage) is written in
+        halves, down to the one delivery whose row is refused; that one is written again with
+        what can be stored of its attempt, so one receiver's answer never costs another
+        endpoint its results."""
+        assert self._pool is not None
+        try:
+            async for retrying in database_retrying(within_s=self.settings.lease_s / 2):
+                with retrying:
+                    async with self._pool.acquire() as connection, connection.transaction():
+                        await connection.execute(FLUSH_SETTINGS)
+                        await self._record(connection, batch)
+            return batch.changes
+        except Exception as error:
+            if is_outage(error):
+                logger.warning("could not record %d results: %s", len(batch), error)
+                return []
+            refusal = f"{type(error).__name__}: {error}"
+        if len(batch) > 1:
+            first, second = batch.halves()
+            return [*await self._write(first), *await self._write(second)]
+        if batch.stripped or batch.entries[0].attempt is None:
+            logger.error("the database refused a result, dropped: %s", refusal)
+            return []
+        logger.warning("the database refused an attempt's row; kept without its response")
+        return await self._write(batch.without_responses(refusal))
 
     def _changed_limits(self) -> dict[uuid.UUID, int]:
         """The gates' limits that changed since they were last reported, now counted as
