@@ -23,7 +23,7 @@ ADMIN_KEY = "hp_test_admin_key"
 LOCAL_NETWORKS = "127.0.0.0/8,::1/128"
 TABLES = (
     "attempts, deliveries, events, subscriptions, endpoint_secrets, endpoints, event_types, "
-    "api_keys, tenants, attempt_minutes"
+    "api_keys, tenants, attempt_minutes, workers"
 )
 
 

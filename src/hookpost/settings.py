@@ -122,6 +122,12 @@ class Settings(BaseSettings):
         description="On SIGTERM/SIGINT, how long requests under way may finish before the rest "
         "are released to other workers.",
     )
+    worker_dead_after_s: float = Field(
+        default=10.0,
+        ge=1.0,
+        description="A worker whose heartbeat (every 2 s) stopped this long ago is dead: the "
+        "deliveries it held go to other workers at once, without waiting for their leases.",
+    )
     lease_s: float = Field(
         default=60.0,
         gt=0,

@@ -337,6 +337,17 @@ class Attempt(Base):
     worker_id: Mapped[str] = mapped_column(String(128))
 
 
+class WorkerHeartbeat(Base):
+    """A running worker process and when it last said so (migration 0017): the deliveries of
+    one whose heartbeat stopped go back to the queue."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+
+
 class AttemptMinute(Base):
     """Attempts one worker made in one minute, for the console's chart (migration 0010)."""
 

@@ -19,7 +19,10 @@ is named for what it does; the worker calls them and nothing else touches the qu
 - ordered lanes: ``PROMOTE_LANE_HEADS`` (a flush finished a lane's delivery: the next one's
   turn), ``promote_stranded`` (the workers' sweep), ``dissolve_lanes`` and ``release_holds``
   (an endpoint's ordering changed).
-- ``recover_expired``: deliveries whose lease ran out (a killed worker) back to pending.
+- ``heartbeat`` / ``take_back_from_dead`` / ``sign_off``: each worker says it is alive every
+  few seconds; what a worker held whose heartbeat stopped goes back to pending at once.
+- ``recover_expired``: deliveries whose lease ran out back to pending (the backstop for a
+  worker that never wrote a heartbeat).
 - ``release``: a stopping worker's unsent deliveries back to pending at once.
 - ``resend``: one delivery back to pending now, its next attempt marked manual.
 - ``recover_batch``: a bounded batch of an endpoint's failed deliveries back to pending;
@@ -594,6 +597,26 @@ SET status = 'pending', locked_until = NULL, locked_by = NULL, next_attempt_at =
 WHERE status = 'in_flight' AND locked_until < now()
 """
 
+# A worker's heartbeat, written every few seconds while it runs.
+HEARTBEAT = """
+INSERT INTO workers (id, started_at, heartbeat_at) VALUES ($1, now(), now())
+ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()
+"""
+
+# Workers whose heartbeat stopped $1 seconds ago or more: they are dead, and forgotten.
+FORGET_DEAD_WORKERS = """
+DELETE FROM workers WHERE heartbeat_at < now() - make_interval(secs => $1) RETURNING id
+"""
+
+# What dead workers held goes back at once, read through the small in-flight index.
+TAKE_BACK = """
+UPDATE deliveries
+SET status = 'pending', locked_until = NULL, locked_by = NULL, next_attempt_at = now()
+WHERE status = 'in_flight' AND locked_by = ANY($1::text[])
+"""
+
+SIGN_OFF = "DELETE FROM workers WHERE id = $1"
+
 RELEASE = """
 UPDATE deliveries
 SET status = 'pending', locked_until = NULL, locked_by = NULL, next_attempt_at = now()
@@ -1130,6 +1153,25 @@ async def release_holds(connection: asyncpg.Connection, endpoint_id: uuid.UUID) 
 async def recover_expired(connection: asyncpg.Connection) -> int:
     status = await connection.execute(RECOVER_EXPIRED)
     return rows_affected(status)
+
+
+async def heartbeat(connection: asyncpg.Connection, worker_id: str) -> None:
+    await connection.execute(HEARTBEAT, worker_id)
+
+
+async def take_back_from_dead(connection: asyncpg.Connection, dead_after_s: float) -> int:
+    """Forget the workers whose heartbeat stopped ``dead_after_s`` ago, and put what they held
+    back in the queue; the deliveries taken back."""
+    async with connection.transaction():
+        dead = [row["id"] for row in await connection.fetch(FORGET_DEAD_WORKERS, dead_after_s)]
+        if not dead:
+            return 0
+        await connection.execute("SET LOCAL enable_seqscan = off")
+        return rows_affected(await connection.execute(TAKE_BACK, dead))
+
+
+async def sign_off(connection: asyncpg.Connection, worker_id: str) -> None:
+    await connection.execute(SIGN_OFF, worker_id)
 
 
 async def release(

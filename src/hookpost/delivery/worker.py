@@ -59,6 +59,7 @@ logger = logging.getLogger(__name__)
 
 PREFETCH_ROUNDS = 4  # leased deliveries held ready, in multiples of the concurrency
 FULL_RECHECK_S = 0.1  # a full worker looks again this often: a gate's hold shrinks with time
+HEARTBEAT_S = 2.0  # how often a worker says it is alive
 LISTEN_CHECK_S = 5.0  # the listening connection is checked this often beside its loss signal
 # The claim connection's session: its statements read every table through an index and join
 # none of their own sets (queue.py says how), so one generic plan each serves every claim
@@ -195,6 +196,7 @@ class Worker:
         background = [
             asyncio.create_task(self._flush_loop(flushing), name="hookpost-flush"),
             asyncio.create_task(self._lease_loop(stop), name="hookpost-leases"),
+            asyncio.create_task(self._heartbeat_loop(stop), name="hookpost-heartbeat"),
         ]
         logger.info("worker %s started, concurrency %d", self.worker_id, self.concurrency)
         try:
@@ -598,6 +600,38 @@ class Worker:
             )
         if self._after_flush is not None:
             await self._after_flush(connection, recorded, batch.exhausted)
+
+    async def _heartbeat_loop(self, stop: asyncio.Event) -> None:
+        """Say this worker is alive every ``HEARTBEAT_S``, and take back what workers whose
+        heartbeat stopped held: a killed worker's deliveries go again within seconds, not
+        after their lease. Sign off when stopping (the drain has released what was left)."""
+        assert self._pool is not None
+        dead_after_s = self.settings.worker_dead_after_s
+        beating = False  # the last heartbeat was written
+        try:
+            while not stop.is_set():
+                try:
+                    async with self._pool.acquire() as connection:
+                        await queue.heartbeat(connection, self.worker_id)
+                        # After an outage every heartbeat is stale: judge others only once
+                        # this worker has beaten twice in a row, and they have had a turn.
+                        taken = (
+                            await queue.take_back_from_dead(connection, dead_after_s)
+                            if beating
+                            else 0
+                        )
+                    beating = True
+                    if taken:
+                        logger.warning("took back %d deliveries from stopped workers", taken)
+                        self._wake.set()
+                except DATABASE_ERRORS as error:
+                    beating = False
+                    logger.warning("heartbeat failed: %s", error)
+                await self._sleep(stop, None, min(HEARTBEAT_S, dead_after_s / 3))
+        finally:
+            with contextlib.suppress(*DATABASE_ERRORS):
+                async with self._pool.acquire() as connection:
+                    await queue.sign_off(connection, self.worker_id)
 
     async def _lease_loop(self, stop: asyncio.Event) -> None:
         """Take back deliveries whose lease expired, and sweep up ordered lanes left waiting
