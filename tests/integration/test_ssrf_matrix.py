@@ -5,6 +5,7 @@ a check existed, say), nothing reaches a listener on the address when it is sent
 
 import asyncio
 import ipaddress
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ from hookpost.delivery.sender import AiohttpSender, SenderLimits
 from hookpost.delivery.ssrf import BlockedDestination, DestinationPolicy
 from hookpost.settings import Settings
 from tests.conftest import ADMIN_KEY
-from tests.integration.helpers import create_tenant
+from tests.integration.helpers import create_event_type, create_tenant
 from tests.spellings import LOOPBACK_V4, REFUSED_V4, host_spelling
 
 LIMITS = SenderLimits(
@@ -213,3 +214,37 @@ async def test_a_literal_the_guard_allows_is_still_sent(listener: Listener) -> N
             break
         await asyncio.sleep(0.02)
     assert listener.accepted == before + 1
+
+
+async def test_the_portal_refuses_a_metadata_address_spelled_in_unicode(
+    admin: AsyncClient, settings: Settings
+) -> None:
+    """The portal's own form, as a tenant's customer uses it, with nothing opened: the URL of
+    the issue's report is refused on the page and no endpoint is stored."""
+    closed = create_app(settings.model_copy(update={"allowed_networks": ""}))
+    async with (
+        closed.router.lifespan_context(closed),
+        AsyncClient(
+            transport=ASGITransport(app=closed),
+            base_url="http://test",
+            headers={"authorization": f"Bearer {ADMIN_KEY}"},
+        ) as api,
+        AsyncClient(transport=ASGITransport(app=closed), base_url="http://test") as browser,
+    ):
+        tenant = await create_tenant(api, uid="acme")
+        await create_event_type(api, "invoice.paid")
+        link = (
+            await api.post(f"/v1/tenants/{tenant['id']}/portal-links", json={"scope": "manage"})
+        ).json()
+        await browser.get(str(link["url"]).removeprefix("http://test"))
+        page = await browser.get("/portal")
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert token is not None
+        for url in ("http://169。254。169。254/latest/meta-data/", "http://2130706433/"):
+            answer = await browser.post(
+                "/portal/endpoints",
+                data={"url": url, "event_types": "invoice.paid", "csrf": token.group(1)},
+            )
+            assert "The endpoint was not added" in answer.text, url
+        listed = (await api.get("/v1/endpoints", params={"tenant_id": "acme"})).json()
+        assert listed["data"] == []
