@@ -5,6 +5,8 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import given
+from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook
 
 from hookpost import ids
@@ -149,3 +151,30 @@ def test_deliveries_of_deleted_and_disabled_endpoints_stop_without_an_attempt() 
     assert (disabled.status, disabled.resume_on_enable) == (DeliveryStatus.FAILED, True)
     assert disabled.reason == "the endpoint is disabled: 410"
     assert disabled.last_attempt_at is None
+
+
+@given(
+    name=st.sampled_from(
+        [
+            *sorted(attempt.RESERVED_HEADERS | attempt.TRANSPORT_HEADERS),
+            "webhook-signature",
+            "webhook-id",
+            "webhook-timestamp",
+        ]
+    ),
+    data=st.data(),
+)
+def test_a_reserved_header_is_refused_in_every_spelling(name: str, data: st.DataObject) -> None:
+    """Any case, and "_" for "-" (what CGI, PHP and WSGI servers read as the same header)."""
+    spelled = "".join(
+        data.draw(st.sampled_from(["-", "_"]))
+        if char == "-"
+        else data.draw(st.sampled_from([char.lower(), char.upper()]))
+        for char in name
+    )
+    assert attempt.custom_header_refusal(spelled) is not None, spelled
+
+
+def test_ordinary_custom_headers_are_allowed() -> None:
+    for name in ("x-customer", "Authorization", "X_API_KEY", "x-webhook-source"):
+        assert attempt.custom_header_refusal(name) is None, name

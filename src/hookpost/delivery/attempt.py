@@ -28,6 +28,39 @@ UNREADABLE_SECRET = (
 )
 
 
+RESERVED_HEADERS = frozenset(
+    {"content-type", "content-length", "host", "user-agent", "transfer-encoding"}
+)
+# Headers that change how the request travels, not what it says: each would break every
+# attempt (``Expect: 100-continue`` waits for an answer no receiver sends; a content-encoding
+# makes receivers decode a body that is not encoded) or is the connection's own business.
+TRANSPORT_HEADERS = frozenset(
+    {
+        "expect",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "upgrade",
+        "content-encoding",
+    }
+)
+
+
+def custom_header_refusal(name: str) -> str | None:
+    """Why an endpoint may not set the header ``name``, or None: hookpost's own headers, in
+    any spelling a receiver reads as them (CGI, PHP and WSGI servers map "_" onto "-"), and
+    the headers that govern the connection."""
+    lowered = name.lower().replace("_", "-")
+    if lowered in RESERVED_HEADERS or lowered.startswith("webhook-"):
+        return f"the header {name!r} is set by hookpost and cannot be overridden"
+    if lowered in TRANSPORT_HEADERS:
+        return f"the header {name!r} governs the connection and cannot be set"
+    return None
+
+
 def sign(delivery: queue.Claimed, keys: list[bytes] | None, timestamp: int) -> dict[str, str]:
     """hookpost's headers for an attempt at ``timestamp`` (Unix seconds): the content type,
     the Standard Webhooks id and timestamp, and, when the keys could be read, the signature
@@ -54,9 +87,10 @@ async def send(sender: Sender, delivery: queue.Claimed, headers: dict[str, str])
             error_message=UNREADABLE_SECRET,
         )
     timeout_s = None if delivery.policy is None else delivery.policy.get(TIMEOUT_OVERRIDE)
-    return await sender.send(
-        delivery.url, delivery.headers | headers, delivery.body, timeout_s=timeout_s
-    )
+    custom = delivery.headers
+    if any(custom_header_refusal(name) for name in custom):  # stored before the rule existed
+        custom = {k: v for k, v in custom.items() if custom_header_refusal(k) is None}
+    return await sender.send(delivery.url, custom | headers, delivery.body, timeout_s=timeout_s)
 
 
 def failed_internally(stage: str, error: Exception, duration_ms: int) -> SendResult:

@@ -20,27 +20,9 @@ from hookpost.api.schemas.common import (
     uid_field,
 )
 from hookpost.delivery import ssrf
+from hookpost.delivery.attempt import custom_header_refusal
 from hookpost.delivery.signing import secret_bytes
 
-RESERVED_HEADERS = frozenset(
-    {"content-type", "content-length", "host", "user-agent", "transfer-encoding"}
-)
-# Headers that change how the request travels, not what it says: each would break every
-# attempt (``Expect: 100-continue`` waits for an answer no receiver sends; a content-encoding
-# makes receivers decode a body that is not encoded) or is the connection's own business.
-TRANSPORT_HEADERS = frozenset(
-    {
-        "expect",
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "upgrade",
-        "content-encoding",
-    }
-)
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 _HEADER_VALUE = re.compile(r"^[\t\x20-\x7e\x80-\xff]*$")
 
@@ -71,14 +53,11 @@ def _check_headers(headers: dict[str, str] | None) -> dict[str, str] | None:
     if headers is None:
         return None
     for name, value in headers.items():
-        # as a receiver may read it: CGI, PHP and WSGI servers map "_" onto "-"
-        lowered = name.lower().replace("_", "-")
         if not _HEADER_NAME.match(name):
             raise ValueError(f"{name!r} is not a valid header name")
-        if lowered in RESERVED_HEADERS or lowered.startswith("webhook-"):
-            raise ValueError(f"the header {name!r} is set by hookpost and cannot be overridden")
-        if lowered in TRANSPORT_HEADERS:
-            raise ValueError(f"the header {name!r} governs the connection and cannot be set")
+        refusal = custom_header_refusal(name)
+        if refusal is not None:
+            raise ValueError(refusal)
         if not _HEADER_VALUE.match(value):
             raise ValueError(f"the value of {name!r} contains control characters")
     return headers
