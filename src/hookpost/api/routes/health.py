@@ -5,6 +5,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hookpost.api.deps import StateDep
 from hookpost.api.json_body import StrictJSONRoute
@@ -26,11 +27,24 @@ async def healthz() -> Health:
     return Health(status="ok")
 
 
+async def _revision(engine: AsyncEngine) -> str | None:
+    """The database's revision, asked again once on a fresh connection when the pooled one
+    turns out broken: after a database restart the pool still holds connections whose server
+    side is gone, and the first probe must not call a database that is back unready."""
+    try:
+        return await current_revision(engine)
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+    # the pool dropped that connection and every one as old as it: this one is new
+    return await current_revision(engine)
+
+
 @router.get("/readyz", summary="Readiness", responses={503: {"model": Health}})
 async def readyz(state: StateDep, response: Response) -> Health:
     """200 when the database answers and its schema is at the newest migration; 503 if not."""
     try:
-        revision = await current_revision(state.engine)
+        revision = await _revision(state.engine)
     except (OSError, DBAPIError) as error:
         response.status_code = 503
         return Health(status="unavailable", detail=f"database: {type(error).__name__}")
