@@ -3,9 +3,18 @@ end with the key they were signed in with, ``/metrics`` behind its own key when 
 readiness through a database restart, and sign-in refused from another origin."""
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import asyncpg
-from httpx import AsyncClient
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+from pydantic import SecretStr
+
+from hookpost.api.app import create_app
+from hookpost.console import session as console_session
+from hookpost.settings import Settings
+from tests.conftest import ADMIN_KEY
 
 TERMINATE_OTHERS = (
     "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -32,3 +41,56 @@ async def test_the_first_readiness_probe_after_a_database_restart_is_ready(
     await _terminate_other_backends(db)
     first = await anonymous.get("/readyz")
     assert (first.status_code, first.json()) == (200, {"status": "ok", "detail": None})
+
+
+@asynccontextmanager
+async def _browser(app: FastAPI) -> AsyncIterator[AsyncClient]:
+    """A cookie-keeping client with no API key, as a browser is."""
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client:
+        yield client
+
+
+@asynccontextmanager
+async def _restarted(settings: Settings, **changes: object) -> AsyncIterator[FastAPI]:
+    """The app started again on the same database and secret, with ``changes`` to its
+    settings: a process restarted with a new configuration."""
+    application = create_app(settings.model_copy(update=changes))
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+async def _console_cookie(app: FastAPI, key: str = ADMIN_KEY) -> str:
+    async with _browser(app) as browser:
+        signed_in = await browser.post("/sign-in", data={"key": key})
+        assert (signed_in.status_code, signed_in.headers["location"]) == (303, "/")
+        return browser.cookies[console_session.CONSOLE]
+
+
+async def _overview_with(app: FastAPI, cookie: str) -> int:
+    async with _browser(app) as browser:
+        browser.cookies.set(console_session.CONSOLE, cookie)
+        return (await browser.get("/")).status_code
+
+
+async def test_a_session_of_the_configured_key_ends_when_the_key_changes(
+    app: FastAPI, settings: Settings
+) -> None:
+    cookie = await _console_cookie(app)
+    assert await _overview_with(app, cookie) == 200
+    async with _restarted(settings) as same_key:  # a restart alone keeps the session
+        assert await _overview_with(same_key, cookie) == 200
+    rotated_key = "hp_rotated_admin_key"
+    async with _restarted(settings, admin_api_key=SecretStr(rotated_key)) as rotated:
+        assert await _overview_with(rotated, cookie) == 303  # to the sign-in page
+        assert await _overview_with(rotated, await _console_cookie(rotated, rotated_key)) == 200
+    async with _restarted(settings, admin_api_key=None) as unset:
+        assert await _overview_with(unset, cookie) == 303
+
+
+async def test_a_session_does_not_carry_the_configured_key(app: FastAPI) -> None:
+    """The cookie holds a salted HMAC of the key, not the key, and a new salt each time."""
+    first, second = await _console_cookie(app), await _console_cookie(app)
+    box = app.state.hookpost.secret_box
+    sealed = [box.decrypt(cookie.strip('"').encode()) for cookie in (first, second)]
+    assert all(ADMIN_KEY not in payload for payload in sealed)
+    assert sealed[0] != sealed[1]

@@ -52,15 +52,17 @@ class Refused(Exception):
 
 
 async def _signed_in(request: Request) -> tuple[AppState, console_session.Session]:
-    """The app state and the session of a signed-in operator whose key still exists."""
+    """The app state and the session of a signed-in operator whose key is still valid."""
     state = app_state(request)
     found = console_session.read(request, state.secret_box, console_session.CONSOLE)
     if found is None or found.scope != "admin":
         raise SignInNeeded()
-    # a session ends with its key: a deleted key signs nobody in
-    if found.key_id is not None and not await state.pool.fetchval(
-        api_keys.IS_ADMIN_KEY, found.key_id
-    ):
+    # a session ends with its key: a deleted key, or a configured one changed or unset
+    if found.key_id is None:
+        configured = state.settings.admin_api_key
+        if not found.signed_in_with(configured.get_secret_value() if configured else None):
+            raise SignInNeeded()
+    elif not await state.pool.fetchval(api_keys.IS_ADMIN_KEY, found.key_id):
         raise SignInNeeded()
     return state, found
 
@@ -121,6 +123,7 @@ async def sign_in(request: Request, key: Annotated[str, Form(max_length=200)]) -
         scope="admin",
         expires_at=time.time() + console_session.CONSOLE_LIFETIME_S,
         key_id=key_id,
+        configured_key=key if key_id is None else None,
     )
     return answer
 
