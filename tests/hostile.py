@@ -36,7 +36,11 @@ TOKEN = st.text(
     min_size=1,
     max_size=40,
 ).map(str.encode)
+# Each strategy's well-formed forms are listed more than once: answers a parser takes reach
+# the storing code, which is where a receiver's bytes can hurt.
 HEADER_NAME = st.one_of(
+    TOKEN,
+    TOKEN,
     TOKEN,
     st.sampled_from([b"retry-after", b"location", b"set-cookie", b"content-type"]),
     st.binary(min_size=1, max_size=30).map(_line).filter(lambda name: b":" not in name and name),
@@ -52,7 +56,6 @@ HEADER_VALUE = st.one_of(
     st.binary(max_size=200).map(_line),
     st.text(max_size=200).map(lambda text: _line(text.encode("utf-8", "surrogatepass"))),
     st.integers(min_value=1, max_value=8000).map(lambda size: b"v" * size),
-    st.just(b"\x00\xff\xfe"),
 )
 RETRY_AFTER = st.one_of(
     st.integers(min_value=-5, max_value=10**15).map(lambda n: str(n).encode()),
@@ -76,7 +79,13 @@ STATUS_CODE = st.one_of(
     st.sampled_from([200, 201, 204, 301, 302, 400, 404, 410, 429, 500, 502, 503]),
     st.integers(min_value=100, max_value=999),
 )
+VALID_STATUS_LINE = st.builds(
+    lambda code, reason: b"HTTP/1.1 %d " % code + reason, STATUS_CODE, OBS_TEXT
+)
 STATUS_LINE = st.one_of(
+    VALID_STATUS_LINE,
+    VALID_STATUS_LINE,
+    VALID_STATUS_LINE,
     st.builds(
         lambda code, reason: b"HTTP/1.1 %d " % code + reason,
         STATUS_CODE,
@@ -106,7 +115,7 @@ def answers(draw: st.DrawFn) -> Answer:
     head = b"".join(
         [status + b"\r\n", *(name + b": " + value + b"\r\n" for name, value in headers)]
     )
-    behaviour = draw(st.sampled_from(["full"] * 6 + ["cut", "silent", "slow"]))
+    behaviour = draw(st.sampled_from(["full"] * 12 + ["cut", "cut", "silent", "slow"]))
     return Answer(
         head=head,
         body=draw(BODY),
