@@ -59,6 +59,15 @@ class Settings(BaseSettings):
         description="Port on which `hookpost worker` serves its own /metrics (0: none). With "
         "`hookpost run` the worker's metrics are on the API's /metrics.",
     )
+    metrics_api_key: SecretStr | None = Field(
+        default=None,
+        min_length=16,
+        description="A bearer token the API's /metrics requires (Prometheus: `authorization: "
+        "{credentials_file: ...}`), good for nothing else; a missing or wrong one is answered "
+        "401. Unset: /metrics is open, as scrapes from inside a private network usually are; "
+        "set it when the API's port is reachable from outside. Not asked on "
+        "HOOKPOST_METRICS_PORT, which is for a private network only.",
+    )
     otel: bool = Field(
         default=False,
         description="FastAPI's native OpenTelemetry on the API (request spans, metrics, error "

@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
+import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from hookpost.api.app import create_app
 from hookpost.console import session as console_session
@@ -94,3 +95,40 @@ async def test_a_session_does_not_carry_the_configured_key(app: FastAPI) -> None
     sealed = [box.decrypt(cookie.strip('"').encode()) for cookie in (first, second)]
     assert all(ADMIN_KEY not in payload for payload in sealed)
     assert sealed[0] != sealed[1]
+
+
+METRICS_KEY = "metrics-scrape-token-0123456789"
+
+
+async def test_metrics_are_open_unless_a_metrics_key_is_set(anonymous: AsyncClient) -> None:
+    assert (await anonymous.get("/metrics")).status_code == 200
+
+
+async def test_a_metrics_key_is_required_when_set(settings: Settings) -> None:
+    async with (
+        _restarted(settings, metrics_api_key=SecretStr(METRICS_KEY)) as app,
+        _browser(app) as client,
+    ):
+        for headers in (
+            {},
+            {"authorization": "Bearer wrong-token-0123456789"},
+            {"authorization": f"Basic {METRICS_KEY}"},
+            {"authorization": f"Bearer {ADMIN_KEY}"},  # the admin key is not the metrics key
+        ):
+            refused = await client.get("/metrics", headers=headers)
+            assert refused.status_code == 401, headers
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert refused.headers["www-authenticate"] == "Bearer"
+            assert refused.json()["code"] == "unauthorized"
+            assert "hookpost_" not in refused.text
+        scraped = await client.get("/metrics", headers={"authorization": f"Bearer {METRICS_KEY}"})
+        assert scraped.status_code == 200
+        assert "hookpost_queue_due" in scraped.text
+        # the probes stay open: an orchestrator asks them without a key
+        assert (await client.get("/readyz")).status_code == 200
+        assert (await client.get("/healthz")).status_code == 200
+
+
+def test_a_short_metrics_key_is_refused_at_start(settings: Settings) -> None:
+    with pytest.raises(ValidationError, match="metrics_api_key"):
+        Settings(**{**settings.model_dump(), "metrics_api_key": "short"})

@@ -1,13 +1,17 @@
 """``/healthz`` (the process answers), ``/readyz`` (the database answers, schema at head) and
-``/metrics`` (Prometheus)."""
+``/metrics`` (Prometheus; behind ``HOOKPOST_METRICS_API_KEY`` when it is set)."""
 
-from fastapi import APIRouter, Response
+import hmac
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hookpost.api.deps import StateDep
+from hookpost.api.deps import AppState, StateDep
+from hookpost.api.errors import Problem, problem_responses
 from hookpost.api.json_body import StrictJSONRoute
 from hookpost.db.engine import driver_connection_of
 from hookpost.db.migrations import current_revision, head_revision
@@ -55,16 +59,39 @@ async def readyz(state: StateDep, response: Response) -> Health:
     return Health(status="ok")
 
 
+def _check_metrics_key(state: AppState, authorization: str | None) -> None:
+    """401 unless the request carries the metrics key, when one is set."""
+    required = state.settings.metrics_api_key
+    if required is None:
+        return
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        detail = "Send the metrics key: Authorization: Bearer <HOOKPOST_METRICS_API_KEY>"
+    elif not hmac.compare_digest(token.strip().encode(), required.get_secret_value().encode()):
+        detail = "This is not the metrics key (HOOKPOST_METRICS_API_KEY)"
+    else:
+        return
+    raise Problem(401, "unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
+
+
 @router.get(
     "/metrics",
     summary="Prometheus metrics",
     response_class=PlainTextResponse,
-    responses={200: {"content": {"text/plain": {}}, "description": "The text format"}},
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "The text format"},
+        **problem_responses(401),
+    },
 )
-async def metrics(state: StateDep) -> Response:
+async def metrics(
+    state: StateDep,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Response:
     """Attempts by outcome and error kind, attempt latency, deliveries by state, queue depth
     and the age of the oldest due delivery, requests in flight, ingest counts, disabled
-    endpoints. With `hookpost run`, the worker's figures are here too."""
+    endpoints. With `hookpost run`, the worker's figures are here too. When
+    `HOOKPOST_METRICS_API_KEY` is set, send it as a bearer token."""
+    _check_metrics_key(state, authorization)
     try:
         async with state.engine.connect() as connection:
             await read_queue_figures(await driver_connection_of(connection))
