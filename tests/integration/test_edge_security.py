@@ -1,6 +1,7 @@
 """The edges a hostile or unlucky request meets before any tenant's data: console sessions
 end with the key they were signed in with, ``/metrics`` behind its own key when one is set,
-readiness through a database restart, and sign-in refused from another origin."""
+readiness through a database restart, and no session made from another site's page (the
+console's sign-in, the portal's links)."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -16,6 +17,7 @@ from hookpost.api.app import create_app
 from hookpost.console import session as console_session
 from hookpost.settings import Settings
 from tests.conftest import ADMIN_KEY
+from tests.integration.helpers import ok
 
 TERMINATE_OTHERS = (
     "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -132,3 +134,91 @@ async def test_a_metrics_key_is_required_when_set(settings: Settings) -> None:
 def test_a_short_metrics_key_is_refused_at_start(settings: Settings) -> None:
     with pytest.raises(ValidationError, match="metrics_api_key"):
         Settings(**{**settings.model_dump(), "metrics_api_key": "short"})
+
+
+SAME_ORIGIN_SIGN_INS = [
+    {},  # not a browser: a script posts the form
+    {"origin": "http://test"},
+    {"sec-fetch-site": "same-origin", "origin": "http://test"},
+    {"sec-fetch-site": "same-origin", "origin": "http://127.0.0.1:8000"},  # Host rewritten
+    {"origin": "https://console.example.com", "x-forwarded-host": "console.example.com"},
+    {"referer": "http://test/sign-in"},
+]
+CROSS_ORIGIN_SIGN_INS = [
+    {"origin": "https://evil.example"},
+    {"origin": "null"},  # a sandboxed frame or a data: page
+    {"origin": "http://test.evil.example"},
+    {"sec-fetch-site": "cross-site"},
+    {"sec-fetch-site": "same-site", "origin": "http://other.test"},  # a sibling subdomain
+    {"sec-fetch-site": "cross-site", "origin": "http://test"},  # the browser's verdict wins
+    {"referer": "https://evil.example/login-csrf.html"},
+]
+
+
+@pytest.mark.parametrize("headers", SAME_ORIGIN_SIGN_INS)
+async def test_a_sign_in_from_the_consoles_own_page_is_accepted(
+    app: FastAPI, headers: dict[str, str]
+) -> None:
+    async with _browser(app) as browser:
+        answer = await browser.post("/sign-in", data={"key": ADMIN_KEY}, headers=headers)
+        assert (answer.status_code, answer.headers["location"]) == (303, "/")
+
+
+@pytest.mark.parametrize("headers", CROSS_ORIGIN_SIGN_INS)
+async def test_a_sign_in_from_another_origin_is_refused(
+    app: FastAPI, headers: dict[str, str]
+) -> None:
+    """Login CSRF: another site's form must not sign the browser in, even with a good key."""
+    async with _browser(app) as browser:
+        answer = await browser.post("/sign-in", data={"key": ADMIN_KEY}, headers=headers)
+        assert answer.status_code == 403
+        assert "set-cookie" not in answer.headers
+        assert "sent from another website" in answer.text
+        assert "default-src 'self'" in answer.headers["content-security-policy"]
+        assert (await browser.get("/")).status_code == 303  # nobody signed in
+
+
+async def _portal_link(admin: AsyncClient) -> str:
+    tenant = ok(await admin.post("/v1/tenants", json={"name": "Acme"}), 201)
+    made = ok(await admin.post(f"/v1/tenants/{tenant['id']}/portal-links", json={}), 201)
+    return str(made["url"]).removeprefix("http://test")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"sec-fetch-site": "none", "sec-fetch-mode": "navigate"},  # pasted into the address bar
+        {"sec-fetch-site": "same-site", "sec-fetch-mode": "navigate"},  # the product's own page
+        {"sec-fetch-site": "same-origin", "sec-fetch-mode": "navigate"},
+    ],
+)
+async def test_a_portal_link_opened_from_the_same_site_signs_in(
+    app: FastAPI, admin: AsyncClient, headers: dict[str, str]
+) -> None:
+    link = await _portal_link(admin)
+    async with _browser(app) as browser:
+        opened = await browser.get(link, headers=headers)
+        assert (opened.status_code, opened.headers["location"]) == (303, "/portal")
+        assert (await browser.get("/portal")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"sec-fetch-site": "cross-site", "sec-fetch-mode": "navigate"},  # another site's link
+        {"sec-fetch-site": "same-site", "sec-fetch-mode": "no-cors"},  # an <img> of a sibling
+        {"sec-fetch-site": "same-origin", "sec-fetch-mode": "cors"},  # a fetch()
+    ],
+)
+async def test_a_portal_link_from_another_site_or_fetched_makes_no_session(
+    app: FastAPI, admin: AsyncClient, headers: dict[str, str]
+) -> None:
+    """Login CSRF: another page must not sign the browser in to a tenant of its choosing."""
+    link = await _portal_link(admin)
+    async with _browser(app) as browser:
+        refused = await browser.get(link, headers=headers)
+        assert refused.status_code == 403
+        assert "set-cookie" not in refused.headers
+        assert "opened from another website" in refused.text
+        assert (await browser.get("/portal")).status_code == 403  # no session

@@ -1,10 +1,12 @@
 """What the console's and the portal's pages share: the templates, rendering under the
-Content-Security-Policy, redirects after a form, and cursor pages."""
+Content-Security-Policy, redirects after a form, cursor pages, and telling whether the
+browser sent a request from another origin's page (the requests that make a session)."""
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
@@ -90,3 +92,36 @@ def checked_url(settings: Settings, url: str) -> tuple[str | None, str | None]:
         reason = error.errors()[0]["msg"] if isinstance(error, ValidationError) else str(error)
         return None, f"the URL was refused: {reason}"
     return str(checked), None
+
+
+def _own_hosts(request: Request) -> set[str]:
+    """The host[:port] the browser asked for: ``Host``, or what a proxy that rewrote it
+    forwarded. Another origin's page can set neither on a request it makes the browser send."""
+    forwarded = request.headers.get("x-forwarded-host", "")
+    hosts = {request.headers.get("host", ""), *(part.strip() for part in forwarded.split(","))}
+    return {host.lower() for host in hosts if host}
+
+
+def from_another_origin(request: Request) -> bool:
+    """Whether the browser says a page of another origin sent this request: by its
+    ``Sec-Fetch-Site`` (the browser's own verdict, right behind any proxy), else by its
+    ``Origin``, else by its ``Referer``. A request with none of them is not a browser's
+    (browsers send one of them with every form they post) and is let through."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site not in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if origin is not None:
+        return origin == "null" or urlsplit(origin).netloc.lower() not in _own_hosts(request)
+    referer = request.headers.get("referer")
+    return referer is not None and urlsplit(referer).netloc.lower() not in _own_hosts(request)
+
+
+def opened_from_another_site(request: Request) -> bool:
+    """Whether a link was followed from another site's page, or fetched rather than opened
+    (an image, a script, ``fetch()``), by the browser's fetch metadata. A link of the same
+    site (another subdomain, the product that embeds the portal) is opened as usual."""
+    mode = request.headers.get("sec-fetch-mode")
+    return request.headers.get("sec-fetch-site") == "cross-site" or (
+        mode is not None and mode != "navigate"
+    )

@@ -25,7 +25,14 @@ from hookpost.admin import endpoints as admin_endpoints
 from hookpost.api.deps import AppState, app_state
 from hookpost.console import portal
 from hookpost.console import session as console_session
-from hookpost.console.common import checked_url, local, page_of, render, see_other
+from hookpost.console.common import (
+    checked_url,
+    from_another_origin,
+    local,
+    page_of,
+    render,
+    see_other,
+)
 from hookpost.db.engine import driver_connection
 from hookpost.db.models import (
     ApiKey,
@@ -94,7 +101,17 @@ async def sign_in_page(request: Request) -> Response:
 
 @router.post("/sign-in")
 async def sign_in(request: Request, key: Annotated[str, Form(max_length=200)]) -> Response:
-    """Exchange an admin API key for a session cookie; the key itself is never stored."""
+    """Exchange an admin API key for a session cookie; the key itself is never stored. Only
+    from the console's own page: another site's form would sign the browser in to a session
+    of that site's choosing (login CSRF)."""
+    if from_another_origin(request):
+        return render(
+            request,
+            "sign_in.html",
+            403,
+            error="This sign-in was sent from another website's page, so it was refused. "
+            "Sign in here, on the console's own page.",
+        )
     state = app_state(request)
     key_id: uuid.UUID | None
     configured = state.settings.admin_api_key

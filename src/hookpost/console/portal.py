@@ -21,6 +21,7 @@ from hookpost.console import session as console_session
 from hookpost.console.common import (
     checked_url,
     content_security_policy,
+    opened_from_another_site,
     page_of,
     render,
     see_other,
@@ -124,8 +125,13 @@ def _not_found(request: Request, state: AppState, found: console_session.Session
 async def open_link(
     request: Request, token: Annotated[str, Query(max_length=1000)] = ""
 ) -> Response:
-    """Exchange a link's token for a session cookie, and drop the token from the address."""
+    """Exchange a link's token for a session cookie, and drop the token from the address.
+    Not when followed from another site: its page could sign the browser in to a tenant of
+    its choosing (login CSRF). The product hands links out from its own site, which is the
+    portal's (its session cookie is SameSite=Strict)."""
     state = app_state(request)
+    if opened_from_another_site(request):
+        return _page(request, state, None, "portal_link_foreign.html", 403)
     opened = console_session.open_portal_link(state.secret_box, token)
     if opened is None:
         return _page(request, state, None, "portal_link_invalid.html", 403)
