@@ -1,6 +1,7 @@
 """Real servers on 127.0.0.1 for tests that need a real client: the app under uvicorn
 (schemathesis, a browser), and ``hookpost run`` as a process (the CLI, the walk-through)."""
 
+import asyncio
 import contextlib
 import socket
 import subprocess
@@ -8,10 +9,18 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import asyncpg
 import httpx
 import uvicorn
+from cryptography.fernet import Fernet
 from fastapi import FastAPI
+
+from hookpost.api.app import create_app
+from hookpost.db.engine import plain_dsn
+from hookpost.settings import Settings
+from tests.conftest import ADMIN_KEY, TABLES
 
 HOOKPOST = [sys.executable, "-m", "hookpost"]
 
@@ -32,6 +41,34 @@ def serving(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def serving_hookpost(database_url: str, data_dir: Path, **settings: str) -> Iterator[str]:
+    """The API with the tests' admin key under uvicorn, for tests that share it across
+    examples (module-scoped); what they made is removed after."""
+    app = create_app(
+        Settings(
+            database_url=database_url,
+            data_dir=data_dir,
+            admin_api_key=ADMIN_KEY,
+            secret_key=Fernet.generate_key().decode(),
+            **settings,
+        )
+    )
+    try:
+        with serving(app) as url:
+            yield url
+    finally:
+        asyncio.run(_empty_tables(database_url))
+
+
+async def _empty_tables(database_url: str) -> None:
+    connection = await asyncpg.connect(plain_dsn(database_url))
+    try:
+        await connection.execute(f"TRUNCATE {TABLES} CASCADE")
+    finally:
+        await connection.close()
 
 
 def free_port() -> int:

@@ -2,58 +2,29 @@
 that none gets a 5xx and every answer matches its documented schema. Bounded, so CI stays
 fast; the API runs as a real server on 127.0.0.1 and no worker runs, so nothing is sent."""
 
-import asyncio
 import json
 import re
 from collections.abc import Iterator
 
-import asyncpg
 import httpx
 import pytest
 import schemathesis
-from cryptography.fernet import Fernet
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from hookpost.api.app import create_app
-from hookpost.db.engine import plain_dsn
-from hookpost.settings import Settings
-from tests.conftest import ADMIN_KEY, TABLES
-from tests.integration.live import serving
+from tests.conftest import ADMIN_KEY
+from tests.integration.live import serving_hookpost
 
 EXAMPLES_PER_OPERATION = 25
 
 
 @pytest.fixture(scope="module")
 def live_api(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    app = create_app(
-        Settings(
-            database_url=database_url,
-            data_dir=tmp_path_factory.mktemp("fuzz"),
-            admin_api_key=ADMIN_KEY,
-            secret_key=Fernet.generate_key().decode(),
-        )
-    )
-    try:
-        with serving(app) as url:
-            yield url
-    finally:
-        _empty_tables(database_url)
-
-
-def _empty_tables(database_url: str) -> None:
-    """What the fuzzing made (endpoints with random URLs among it) must not outlive it."""
-
-    async def truncate() -> None:
-        connection = await asyncpg.connect(plain_dsn(database_url))
-        try:
-            await connection.execute(f"TRUNCATE {TABLES} CASCADE")
-        finally:
-            await connection.close()
-
-    asyncio.run(truncate())
+    """What the fuzzing makes (endpoints with random URLs among it) is removed after."""
+    with serving_hookpost(database_url, tmp_path_factory.mktemp("fuzz")) as url:
+        yield url
 
 
 def test_no_input_breaks_the_api(live_api: str) -> None:

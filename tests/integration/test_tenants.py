@@ -1,10 +1,15 @@
 """The /v1/tenants routes against a real Postgres."""
 
 from collections.abc import Callable
+from urllib.parse import quote
 
 import asyncpg
+import pytest
 from httpx import AsyncClient
+from hypothesis import given
+from hypothesis import strategies as st
 
+from tests.generated import generated
 from tests.integration.helpers import (
     create_endpoint,
     create_event_type,
@@ -70,6 +75,30 @@ async def test_uid_is_unique(admin: AsyncClient) -> None:
         409,
         "tenant_uid_taken",
     )
+
+
+@pytest.mark.parametrize("uid", ["a/b", "/", ".", "..", "a b", "a%2Fb", "../x"])
+async def test_a_uid_that_cannot_name_the_tenant_in_a_path_is_refused(
+    admin: AsyncClient, uid: str
+) -> None:
+    answer = await admin.post("/v1/tenants", json={"name": "x", "uid": uid})
+    assert answer.status_code == 422, (uid, answer.text)
+    assert answer.json()["errors"][0]["loc"] == ["body", "uid"]
+
+
+@generated(60)
+@given(uid=st.text(alphabet="abZ09._:@+-/%", min_size=1, max_size=6))
+async def test_every_accepted_uid_names_its_tenant(admin: AsyncClient, uid: str) -> None:
+    """A uid is a path segment: whatever the tenant was created with, it can be read back by."""
+    answer = await admin.post("/v1/tenants", json={"name": "x", "uid": uid})
+    if answer.status_code == 409:  # made by an earlier example
+        return
+    if answer.status_code == 422:
+        return
+    assert answer.status_code == 201, answer.text
+    found = await admin.get(f"/v1/tenants/{quote(uid, safe='')}")
+    assert found.status_code == 200, (uid, found.text)
+    assert found.json()["id"] == answer.json()["id"]
 
 
 async def test_validation_errors_name_the_field(admin: AsyncClient) -> None:

@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 
+from hookpost.db import unstorable
+
 MAX_CONDITIONS = 64  # operators and equalities in one rule
 MAX_DEPTH = 8  # nested rules
 MAX_VALUES = 100  # in one $in or $nin
@@ -76,8 +78,8 @@ class _Compiler:
             else:
                 if len(key) > MAX_KEY:
                     raise FilterError(at, f"a field name has at most {MAX_KEY} characters")
-                if "\x00" in key:
-                    raise FilterError(at, "a field name cannot hold NUL (\\u0000)")
+                if (refused := unstorable.refusal(key)) is not None:
+                    raise FilterError(at, f"a field name {refused}")
                 parts.append(self.condition(value, f"{target}.{_quoted(key)}", at, depth))
         return "(" + " && ".join(parts) + ")"
 
@@ -130,8 +132,8 @@ class _Compiler:
             raise FilterError(where, "a comparison takes a number or a string")
         if scalar and not (operand is None or isinstance(operand, bool | int | float | str)):
             raise FilterError(where, "an equality takes a string, a number, true, false or null")
-        if isinstance(operand, str) and "\x00" in operand:
-            raise FilterError(where, "a value cannot hold NUL (\\u0000)")
+        if isinstance(operand, str) and (refused := unstorable.refusal(operand)) is not None:
+            raise FilterError(where, f"a value {refused}")
         name = f"v{len(self.variables)}"
         self.variables[name] = operand
         return f"${name}"

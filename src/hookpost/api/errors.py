@@ -6,7 +6,6 @@ becomes a 500.
 """
 
 import logging
-from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -18,6 +17,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hookpost.db.engine import is_outage, is_refused_value
 
 logger = logging.getLogger(__name__)
 
@@ -78,9 +79,26 @@ def not_found(kind: str, ref: str) -> Problem:
     return Problem(404, f"{kind}_not_found", f"No {kind.replace('_', ' ')} {ref!r}")
 
 
+def _encodable(value: Any) -> Any:
+    """``value`` with each lone surrogate in its strings written as its escape (``\\ud800``):
+    a problem may quote what the request sent, and UTF-8 has no form for those."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode()
+    if isinstance(value, dict):
+        return {_encodable(key): _encodable(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_encodable(inner) for inner in value]
+    return value
+
+
 def problem_response(problem: Problem) -> Response:
+    body = problem.body().model_dump(exclude_none=True)
+    try:
+        content = orjson.dumps(body)
+    except TypeError:  # a quoted lone surrogate
+        content = orjson.dumps(_encodable(body))
     return Response(
-        content=orjson.dumps(problem.body().model_dump(exclude_none=True)),
+        content=content,
         status_code=problem.status,
         media_type=PROBLEM_MEDIA_TYPE,
         headers=problem.headers,
@@ -99,7 +117,12 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 def _field_errors(error: RequestValidationError) -> list[FieldError]:
     return [
         FieldError(
-            loc=[part for part in item.get("loc", ()) if isinstance(part, str | int)],
+            # a validator of a whole JSON value names the place inside it as ``at``
+            loc=[
+                part
+                for part in [*item.get("loc", ()), *item.get("ctx", {}).get("at", ())]
+                if isinstance(part, str | int)
+            ],
             message=str(item.get("msg", "invalid")),
             type=str(item.get("type", "invalid")),
         )
@@ -165,49 +188,12 @@ async def _on_http_error(_: Request, exc: Exception) -> Response:
     return problem_response(Problem(exc.status_code, code, detail, headers=headers))
 
 
-def _in_chain(error: BaseException, found: Callable[[BaseException], bool]) -> bool:
-    """Whether ``error``, or one it wraps (SQLAlchemy's ``orig``, a ``__cause__``), is ``found``."""
-    seen: BaseException | None = error
-    while seen is not None:
-        if found(seen):
-            return True
-        seen = getattr(seen, "orig", None) or seen.__cause__
-    return False
-
-
-def _refused_value(error: BaseException) -> bool:
-    """Whether Postgres refused a value of the request (a NUL character in text, a number out
-    of range): asyncpg's DataError, however SQLAlchemy wrapped it."""
-    return _in_chain(error, lambda seen: isinstance(seen, asyncpg.DataError))
-
-
-# What a database that is going away, restarting or coming back raises, on the driver itself
-# or through SQLAlchemy: a connection lost or refused, "the database system is shutting down"
-# or "starting up", a pool or connection closed under the request.
-_GONE = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.InterfaceError,
-)
-
-
-def _database_gone(error: BaseException) -> bool:
-    return _in_chain(
-        error,
-        lambda seen: (
-            isinstance(seen, _GONE)
-            or (isinstance(seen, DBAPIError) and seen.connection_invalidated)
-        ),
-    )
-
-
 async def _on_database_error(request: Request, exc: Exception) -> Response:
-    if _refused_value(exc):
+    if is_refused_value(exc):
         return problem_response(
             Problem(422, "invalid_value", "A value of the request cannot be stored as given")
         )
-    if _database_gone(exc):
+    if is_outage(exc):
         logger.warning("database unavailable: %s", type(exc).__name__)
         return problem_response(
             Problem(

@@ -15,6 +15,7 @@ import orjson
 from hookpost import ids, jsonvalue
 from hookpost.admin import tenants
 from hookpost.cache import TtlCache
+from hookpost.db import unstorable
 from hookpost.ingest import emit
 from hookpost.ingest.group import EmitGroup
 from hookpost.ingest.metrics import DELIVERIES_QUEUED, EVENTS_INGESTED
@@ -69,6 +70,11 @@ class PayloadTooLarge(IntakeError):
 class PayloadUnencodable(IntakeError):
     index: int
     message: str
+
+
+def _placed(path: list[str | int], reason: str) -> str:
+    where = "".join(f"[{part!r}]" for part in path)
+    return f"at payload{where}, {reason}"
 
 
 @dataclass
@@ -148,8 +154,10 @@ class Intake:
     def _check_size(self, index: int, payload: Any) -> None:
         try:
             size = len(jsonvalue.dumps(payload))
-        except orjson.JSONEncodeError as error:  # integers past 64 bits, mostly
-            raise PayloadUnencodable(index, str(error)) from None
+        except orjson.JSONEncodeError as error:  # integers past 64 bits, lone surrogates
+            found = unstorable.json_refusal(payload, keep_nul=True)
+            message = str(error) if found is None else _placed(*found)
+            raise PayloadUnencodable(index, message) from None
         if size > self._max_payload_bytes:
             raise PayloadTooLarge(index, size, self._max_payload_bytes)
 

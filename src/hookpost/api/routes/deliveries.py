@@ -4,7 +4,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost import ids
@@ -12,7 +11,7 @@ from hookpost.api.deps import AuthDep, PageDep, Principal, SessionDep
 from hookpost.api.errors import Problem, not_found, problem_responses
 from hookpost.api.json_body import StrictJSONRoute
 from hookpost.api.pagination import paginate
-from hookpost.api.schemas.common import Page, TenantRef
+from hookpost.api.schemas.common import Page, StorableDatetime, StorableText, TenantRef
 from hookpost.api.schemas.deliveries import (
     AttemptOut,
     DeliveryDetail,
@@ -28,11 +27,11 @@ router = APIRouter(
     route_class=StrictJSONRoute, tags=["delivery log"], responses=problem_responses(401)
 )
 
-Since = Annotated[AwareDatetime | None, Query(description="Created at or after (ISO 8601).")]
-Until = Annotated[AwareDatetime | None, Query(description="Created before (ISO 8601).")]
-IdFilter = Annotated[str | None, Query(max_length=64)]
+Since = Annotated[StorableDatetime | None, Query(description="Created at or after (ISO 8601).")]
+Until = Annotated[StorableDatetime | None, Query(description="Created before (ISO 8601).")]
+IdFilter = Annotated[StorableText | None, Query(max_length=64)]
 EndpointFilter = Annotated[
-    str | None,
+    StorableText | None,
     Query(
         max_length=255,
         description="An endpoint id (`ep_...`) or uid (with an admin key, with `tenant_id`).",
@@ -77,7 +76,7 @@ async def list_deliveries(
     tenant_id: Annotated[TenantRef | None, Query()] = None,
     endpoint_id: EndpointFilter = None,
     event_id: IdFilter = None,
-    event_type: Annotated[str | None, Query(max_length=255)] = None,
+    event_type: Annotated[StorableText | None, Query(max_length=255)] = None,
     status: Annotated[DeliveryStatus | None, Query()] = None,
     since: Since = None,
     until: Until = None,
@@ -169,7 +168,7 @@ async def list_attempts(
     endpoint_id: EndpointFilter = None,
     delivery_id: IdFilter = None,
     status_code: Annotated[int | None, Query(ge=100, le=599)] = None,
-    error_kind: Annotated[str | None, Query(max_length=32)] = None,
+    error_kind: Annotated[StorableText | None, Query(max_length=32)] = None,
     since: Since = None,
     until: Until = None,
 ) -> Page[AttemptOut]:

@@ -11,7 +11,7 @@ from hookpost.api.deps import AppState, AuthDep, PageDep, SessionDep, StateDep
 from hookpost.api.errors import FieldError, Problem, not_found, problem_responses
 from hookpost.api.json_body import StrictJSONRoute
 from hookpost.api.pagination import paginate
-from hookpost.api.schemas.common import Page
+from hookpost.api.schemas.common import Page, StorableText
 from hookpost.api.schemas.event_types import (
     EventTypeCreate,
     EventTypeOut,
@@ -27,7 +27,7 @@ router = APIRouter(
     responses=problem_responses(401),
 )
 
-NamePath = Annotated[str, Path(max_length=255, examples=["invoice.paid"])]
+NamePath = Annotated[StorableText, Path(max_length=255, examples=["invoice.paid"])]
 
 
 async def _check_schema(state: AppState, schema: dict[str, Any] | None) -> None:

@@ -12,7 +12,7 @@ from hookpost.api.deps import AuthDep, PageDep, SessionDep, StateDep, app_state
 from hookpost.api.errors import FieldError, Problem, not_found, problem_responses
 from hookpost.api.json_body import StrictJSONRoute
 from hookpost.api.pagination import paginate
-from hookpost.api.schemas.common import Page, TenantRef
+from hookpost.api.schemas.common import Page, StorableText, TenantRef
 from hookpost.api.schemas.events import (
     DeliverySummary,
     Emitted,
@@ -220,7 +220,9 @@ async def list_events(
     principal: AuthDep,
     page: PageDep,
     tenant_id: Annotated[TenantRef | None, Query(description="Only this tenant's.")] = None,
-    event_type: Annotated[str | None, Query(max_length=255, description="Only this type.")] = None,
+    event_type: Annotated[
+        StorableText | None, Query(max_length=255, description="Only this type.")
+    ] = None,
 ) -> Page[EventOut]:
     """Events, newest first, each with the state of its deliveries."""
     query = events.list_query(await tenant_id_for(session, principal, tenant_id), event_type)

@@ -1,8 +1,9 @@
 """``/v1/tenants``: the product's customers."""
 
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 
 from hookpost import ids
 from hookpost.admin import tenants
@@ -10,7 +11,7 @@ from hookpost.api.deps import AuthDep, PageDep, SessionDep, StateDep
 from hookpost.api.errors import Problem, problem_responses
 from hookpost.api.json_body import StrictJSONRoute
 from hookpost.api.pagination import paginate
-from hookpost.api.schemas.common import Page
+from hookpost.api.schemas.common import Page, StorableText
 from hookpost.api.schemas.tenants import (
     PortalLink,
     PortalLinkCreate,
@@ -28,6 +29,10 @@ router = APIRouter(
     tags=["tenants"],
     responses=problem_responses(401),
 )
+
+
+# The tenant a path names, by id or uid: looked up in the database, so storable text.
+TenantPath = Annotated[StorableText, Path(examples=["acme-corp"])]
 
 
 def _uid_taken(uid: str | None) -> Problem:
@@ -61,7 +66,7 @@ async def list_tenants(session: SessionDep, principal: AuthDep, page: PageDep) -
 
 
 @router.get("/{tenant_id}", summary="Get a tenant", responses=problem_responses(404))
-async def get_tenant(tenant_id: str, session: SessionDep, principal: AuthDep) -> TenantOut:
+async def get_tenant(tenant_id: TenantPath, session: SessionDep, principal: AuthDep) -> TenantOut:
     """One tenant, by its id or its `uid`."""
     return TenantOut.of(await tenant_for(session, principal, tenant_id))
 
@@ -70,7 +75,7 @@ async def get_tenant(tenant_id: str, session: SessionDep, principal: AuthDep) ->
     "/{tenant_id}", summary="Update a tenant", responses=problem_responses(403, 404, 409, 422)
 )
 async def update_tenant(
-    tenant_id: str, body: TenantUpdate, session: SessionDep, principal: AuthDep
+    tenant_id: TenantPath, body: TenantUpdate, session: SessionDep, principal: AuthDep
 ) -> TenantOut:
     """Change a tenant's name, uid or metadata; fields left out keep their value. Admin keys
     only."""
@@ -90,7 +95,7 @@ async def update_tenant(
     responses=problem_responses(403, 404),
 )
 async def delete_tenant(
-    tenant_id: str, session: SessionDep, state: StateDep, principal: AuthDep
+    tenant_id: TenantPath, session: SessionDep, state: StateDep, principal: AuthDep
 ) -> Response:
     """Delete a tenant with its endpoints, events, deliveries, attempts and keys. Admin keys
     only; this cannot be undone."""
@@ -108,7 +113,7 @@ async def delete_tenant(
     responses=problem_responses(403, 404, 422),
 )
 async def create_portal_link(
-    tenant_id: str,
+    tenant_id: TenantPath,
     body: PortalLinkCreate,
     request: Request,
     session: SessionDep,

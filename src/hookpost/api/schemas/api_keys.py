@@ -5,11 +5,11 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hookpost.api.schemas.common import ApiKeyId, Schema, TenantId, TenantRef
+from hookpost.api.schemas.common import ApiKeyId, Schema, StorableText, TenantId, TenantRef
 
 
 class ApiKeyCreate(Schema):
-    name: Annotated[str, Field(min_length=1, max_length=255, examples=["billing backend"])]
+    name: Annotated[StorableText, Field(min_length=1, max_length=255, examples=["billing backend"])]
     tenant_id: TenantRef | None = Field(
         default=None,
         description="The tenant the key is scoped to; null for an admin key. A tenant key can "

@@ -1,19 +1,27 @@
-"""Types shared by every resource's schemas: public ids, pages, tenant references."""
+"""Types shared by every resource's schemas: public ids, pages, tenant references, and text,
+JSON and times that Postgres can store (``StorableText``, ``StorableJson``,
+``StorableDatetime``): a value it would refuse is a 422 naming its field, never an error of
+the statement, which may carry other requests' values too (the group commit of events)."""
 
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
     WithJsonSchema,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from hookpost import ids
+from hookpost.db import unstorable
 
 Item = TypeVar("Item")
 
@@ -37,12 +45,51 @@ DeliveryId = _public_id(ids.Prefix.DELIVERY)
 AttemptId = _public_id(ids.Prefix.ATTEMPT)
 
 
+def _storable_text(value: Any) -> Any:
+    # before the str validation, whose own words for a lone surrogate do not say what is wrong
+    if isinstance(value, str) and (reason := unstorable.refusal(value)) is not None:
+        raise PydanticCustomError("unstorable_text", "the text {reason}", {"reason": reason})
+    return value
+
+
+StorableText = Annotated[str, BeforeValidator(_storable_text)]
+"""Text Postgres can store: no NUL (U+0000), no lone surrogate."""
+
+
+def _storable_json(value: Any) -> Any:
+    if (found := unstorable.json_refusal(value, keep_nul=False)) is not None:
+        path, reason = found
+        # ``at`` goes on the field's place in the answer's errors (see api/errors.py)
+        raise PydanticCustomError("unstorable_text", "{reason}", {"reason": reason, "at": path})
+    return value
+
+
+StorableJson = AfterValidator(_storable_json)
+"""For JSON kept as ``jsonb``: no NUL and no lone surrogate in any string or key."""
+
+
+def _storable_datetime(value: datetime) -> datetime:
+    try:
+        value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC: no driver sends it
+        raise PydanticCustomError(
+            "datetime_out_of_range", "the time is out of range once in UTC"
+        ) from None
+    return value
+
+
+StorableDatetime = Annotated[AwareDatetime, AfterValidator(_storable_datetime)]
+"""A time with its zone, which stays within years 1 to 9999 in UTC."""
+
+
 def uid_field(description: str, example: str) -> Any:
-    """The constraints of a uid: the product's own id for an object."""
+    """The constraints of a uid: the product's own id for an object. It is a segment of URL
+    paths, so it holds no ``/`` and is not ``.`` or ``..``."""
     return Field(
         min_length=1,
         max_length=255,
-        pattern=r"^[A-Za-z0-9._:@/+-]+$",
+        # letters, digits and ``._:@+-``; a leading dot only before something else than dots
+        pattern=r"^([A-Za-z0-9_:@+-]|\.[A-Za-z0-9_:@+-]|\.\.[A-Za-z0-9._:@+-])[A-Za-z0-9._:@+-]*$",
         description=description,
         examples=[example],
     )
@@ -60,7 +107,7 @@ def not_hookposts(prefix: ids.Prefix) -> AfterValidator:
 
 
 Channel = Annotated[
-    str,
+    StorableText,
     Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$", examples=["project_123"]),
 ]
 Channels = Annotated[
@@ -70,7 +117,7 @@ Channels = Annotated[
 ]
 
 TenantRef = Annotated[
-    str,
+    StorableText,
     Field(
         min_length=1,
         max_length=255,

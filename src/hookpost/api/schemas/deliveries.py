@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hookpost.api.schemas.common import (
     AttemptId,
@@ -11,6 +11,7 @@ from hookpost.api.schemas.common import (
     EndpointId,
     EventId,
     Schema,
+    StorableDatetime,
     TenantId,
 )
 from hookpost.db.models import DeliveryStatus
@@ -83,8 +84,8 @@ class DeliveryDetail(DeliveryOut):
 
 
 class RecoverRequest(Schema):
-    since: AwareDatetime = Field(description="Deliveries created at or after this time.")
-    until: AwareDatetime | None = Field(
+    since: StorableDatetime = Field(description="Deliveries created at or after this time.")
+    until: StorableDatetime | None = Field(
         default=None, description="And before this time; now when left out."
     )
     dry_run: bool = Field(

@@ -13,6 +13,7 @@ from hookpost.api.schemas.common import (
     EndpointId,
     PatchSchema,
     Schema,
+    StorableText,
     SubscriptionId,
     TenantId,
     TenantRef,
@@ -29,8 +30,6 @@ _HEADER_VALUE = re.compile(r"^[\t\x20-\x7e\x80-\xff]*$")
 
 def _check_url(url: str) -> str:
     parts = urlsplit(url)
-    if "\x00" in url:
-        raise ValueError("the URL contains a NUL character")
     if parts.scheme not in ("http", "https"):
         raise ValueError("the URL must start with http:// or https://")
     if not parts.hostname:
@@ -70,7 +69,7 @@ def _check_secret(secret: str | None) -> str | None:
 
 
 Uid = Annotated[
-    str | None,
+    StorableText | None,
     uid_field(
         "The product's own id for this endpoint, unique among its tenant's endpoints; usable "
         "wherever an endpoint is named (with an admin key, with its `tenant_id`).",
@@ -80,8 +79,8 @@ Uid = Annotated[
 ]
 Metadata = Annotated[
     dict[
-        Annotated[str, Field(min_length=1, max_length=128)],
-        Annotated[str, Field(max_length=1024)],
+        Annotated[StorableText, Field(min_length=1, max_length=128)],
+        Annotated[StorableText, Field(max_length=1024)],
     ],
     Field(
         max_length=32,
@@ -90,12 +89,12 @@ Metadata = Annotated[
     ),
 ]
 Url = Annotated[
-    str,
+    StorableText,
     Field(min_length=1, max_length=2048, examples=["https://example.com/webhooks"]),
     AfterValidator(_check_url),
 ]
 Headers = Annotated[
-    dict[str, Annotated[str, Field(max_length=4096)]],
+    dict[StorableText, Annotated[StorableText, Field(max_length=4096)]],
     Field(
         max_length=32,
         description="Extra headers sent with every request to this endpoint.",
@@ -147,7 +146,7 @@ RateLimit = Annotated[
 MaxInFlight = Annotated[
     int, Field(ge=1, le=1000, description="Most requests under way at once to this endpoint.")
 ]
-Description = Annotated[str, Field(max_length=4096)]
+Description = Annotated[StorableText, Field(max_length=4096)]
 EventTypes = Annotated[
     list[EventTypePattern],
     Field(
@@ -163,7 +162,7 @@ class Ordering(Schema):
     """Ordered delivery: the deliveries of one lane reach the endpoint one at a time, in the
     order their events were emitted; other lanes and endpoints go on in parallel."""
 
-    key: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(
+    key: Annotated[StorableText, Field(min_length=1, max_length=255)] | None = Field(
         default=None,
         description="A top-level payload field whose value names the lane (`customer_id`). "
         "Null: one lane for the endpoint, its tenant's events in order. Events without the "
@@ -277,7 +276,7 @@ class EndpointUpdate(PatchSchema):
     enabled: bool | None = Field(
         default=None, description="false disables the endpoint; true enables it again."
     )
-    disabled_reason: Annotated[str, Field(max_length=1024)] | None = Field(
+    disabled_reason: Annotated[StorableText, Field(max_length=1024)] | None = Field(
         default=None, description="Why, when disabling."
     )
     policy: EndpointPolicy | None = Field(
@@ -353,7 +352,9 @@ class SubscriptionOut(BaseModel):
 
 
 class FilterTest(Schema):
-    event_type: Annotated[str, Field(min_length=1, max_length=255, examples=["invoice.paid"])]
+    event_type: Annotated[
+        StorableText, Field(min_length=1, max_length=255, examples=["invoice.paid"])
+    ]
     payload: dict[str, Any] = Field(examples=[{"amount": 12000, "currency": "eur"}])
     channels: Channels | None = None
 

@@ -6,10 +6,16 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from hookpost.admin.event_types import NAME_PATTERN
-from hookpost.api.schemas.common import EventTypeId, PatchSchema, Schema
+from hookpost.api.schemas.common import (
+    EventTypeId,
+    PatchSchema,
+    Schema,
+    StorableJson,
+    StorableText,
+)
 
 EventTypeName = Annotated[
-    str,
+    StorableText,
     Field(
         min_length=1,
         max_length=255,
@@ -18,13 +24,16 @@ EventTypeName = Annotated[
         examples=["invoice.paid"],
     ),
 ]
-Description = Annotated[str, Field(max_length=4096, examples=["An invoice was paid in full."])]
+Description = Annotated[
+    StorableText, Field(max_length=4096, examples=["An invoice was paid in full."])
+]
 PayloadSchema = Annotated[
     dict[str, Any] | None,
     Field(
         description="A JSON Schema that every payload of this type must match; null for none.",
         examples=[{"type": "object", "required": ["invoice_id"]}],
     ),
+    StorableJson,
 ]
 
 

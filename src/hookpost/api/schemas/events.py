@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from hookpost.api.schemas.common import (
     Channels,
@@ -11,12 +11,14 @@ from hookpost.api.schemas.common import (
     EndpointId,
     EventId,
     Schema,
+    StorableDatetime,
+    StorableText,
     TenantId,
     TenantRef,
 )
 
 IdempotencyKey = Annotated[
-    str,
+    StorableText,
     Field(
         min_length=1,
         max_length=255,
@@ -30,7 +32,11 @@ class EventCreate(Schema):
     tenant_id: TenantRef | None = Field(
         default=None, description="The tenant (id or uid). A tenant key may leave it out."
     )
-    event_type: Annotated[str, Field(min_length=1, max_length=255, examples=["invoice.paid"])]
+    event_type: Annotated[
+        StorableText, Field(min_length=1, max_length=255, examples=["invoice.paid"])
+    ]
+    # no StorableText here: a payload's NUL is stored (text JSON keeps it escaped), and a lone
+    # surrogate is found, with its place, only when the payload cannot be written (intake)
     payload: dict[str, Any] = Field(
         description="The event's data: the `data` field of the webhook body.",
         examples=[{"invoice_id": "in_1234", "amount": 4200}],
@@ -38,7 +44,7 @@ class EventCreate(Schema):
     idempotency_key: IdempotencyKey | None = Field(
         default=None, description="Or send the `Idempotency-Key` header."
     )
-    deliver_at: AwareDatetime | None = Field(
+    deliver_at: StorableDatetime | None = Field(
         default=None,
         description="When its deliveries fall due (scheduled delivery), at most "
         "HOOKPOST_EVENT_RETENTION_DAYS ahead; left out, or in the past: at once.",

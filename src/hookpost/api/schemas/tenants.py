@@ -9,6 +9,8 @@ from hookpost import ids
 from hookpost.api.schemas.common import (
     PatchSchema,
     Schema,
+    StorableJson,
+    StorableText,
     TenantId,
     not_hookposts,
     uid_field,
@@ -16,17 +18,18 @@ from hookpost.api.schemas.common import (
 from hookpost.db.models import Tenant
 
 Uid = Annotated[
-    str | None,
+    StorableText | None,
     uid_field(
         "The product's own id for this customer; unique. Usable wherever a tenant is named.",
         "acme-corp",
     ),
     not_hookposts(ids.Prefix.TENANT),
 ]
-Name = Annotated[str, Field(min_length=1, max_length=255, examples=["Acme Corp"])]
+Name = Annotated[StorableText, Field(min_length=1, max_length=255, examples=["Acme Corp"])]
 Metadata = Annotated[
     dict[str, Any],
     Field(description="Free-form JSON kept with the tenant.", examples=[{"plan": "pro"}]),
+    StorableJson,
 ]
 
 
