@@ -4,7 +4,8 @@ of one API process are stored together, one statement and one commit for many.
 While ``MAX_STORES`` stores are under way, the events that arrive wait and go together in the
 next one: no timer, so a lone request is stored at once, and under load each statement
 carries what came meanwhile. Each request still gets its own event's outcome, its own error
-included (``emit.emit_each``); the events of one store share nothing else, a transaction no
+included (``emit.emit_each``), and an event the database refuses fails its own request alone
+(the group is split until it is found); the events of one store share nothing else, a transaction no
 more than before (a single event was stored in one statement of its own). A store's cost is
 mostly per statement and per commit, so groups cut it several times over (the figures are in
 ``benchmarks/RESULTS.md`` and the commit that made this).
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from hookpost.db.engine import is_outage
 from hookpost.ingest.emit import EmitError, Emitted, EventIn, EventTypeCache, check, emit_each
 from hookpost.ingest.validation import Validator
 
@@ -61,17 +63,29 @@ class EmitGroup:
         try:
             while self._waiting:
                 group, self._waiting = self._waiting[:MAX_GROUP], self._waiting[MAX_GROUP:]
-                try:
-                    async with self._pool.acquire() as connection:
-                        outcomes = await emit_each(connection, [event for event, _ in group])
-                except Exception as error:  # the database's: each request of the group has it
-                    _settle([waiter for _, waiter in group], [error] * len(group))
-                    continue
-                self.stores += 1
-                self.events += len(group)
-                _settle([waiter for _, waiter in group], outcomes)
+                await self._store(group)
         finally:
             self._running -= 1
+
+    async def _store(self, group: list[tuple[EventIn, asyncio.Future[Emitted]]]) -> None:
+        """Store ``group`` in one statement and settle each request with its outcome. When the
+        database refuses the statement for what it carries (a value, not an outage), no event
+        of it was stored: each half is tried alone, down to the one event whose error it is,
+        so a bad event fails only its own request."""
+        try:
+            async with self._pool.acquire() as connection:
+                outcomes = await emit_each(connection, [event for event, _ in group])
+        except Exception as error:
+            if len(group) == 1 or is_outage(error):
+                _settle([waiter for _, waiter in group], [error] * len(group))
+                return
+            middle = len(group) // 2
+            await self._store(group[:middle])
+            await self._store(group[middle:])
+            return
+        self.stores += 1
+        self.events += len(group)
+        _settle([waiter for _, waiter in group], outcomes)
 
     async def close(self) -> None:
         """Wait for the stores under way (before the pool closes)."""
