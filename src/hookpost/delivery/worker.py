@@ -188,26 +188,27 @@ class Worker:
             policy=DestinationPolicy.from_settings(self.settings),
         )
         metrics.IN_FLIGHT.set_function(lambda: len(self._in_flight))  # read when scraped
-        flushing = asyncio.Event()
         slots = [
             asyncio.create_task(self._sender_slot(sender), name=f"hookpost-slot-{number}")
             for number in range(self.concurrency)
         ]
+        # the flush and the heartbeat go on through the drain, until ``drained``: a worker that
+        # stopped beating while it still sent would see its requests taken back and sent twice
+        drained = asyncio.Event()
         background = [
-            asyncio.create_task(self._flush_loop(flushing), name="hookpost-flush"),
+            asyncio.create_task(self._flush_loop(drained), name="hookpost-flush"),
+            asyncio.create_task(self._heartbeat_loop(drained), name="hookpost-heartbeat"),
             asyncio.create_task(self._lease_loop(stop), name="hookpost-leases"),
-            asyncio.create_task(self._heartbeat_loop(stop), name="hookpost-heartbeat"),
         ]
         logger.info("worker %s started, concurrency %d", self.worker_id, self.concurrency)
         try:
             await self._claim_loop(stop)
         finally:
             await self._drain(slots)
-            flushing.set()
-            await background[0]
-            for task in background[1:]:
-                task.cancel()
-            await asyncio.gather(*background[1:], return_exceptions=True)
+            drained.set()
+            await asyncio.gather(*background[:2])  # the last results, then the sign-off
+            background[2].cancel()
+            await asyncio.gather(background[2], return_exceptions=True)
             listener.cancel()
             await asyncio.gather(listener, return_exceptions=True)
             await self._pool.close()
