@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from fastapi import FastAPI
 from httpx import AsyncClient
 
 from hookpost.settings import Settings
@@ -80,3 +81,25 @@ async def test_delivery_latency_comes_back_after_the_database_drops_every_connec
             after = await _latencies(admin)
     assert statistics.median(after) < POLL_S / 5, (before, after)
     assert statistics.median(after) < statistics.median(before) + 0.5, (before, after)
+
+
+async def test_the_api_fails_one_request_not_one_per_pooled_connection(
+    app: FastAPI, admin: AsyncClient, db: asyncpg.Connection
+) -> None:
+    """Every connection of the API's hot pool is dead after a restart: the first request that
+    meets one answers 503, and the pool makes the others anew instead of failing a request
+    with each of them."""
+    await create_tenant(admin, uid="acme")
+    await create_event_type(admin, "invoice.paid")
+    pool: asyncpg.Pool = app.state.hookpost.pool
+    held = [await pool.acquire() for _ in range(pool.get_max_size())]  # the pool full
+    for connection in held:
+        await pool.release(connection)
+    await db.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    body = {"tenant_id": "acme", "event_type": "invoice.paid", "payload": {}}
+    statuses = [(await admin.post("/v1/events", json=body)).status_code for _ in range(10)]
+    assert statuses.count(503) <= 1, statuses
+    assert statuses[-1] == 202, statuses

@@ -195,6 +195,11 @@ async def _on_database_error(request: Request, exc: Exception) -> Response:
         )
     if is_outage(exc):
         logger.warning("database unavailable: %s", type(exc).__name__)
+        # After a restart every idle connection of the hot pool is dead too: each would fail
+        # one more request. Expired, they are made anew when next taken.
+        state = getattr(request.app.state, "hookpost", None)
+        if state is not None:
+            await state.pool.expire_connections()
         return problem_response(
             Problem(
                 503,
@@ -218,5 +223,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DBAPIError, _on_database_error)  # through SQLAlchemy
     app.add_exception_handler(asyncpg.PostgresError, _on_database_error)  # on the driver itself
     app.add_exception_handler(asyncpg.InterfaceError, _on_database_error)
+    app.add_exception_handler(asyncpg.InternalClientError, _on_database_error)
     app.add_exception_handler(OSError, _on_database_error)  # the database went away
     app.add_exception_handler(Exception, _on_unexpected)

@@ -27,7 +27,15 @@ from tenacity import (
 logger = logging.getLogger(__name__)
 
 # What a database that is down, restarting or unreachable raises, through either stack.
-DATABASE_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, DBAPIError)
+# asyncpg's InternalClientError is what a pooled connection whose backend was terminated
+# while idle raises on its next use ("cannot switch to state 12", MagicStack/asyncpg#1069).
+DATABASE_ERRORS = (
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    DBAPIError,
+)
 
 # What a database that is going away, restarting, overloaded or coming back raises: a
 # connection lost or refused, "shutting down" or "starting up", too many connections, a pool
@@ -41,6 +49,7 @@ _OUTAGES = (
     asyncpg.exceptions.InsufficientResourcesError,
     asyncpg.exceptions.TransactionRollbackError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
 )
 
 
