@@ -6,6 +6,7 @@ One pydantic-settings class; the README's settings table lists each field.
 import ipaddress
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -236,6 +237,12 @@ class Settings(BaseSettings):
         description="Comma-separated CIDR ranges that webhooks may reach although they are not "
         "public (127.0.0.0/8 for local development). Empty: public addresses only.",
     )
+    public_url: str | None = Field(
+        default=None,
+        description="The address your customers reach hookpost at (https://webhooks.example.com): "
+        "the base of the portal links it issues. Unset: the address the request for the link "
+        "was made to, which a backend on an internal name would hand out as it is.",
+    )
     portal_name: str = Field(
         default="Webhooks",
         max_length=80,
@@ -268,6 +275,18 @@ class Settings(BaseSettings):
     def _valid_networks(cls, value: str) -> str:
         parse_networks(value)
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _valid_public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// address with a host")
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError("must hold no query, fragment or credentials")
+        return value.rstrip("/")
 
     @property
     def secret_key_file(self) -> Path:

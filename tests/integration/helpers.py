@@ -1,9 +1,14 @@
 """Short ways to set up tenants, keys, event types and endpoints through the API."""
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from httpx import AsyncClient, Response
+from httpx import ASGITransport, AsyncClient, Response
+
+from hookpost.api.app import create_app
+from hookpost.settings import Settings
+from tests.conftest import ADMIN_KEY
 
 
 def ok(response: Response, status: int = 200) -> Any:
@@ -62,3 +67,18 @@ def plan_nodes(plan: Any) -> Iterator[dict[str, Any]]:
 def index_scans(plan: Any) -> Iterator[dict[str, Any]]:
     """Every node of an ``EXPLAIN (FORMAT JSON)`` plan that reads an index."""
     return (node for node in plan_nodes(plan) if "Index Name" in node)
+
+
+@contextlib.asynccontextmanager
+async def admin_of(settings: Settings, base_url: str = "http://test") -> AsyncIterator[AsyncClient]:
+    """An admin client of another app, on ``settings`` (the fixtures' app has its own)."""
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        AsyncClient(
+            transport=ASGITransport(app=app),
+            base_url=base_url,
+            headers={"authorization": f"Bearer {ADMIN_KEY}"},
+        ) as client,
+    ):
+        yield client

@@ -23,6 +23,7 @@ from hookpost.encryption import load_secret_box
 from hookpost.settings import Settings
 from tests.integration.delivery_helpers import running_worker
 from tests.integration.helpers import (
+    admin_of,
     create_endpoint,
     create_event_type,
     create_tenant,
@@ -219,3 +220,27 @@ async def test_the_portal_carries_the_brand_and_its_framing_policy(
             assert "--accent: #aa3300" in css.text
     with pytest.raises(ValidationError, match="portal_color"):
         Settings(portal_color="red;}body{display:none")
+
+
+async def test_links_carry_the_public_url_not_the_address_asked(
+    admin: AsyncClient, settings: Settings
+) -> None:
+    """A backend that asks on an internal name (http://api:8000) hands its customers the
+    address they can reach: HOOKPOST_PUBLIC_URL; without it, the address that was asked."""
+    await create_tenant(admin, uid="acme")
+    asked = ok(await admin.post("/v1/tenants/acme/portal-links", json={}), 201)
+    assert asked["url"].startswith("http://test/portal/open?token=")
+    public = Settings.model_validate(
+        settings.model_dump() | {"public_url": "https://webhooks.example.com/"}
+    )
+    async with admin_of(public, base_url="http://api:8000") as backend:
+        made = ok(await backend.post("/v1/tenants/acme/portal-links", json={}), 201)
+    assert made["url"].startswith("https://webhooks.example.com/portal/open?token=")
+
+
+@pytest.mark.parametrize(
+    "url", ["webhooks.example.com", "ftp://example.com", "https://", "https://x.com/?a=1"]
+)
+def test_a_public_url_that_is_no_base_address_is_refused(url: str) -> None:
+    with pytest.raises(ValidationError, match="public_url"):
+        Settings(public_url=url)

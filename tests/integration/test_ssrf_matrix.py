@@ -27,7 +27,7 @@ from hookpost.delivery.sender import AiohttpSender, SenderLimits
 from hookpost.delivery.ssrf import BlockedDestination, DestinationPolicy
 from hookpost.settings import Settings
 from tests.conftest import ADMIN_KEY
-from tests.integration.helpers import create_event_type, create_tenant
+from tests.integration.helpers import admin_of, create_event_type, create_tenant
 from tests.spellings import LOOPBACK_V4, REFUSED_V4, host_spelling
 
 LIMITS = SenderLimits(
@@ -146,15 +146,7 @@ def test_every_spelling_of_a_refused_address_is_refused_at_creation(
 async def test_the_api_refuses_each_form(admin: AsyncClient, settings: Settings, url: str) -> None:
     """Through the API itself, with nothing opened: 422, the reason naming the URL."""
     tenant = await create_tenant(admin)
-    closed = create_app(settings.model_copy(update={"allowed_networks": ""}))
-    async with (
-        closed.router.lifespan_context(closed),
-        AsyncClient(
-            transport=ASGITransport(app=closed),
-            base_url="http://test",
-            headers={"authorization": f"Bearer {ADMIN_KEY}"},
-        ) as client,
-    ):
+    async with admin_of(settings.model_copy(update={"allowed_networks": ""})) as client:
         answer = await client.post("/v1/endpoints", json={"tenant_id": tenant["id"], "url": url})
         assert answer.status_code == 422, (url, answer.text)
         assert answer.headers["content-type"] == "application/problem+json"

@@ -127,5 +127,6 @@ async def create_portal_link(
     tenant = await tenant_for(session, principal, tenant_id)
     expires_at = datetime.now(UTC) + timedelta(seconds=body.expires_in_s)
     token = portal_link_token(state.secret_box, tenant.id, body.scope, expires_at.timestamp())
-    url = f"{str(request.base_url).rstrip('/')}/portal/open?token={token}"
+    base = state.settings.public_url or str(request.base_url).rstrip("/")
+    url = f"{base}/portal/open?token={token}"
     return PortalLink(url=url, scope=body.scope, expires_at=expires_at)
