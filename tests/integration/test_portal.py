@@ -244,3 +244,41 @@ async def test_links_carry_the_public_url_not_the_address_asked(
 def test_a_public_url_that_is_no_base_address_is_refused(url: str) -> None:
     with pytest.raises(ValidationError, match="public_url"):
         Settings(public_url=url)
+
+
+async def test_revoking_ends_the_tenants_links_and_sessions_at_once(
+    app: FastAPI, admin: AsyncClient, browser: AsyncClient, client_for: Any
+) -> None:
+    """A leaked link need not wait for its expiry: after a revocation, the tenant's open
+    sessions end at their next request and its unopened links do not open; a link made
+    afterwards works, and another tenant's sessions are untouched."""
+    await create_tenant(admin, uid="acme")
+    await create_tenant(admin, uid="other")
+    unopened = await _link(admin, "acme")
+    await _open(browser, await _link(admin, "acme", scope="manage"))
+    assert (await browser.get("/portal")).status_code == 200
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as other:
+        await _open(other, await _link(admin, "other"))
+
+        acme_key = client_for(await tenant_key(admin, "acme"))
+        problem(await acme_key.post("/v1/tenants/acme/portal-links/revoke"), 403, "admin_only")
+        assert (await admin.post("/v1/tenants/acme/portal-links/revoke")).status_code == 204
+        problem(await admin.post("/v1/tenants/nobody/portal-links/revoke"), 404, "tenant_not_found")
+
+        assert (await browser.get("/portal")).status_code == 403  # the open session ended
+        refused = await browser.get(unopened)
+        assert refused.status_code == 403
+        assert "revoked" in refused.text
+        assert (await other.get("/portal")).status_code == 200
+    await _open(browser, await _link(admin, "acme"))
+    assert (await browser.get("/portal")).status_code == 200
+
+
+async def test_a_deleted_tenants_portal_session_ends(
+    admin: AsyncClient, browser: AsyncClient
+) -> None:
+    await create_tenant(admin, uid="acme")
+    await _open(browser, await _link(admin, "acme"))
+    assert (await browser.get("/portal")).status_code == 200
+    assert (await admin.delete("/v1/tenants/acme")).status_code == 204
+    assert (await browser.get("/portal")).status_code == 403

@@ -1,6 +1,7 @@
 """Tenants: the product's customers, found by id or by their own ``uid``."""
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -57,6 +58,22 @@ async def remove(session: AsyncSession, tenant_id: uuid.UUID) -> None:
     no foreign keys), the rest by the cascades of theirs."""
     await session.execute(delete(Attempt).where(Attempt.tenant_id == tenant_id))
     await session.execute(delete(Tenant).where(Tenant.id == tenant_id))
+
+
+async def revoke_portal_links(session: AsyncSession, tenant: Tenant, at: datetime) -> None:
+    """End every portal link of ``tenant`` issued before ``at``, and every session opened
+    with one, at their next use."""
+    tenant.portal_revoked_at = at
+    await session.flush()
+
+
+def portal_link_valid(tenant: Tenant | None, issued_at: float) -> bool:
+    """Whether a portal link of ``tenant`` issued at ``issued_at`` (epoch seconds) still
+    works: its tenant exists and revoked nothing since."""
+    if tenant is None:
+        return False
+    revoked = tenant.portal_revoked_at
+    return revoked is None or issued_at >= revoked.timestamp()
 
 
 def list_query(only: uuid.UUID | None) -> Select[Tenant]:

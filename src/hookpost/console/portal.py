@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost import ids
 from hookpost.admin import endpoints as admin_endpoints
+from hookpost.admin import tenants
 from hookpost.api.deps import AppState, app_state
 from hookpost.console import session as console_session
 from hookpost.console.common import (
@@ -27,7 +28,7 @@ from hookpost.console.common import (
     see_other,
 )
 from hookpost.db.engine import driver_connection
-from hookpost.db.models import Attempt, Delivery, Endpoint, EventType
+from hookpost.db.models import Attempt, Delivery, Endpoint, EventType, Tenant
 from hookpost.ingest import emit
 from hookpost.ops import logs, recovery
 
@@ -72,9 +73,14 @@ def _page(
 
 
 async def _signed_in(request: Request) -> tuple[AppState, console_session.Session]:
+    """The portal session, while its tenant exists and has not revoked its link."""
     state = app_state(request)
     found = console_session.read(request, state.secret_box, console_session.PORTAL)
     if found is None or found.tenant_id is None or found.scope not in ("read", "manage"):
+        raise PortalSignInNeeded()
+    async with state.sessions() as session:
+        tenant = await session.get(Tenant, found.tenant_id)
+    if not tenants.portal_link_valid(tenant, found.issued_at):
         raise PortalSignInNeeded()
     return state, found
 
@@ -133,18 +139,23 @@ async def open_link(
     if opened_from_another_site(request):
         return _page(request, state, None, "portal_link_foreign.html", 403)
     opened = console_session.open_portal_link(state.secret_box, token)
+    if opened is not None:
+        async with state.sessions() as session:
+            tenant = await session.get(Tenant, opened.tenant_id)
+        if not tenants.portal_link_valid(tenant, opened.issued_at):
+            opened = None
     if opened is None:
         return _page(request, state, None, "portal_link_invalid.html", 403)
-    tenant_id, scope, expires_at = opened
     answer = see_other("/portal")
     console_session.start(
         answer,
         request,
         state.secret_box,
         cookie=console_session.PORTAL,
-        scope=scope,
-        expires_at=expires_at,
-        tenant_id=tenant_id,
+        scope=opened.scope,
+        expires_at=opened.expires_at,
+        tenant_id=opened.tenant_id,
+        issued_at=opened.issued_at,
     )
     return answer
 

@@ -39,6 +39,7 @@ class Session:
     csrf: str
     expires_at: float
     fingerprint: bytes | None = None
+    issued_at: float = 0.0  # a portal session's: when its link was issued
 
     def accepts(self, token: str | None) -> bool:
         """Whether a form's CSRF token is this session's."""
@@ -85,10 +86,11 @@ def start(
     key_id: uuid.UUID | None = None,
     configured_key: str | None = None,
     tenant_id: uuid.UUID | None = None,
+    issued_at: float = 0.0,
 ) -> None:
     """Set a new session's cookie on ``response``, lasting until ``expires_at``; a session
     signed in with the configured admin key is given ``configured_key`` to carry its
-    fingerprint."""
+    fingerprint, a portal session the ``issued_at`` of its link."""
     salt = secrets.token_bytes(_SALT_BYTES)
     payload = {
         "kind": cookie,
@@ -98,6 +100,7 @@ def start(
         "t": str(tenant_id) if tenant_id else None,
         "c": secrets.token_urlsafe(24),
         "e": expires_at,
+        "i": issued_at,
     }
     response.set_cookie(
         cookie,
@@ -128,21 +131,43 @@ def read(request: Request, box: SecretBox, cookie: str) -> Session | None:
         csrf=str(payload["c"]),
         expires_at=float(payload["e"]),  # type: ignore[arg-type]
         fingerprint=bytes.fromhex(fingerprint) if isinstance(fingerprint, str) else None,
+        issued_at=_issued_at(payload),
     )
+
+
+def _issued_at(payload: Mapping[str, object]) -> float:
+    issued = payload.get("i")
+    return float(issued) if isinstance(issued, float | int) else 0.0
+
+
+@dataclass(frozen=True)
+class PortalLink:
+    """What a portal link's token says: one tenant, one scope, from ``issued_at`` until
+    ``expires_at`` (epoch seconds)."""
+
+    tenant_id: uuid.UUID
+    scope: Literal["read", "manage"]
+    expires_at: float
+    issued_at: float
 
 
 def portal_link_token(
     box: SecretBox, tenant_id: uuid.UUID, scope: Literal["read", "manage"], expires_at: float
 ) -> str:
-    """A portal link's token: one tenant, one scope, until ``expires_at``."""
-    return _seal(box, {"kind": "portal-link", "t": str(tenant_id), "s": scope, "e": expires_at})
+    """A portal link's token: one tenant, one scope, until ``expires_at``; it carries the
+    time it was issued, so that a revocation ends it."""
+    payload = {"kind": "portal-link", "t": str(tenant_id), "s": scope, "e": expires_at}
+    return _seal(box, payload | {"i": time.time()})
 
 
-def open_portal_link(
-    box: SecretBox, token: str
-) -> tuple[uuid.UUID, Literal["read", "manage"], float] | None:
-    """The tenant, scope and expiry of a link's token; None when forged or expired."""
+def open_portal_link(box: SecretBox, token: str) -> PortalLink | None:
+    """What a link's token says; None when forged or expired."""
     payload = _unseal(box, token, "portal-link")
     if payload is None or payload.get("s") not in ("read", "manage"):
         return None
-    return uuid.UUID(str(payload["t"])), payload["s"], float(payload["e"])  # type: ignore[arg-type,return-value]
+    return PortalLink(
+        tenant_id=uuid.UUID(str(payload["t"])),
+        scope=payload["s"],  # type: ignore[arg-type]
+        expires_at=float(payload["e"]),  # type: ignore[arg-type]
+        issued_at=_issued_at(payload),
+    )

@@ -99,6 +99,8 @@ class Tenant(Base):
     uid: Mapped[str | None] = mapped_column(String(255), unique=True)
     name: Mapped[str] = mapped_column(String(255))
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    # portal links issued before this, and the sessions opened with them, no longer work
+    portal_revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = _updated_at()
 

@@ -130,3 +130,21 @@ async def create_portal_link(
     base = state.settings.public_url or str(request.base_url).rstrip("/")
     url = f"{base}/portal/open?token={token}"
     return PortalLink(url=url, scope=body.scope, expires_at=expires_at)
+
+
+@router.post(
+    "/{tenant_id}/portal-links/revoke",
+    status_code=204,
+    summary="Revoke a tenant's portal links",
+    responses=problem_responses(403, 404),
+)
+async def revoke_portal_links(
+    tenant_id: TenantPath, session: SessionDep, principal: AuthDep
+) -> Response:
+    """End every portal link made for this tenant until now, and every portal session opened
+    with one, at their next request (a leaked link need not wait for its expiry). Links made
+    afterwards work. Admin keys only."""
+    principal.require_admin()
+    tenant = await tenant_for(session, principal, tenant_id)
+    await tenants.revoke_portal_links(session, tenant, datetime.now(UTC))
+    return Response(status_code=204)
