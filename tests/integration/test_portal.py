@@ -282,3 +282,31 @@ async def test_a_deleted_tenants_portal_session_ends(
     assert (await browser.get("/portal")).status_code == 200
     assert (await admin.delete("/v1/tenants/acme")).status_code == 204
     assert (await browser.get("/portal")).status_code == 403
+
+
+async def test_hookposts_own_event_types_are_not_offered_to_tenants(
+    admin: AsyncClient, browser: AsyncClient, db: asyncpg.Connection
+) -> None:
+    """hookpost's operational types are the operator's: the portal neither lists them nor
+    lets a crafted form subscribe to one."""
+    await create_tenant(admin, uid="acme")
+    await create_event_type(admin, "invoice.paid")
+    await db.execute(  # as hookpost makes its own types for the operations tenant
+        "INSERT INTO event_types (id, name, description, archived) "
+        "VALUES (gen_random_uuid(), 'hookpost.endpoint.disabled', '', false) "
+        "ON CONFLICT (name) DO NOTHING"
+    )
+    await _open(browser, await _link(admin, "acme", scope="manage"))
+    page = await browser.get("/portal")
+    assert 'value="invoice.paid"' in page.text
+    assert "hookpost.endpoint.disabled" not in page.text
+    answer = await browser.post(
+        "/portal/endpoints",
+        data={
+            "url": "https://example.com/hook",
+            "event_types": "hookpost.endpoint.disabled",
+            "csrf": _csrf(page),
+        },
+    )
+    assert "not known" in answer.text
+    assert await db.fetchval("SELECT count(*) FROM endpoints") == 0

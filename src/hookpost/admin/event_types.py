@@ -9,6 +9,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hookpost.db.models import EventType
 
 NAME_PATTERN = r"^[a-zA-Z0-9_]+(\.[a-zA-Z0-9_]+)*$"
+# hookpost's own types (``hookpost.endpoint.disabled``...): the operator's, not for tenants
+OWN_PREFIX = "hookpost."
+
+
+def offered_to_tenants() -> Select[str]:
+    """The names a tenant may subscribe to in the portal: live types, not hookpost's own."""
+    return (
+        select(EventType.name)
+        .where(EventType.archived.is_(False), ~EventType.name.startswith(OWN_PREFIX))
+        .order_by(EventType.name)
+    )
 
 
 class NameTaken(Exception):

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost import ids
 from hookpost.admin import endpoints as admin_endpoints
+from hookpost.admin import event_types as admin_event_types
 from hookpost.admin import tenants
 from hookpost.api.deps import AppState, app_state
 from hookpost.console import session as console_session
@@ -28,7 +29,7 @@ from hookpost.console.common import (
     see_other,
 )
 from hookpost.db.engine import driver_connection
-from hookpost.db.models import Attempt, Delivery, Endpoint, EventType, Tenant
+from hookpost.db.models import Attempt, Delivery, Endpoint, Tenant
 from hookpost.ingest import emit
 from hookpost.ops import logs, recovery
 
@@ -176,11 +177,7 @@ async def endpoints_page(request: Request, error: str | None = None) -> Response
                 admin_endpoints.list_query(found.tenant_id).order_by(Endpoint.id.desc())
             )
         ).all()
-        types = (
-            await session.scalars(
-                select(EventType.name).where(EventType.archived.is_(False)).order_by(EventType.name)
-            )
-        ).all()
+        types = (await session.scalars(admin_event_types.offered_to_tenants())).all()
     return _page(
         request,
         state,
@@ -205,6 +202,8 @@ async def add_endpoint(
     checked, refusal = checked_url(state.settings, url)
     if not event_types:
         checked, refusal = None, "choose at least one event type"
+    elif any(name.startswith(admin_event_types.OWN_PREFIX) for name in event_types):
+        checked, refusal = None, "an event type is not known"
     if checked is None or not event_types:
         return await endpoints_page(request, error=f"The endpoint was not added: {refusal}.")
     async with state.sessions() as session, session.begin():
