@@ -135,6 +135,7 @@ async def test_another_tenants_objects_are_not_found_on_any_route(
     listed = await browser.get(f"/portal/deliveries?endpoint={endpoint}")
     assert theirs not in listed.text
     assert "No deliveries yet" in listed.text
+    assert "example.com/theirs" not in listed.text  # not even as the filter's name
     page = await browser.get("/portal")
     assert "example.com/mine" in page.text
     assert "example.com/theirs" not in page.text
@@ -310,3 +311,31 @@ async def test_hookposts_own_event_types_are_not_offered_to_tenants(
     )
     assert "not known" in answer.text
     assert await db.fetchval("SELECT count(*) FROM endpoints") == 0
+
+
+async def test_deliveries_show_their_endpoint_and_filter_by_endpoint_and_state(
+    admin: AsyncClient, browser: AsyncClient, db: asyncpg.Connection
+) -> None:
+    await create_event_type(admin, "invoice.paid")
+    await create_tenant(admin, uid="acme")
+    first = await create_endpoint(admin, "acme", url="https://example.com/first", event_types=["*"])
+    await create_endpoint(admin, "acme", url="https://example.com/second", event_types=["*"])
+    body = {"tenant_id": "acme", "event_type": "invoice.paid", "payload": {"n": 1}}
+    ok(await admin.post("/v1/events", json=body), 202)
+    await db.execute(
+        "UPDATE deliveries SET status = 'failed' WHERE endpoint_id = $1",
+        ids.decode(ids.Prefix.ENDPOINT, first["id"]),
+    )
+    await _open(browser, await _link(admin, "acme"))
+    every = (await browser.get("/portal/deliveries")).text
+    assert "example.com/first" in every
+    assert "example.com/second" in every
+    failed = (await browser.get("/portal/deliveries?status=failed")).text
+    assert failed.count('class="badge failed"') == 1
+    assert "example.com/second" not in failed
+    only = (await browser.get(f"/portal/deliveries?endpoint={first['id']}")).text
+    assert 'To <span class="url">https://example.com/first</span> only' in only
+    assert "badge pending" not in only
+    nonsense = await browser.get("/portal/deliveries?status=nonsense&endpoint=nonsense")
+    assert nonsense.status_code == 200
+    assert "example.com/second" in nonsense.text  # ignored, as an empty filter

@@ -29,7 +29,7 @@ from hookpost.console.common import (
     see_other,
 )
 from hookpost.db.engine import driver_connection
-from hookpost.db.models import Attempt, Delivery, Endpoint, Tenant
+from hookpost.db.models import Attempt, Delivery, DeliveryStatus, Endpoint, Tenant
 from hookpost.ingest import emit
 from hookpost.ops import logs, recovery
 
@@ -351,15 +351,24 @@ async def delete_endpoint(
 async def deliveries_page(
     request: Request,
     endpoint: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[str | None, Query(max_length=16)] = None,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
+    """The tenant's deliveries, newest first, a page at a time, each with its endpoint;
+    filtered by endpoint and state (a value that is neither is ignored, as an empty one)."""
     state, found = await _signed_in(request)
     endpoint_id = ids.decode(ids.Prefix.ENDPOINT, endpoint) if endpoint else None
-    where = logs.DeliveryFilter(tenant_id=found.tenant_id, endpoint_id=endpoint_id)
+    chosen = status if status in set(DeliveryStatus) else None
+    where = logs.DeliveryFilter(tenant_id=found.tenant_id, endpoint_id=endpoint_id, status=chosen)
     async with state.sessions() as session:
         rows, next_cursor = await page_of(
             session, logs.deliveries_query(where), Delivery, ids.Prefix.DELIVERY, cursor
         )
+        shown = {row.endpoint_id for row in rows} | ({endpoint_id} if endpoint_id else set())
+        named = select(Endpoint.id, Endpoint.url).where(
+            Endpoint.id.in_(shown), Endpoint.tenant_id == found.tenant_id
+        )
+        urls = {row.id: row.url for row in await session.execute(named)}
     return _page(
         request,
         state,
@@ -367,7 +376,10 @@ async def deliveries_page(
         "portal_deliveries.html",
         deliveries=rows,
         next_cursor=next_cursor,
-        endpoint=endpoint,
+        urls=urls,
+        endpoint=endpoint if endpoint_id else None,
+        status=chosen,
+        statuses=list(DeliveryStatus),
     )
 
 
