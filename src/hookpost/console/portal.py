@@ -5,6 +5,7 @@ test event, delete) and its deliveries and attempts (resend with ``manage``). An
 another tenant is not found. Carries the product's name, colour and logo; may be framed by
 the origins of ``HOOKPOST_PORTAL_FRAME_ANCESTORS``."""
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -79,11 +80,17 @@ async def _signed_in(request: Request) -> tuple[AppState, console_session.Sessio
     found = console_session.read(request, state.secret_box, console_session.PORTAL)
     if found is None or found.tenant_id is None or found.scope not in ("read", "manage"):
         raise PortalSignInNeeded()
-    async with state.sessions() as session:
-        tenant = await session.get(Tenant, found.tenant_id)
-    if not tenants.portal_link_valid(tenant, found.issued_at):
+    if not await _link_still_valid(state, found.tenant_id, found.issued_at):
         raise PortalSignInNeeded()
     return state, found
+
+
+async def _link_still_valid(state: AppState, tenant_id: uuid.UUID, issued_at: float) -> bool:
+    """Whether a link of ``tenant_id`` issued at ``issued_at``, or a session opened with it,
+    still works: the tenant exists and has revoked no link since."""
+    async with state.sessions() as session:
+        tenant = await session.get(Tenant, tenant_id)
+    return tenants.portal_link_valid(tenant, issued_at)
 
 
 def _may_change(found: console_session.Session, csrf: str | None) -> None:
@@ -140,11 +147,10 @@ async def open_link(
     if opened_from_another_site(request):
         return _page(request, state, None, "portal_link_foreign.html", 403)
     opened = console_session.open_portal_link(state.secret_box, token)
-    if opened is not None:
-        async with state.sessions() as session:
-            tenant = await session.get(Tenant, opened.tenant_id)
-        if not tenants.portal_link_valid(tenant, opened.issued_at):
-            opened = None
+    if opened is not None and not await _link_still_valid(
+        state, opened.tenant_id, opened.issued_at
+    ):
+        opened = None
     if opened is None:
         return _page(request, state, None, "portal_link_invalid.html", 403)
     answer = see_other("/portal")

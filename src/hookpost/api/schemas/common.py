@@ -88,7 +88,8 @@ def uid_field(description: str, example: str) -> Any:
     return Field(
         min_length=1,
         max_length=255,
-        # letters, digits and ``._:@+-``; a leading dot only before something else than dots
+        # letters, digits and ``._:@+-``, but not ``.`` or ``..`` alone (a path reads those as
+        # this folder or its parent); spelled without a lookahead, which pydantic's engine lacks
         pattern=r"^([A-Za-z0-9_:@+-]|\.[A-Za-z0-9_:@+-]|\.\.[A-Za-z0-9._:@+-])[A-Za-z0-9._:@+-]*$",
         description=description,
         examples=[example],
