@@ -13,7 +13,7 @@ from httpx import ASGITransport, AsyncClient
 
 from benchmarks import logs
 from hookpost import ids
-from hookpost.api.app import create_app
+from hookpost.app import create_app
 from hookpost.db.engine import plain_dsn
 from hookpost.settings import Settings
 

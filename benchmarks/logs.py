@@ -12,7 +12,7 @@ from cryptography.fernet import Fernet
 from httpx import ASGITransport, AsyncClient
 
 from hookpost import ids
-from hookpost.api.app import create_app
+from hookpost.app import create_app
 from hookpost.db.engine import plain_dsn
 from hookpost.settings import Settings
 

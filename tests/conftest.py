@@ -14,7 +14,7 @@ from cryptography.fernet import Fernet
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
-from hookpost.api.app import create_app
+from hookpost.app import create_app
 from hookpost.db.engine import plain_dsn
 from hookpost.settings import Settings
 from tests.scratch import scratch_database

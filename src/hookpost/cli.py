@@ -18,7 +18,7 @@ import uvicorn
 from hookpost import __version__, cli_client, cli_endpoints
 from hookpost import receiver as receiving
 from hookpost.admin import api_keys, tenants
-from hookpost.api.app import create_app
+from hookpost.app import create_app
 from hookpost.db import migrations
 from hookpost.db.embedded import embedded_exists, embedded_postgres
 from hookpost.db.engine import create_engine, session_factory, wait_for_database

@@ -4,13 +4,16 @@ The first key encrypts; every listed key decrypts, so the key can be rotated by 
 one in front. With no key configured, one is generated once into ``<data_dir>/secret.key``.
 """
 
+import time
+from collections.abc import Mapping
 from pathlib import Path
 
+import orjson
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from hookpost.settings import Settings
 
-__all__ = ["InvalidToken", "SecretBox", "load_secret_box"]
+__all__ = ["InvalidToken", "SecretBox", "load_secret_box", "seal", "unseal"]
 
 
 class SecretBox:
@@ -43,3 +46,22 @@ def load_secret_box(settings: Settings) -> SecretBox:
     else:
         keys = [_generated_key(settings.secret_key_file)]
     return SecretBox(keys)
+
+
+def seal(box: SecretBox, payload: Mapping[str, object]) -> str:
+    """``payload`` (JSON, with its ``kind`` and its expiry ``e`` in epoch seconds) sealed:
+    readable and changeable by no one without the deployment's key."""
+    return box.encrypt(orjson.dumps(payload).decode()).decode()
+
+
+def unseal(box: SecretBox, sealed: str, kind: str) -> dict[str, object] | None:
+    """What ``seal`` sealed, if it is of ``kind`` and has not expired; else None."""
+    try:
+        payload = orjson.loads(box.decrypt(sealed.encode()))
+    except (InvalidToken, orjson.JSONDecodeError, ValueError):
+        return None
+    if not isinstance(payload, dict) or payload.get("kind") != kind:
+        return None
+    if not isinstance(payload.get("e"), float | int) or payload["e"] < time.time():
+        return None
+    return payload

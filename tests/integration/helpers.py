@@ -6,7 +6,7 @@ from typing import Any
 
 from httpx import ASGITransport, AsyncClient, Response
 
-from hookpost.api.app import create_app
+from hookpost.app import create_app
 from hookpost.settings import Settings
 from tests.conftest import ADMIN_KEY
 

@@ -17,7 +17,7 @@ import uvicorn
 from cryptography.fernet import Fernet
 from fastapi import FastAPI
 
-from hookpost.api.app import create_app
+from hookpost.app import create_app
 from hookpost.db.engine import plain_dsn
 from hookpost.settings import Settings
 from tests.conftest import ADMIN_KEY, TABLES

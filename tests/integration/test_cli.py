@@ -166,7 +166,7 @@ def _configure(hookpost: Callable[..., subprocess.CompletedProcess[str]]) -> Non
     assert hookpost("emit", "user.signup", "[1", "--tenant", "acme").returncode == 2
     refused = hookpost("emit", "nope.type", "{}", "--tenant", "acme")
     assert refused.returncode == 1
-    assert "event_type_not_found" in refused.stderr
+    assert "unknown_event_type" in refused.stderr
     unscoped = hookpost("endpoint", "show", "cli-hook")
     assert unscoped.returncode == 1
     assert "tenant_required" in unscoped.stderr

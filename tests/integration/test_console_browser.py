@@ -12,7 +12,7 @@ import pytest
 from httpx import AsyncClient
 from playwright.async_api import Browser, Page, Playwright, async_playwright, expect
 
-from hookpost.api.app import create_app
+from hookpost.app import create_app
 from hookpost.settings import Settings
 from tests.conftest import ADMIN_KEY
 from tests.integration.delivery_helpers import eventually, running_worker

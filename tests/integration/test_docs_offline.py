@@ -11,7 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from hookpost.api.app import create_app
+from hookpost.app import create_app
 from hookpost.settings import Settings
 from tests.integration.live import serving
 

@@ -13,9 +13,9 @@ from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from pydantic import SecretStr, ValidationError
 
-from hookpost.api.app import create_app
-from hookpost.console import session as console_session
+from hookpost.app import create_app
 from hookpost.settings import Settings
+from hookpost.sites import session as console_session
 from tests.conftest import ADMIN_KEY
 from tests.integration.helpers import ok
 

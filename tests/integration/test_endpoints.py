@@ -117,7 +117,7 @@ async def test_other_validation(admin: AsyncClient) -> None:
     problem(
         await admin.post("/v1/endpoints", json=base | {"event_types": ["no.such.type"]}),
         422,
-        "event_type_not_found",
+        "unknown_event_type",
     )
     problem(
         await admin.post("/v1/endpoints", json={"url": "https://a.test/"}), 422, "validation_error"
@@ -166,7 +166,7 @@ async def test_update_disable_enable_delete(admin: AsyncClient, db: asyncpg.Conn
 
     problem(await admin.patch(path, json={"url": None}), 422, "validation_error")
     problem(await admin.patch(path, json={"url": "ftp://x"}), 422, "validation_error")
-    problem(await admin.patch(path, json={"event_types": ["x.y"]}), 422, "event_type_not_found")
+    problem(await admin.patch(path, json={"event_types": ["x.y"]}), 422, "unknown_event_type")
 
     assert (await admin.delete(path)).status_code == 204
     problem(await admin.get(path), 404, "endpoint_not_found")
@@ -243,7 +243,7 @@ async def test_subscriptions(admin: AsyncClient) -> None:
     assert [s["event_type"] for s in listed["data"]] == ["invoice.paid", "*", "user.*"]
     assert listed["next_cursor"] is None
 
-    problem(await admin.post(path, json={"event_type": "nope.x"}), 422, "event_type_not_found")
+    problem(await admin.post(path, json={"event_type": "nope.x"}), 422, "unknown_event_type")
     problem(await admin.post(path, json={"event_type": "a.*.b"}), 422, "validation_error")
     problem(await admin.post(path, json={}), 422, "validation_error")
 

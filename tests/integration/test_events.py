@@ -152,7 +152,7 @@ async def test_schema_validation(admin: AsyncClient) -> None:
 
 async def test_unknown_and_archived_types(admin: AsyncClient) -> None:
     await _setup(admin)
-    unknown = problem(await _emit(admin, "nope.nothing"), 422, "event_type_not_found")
+    unknown = problem(await _emit(admin, "nope.nothing"), 422, "unknown_event_type")
     assert "'nope.nothing'" in unknown["detail"]
     assert "POST /v1/event-types" in unknown["detail"]
     await admin.patch("/v1/event-types/invoice.paid", json={"archived": True})
@@ -352,7 +352,7 @@ async def test_batch_is_all_or_nothing(admin: AsyncClient, db: asyncpg.Connectio
             "/v1/events/batch", json={"events": [good, good | {"event_type": "nope"}]}
         ),
         422,
-        "event_type_not_found",
+        "unknown_event_type",
     )
     assert "event 1" in body["detail"]
     assert await db.fetchval("SELECT count(*) FROM events") == 0

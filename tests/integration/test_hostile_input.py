@@ -12,10 +12,10 @@ from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from standardwebhooks.webhooks import Webhook
 
-from hookpost.api.app import create_app
-from hookpost.api.json_body import loads
+from hookpost.app import create_app
 from hookpost.ingest.validation import Validator
 from hookpost.settings import Settings
+from hookpost.strict_json import loads
 from tests.conftest import ADMIN_KEY
 from tests.integration.delivery_helpers import eventually, running_worker
 from tests.integration.helpers import (

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook
 
 from hookpost import ids
-from hookpost.api.app import create_app
+from hookpost.app import create_app
 from hookpost.db.engine import plain_dsn
 from hookpost.delivery.storable import MAX_HEADERS_TOTAL
 from hookpost.delivery.worker import Worker

@@ -15,8 +15,8 @@ from httpx import AsyncClient
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 
 from hookpost import ids
-from hookpost.api.app import create_app
-from hookpost.db.models import Delivery, DeliveryStatus
+from hookpost.app import create_app
+from hookpost.db.models import Delivery, DeliveryStatus, Endpoint
 from hookpost.ops import logs, recovery
 from hookpost.settings import Settings
 from tests.conftest import ADMIN_KEY
@@ -342,9 +342,11 @@ async def test_recover_works_in_bounded_batches(
     await db.execute("DELETE FROM deliveries")
     for n in range(25):
         await _insert_delivery(db, event, w["ep3"], NOW - timedelta(minutes=n + 1), "failed")
+    async with app.state.hookpost.sessions() as session:
+        endpoint = await session.get(Endpoint, _u(w["ep3"]["id"]))
     queued = await recovery.recover(
         app.state.hookpost.engine,
-        _u(w["ep3"]["id"]),
+        endpoint,
         since=NOW - timedelta(hours=1),
         until=NOW,
         batch_size=10,

@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
 from hookpost import cli
-from hookpost.api.app import create_app
+from hookpost.app import create_app
 from hookpost.log import (
     CLEAR_LINE,
     JsonFormatter,

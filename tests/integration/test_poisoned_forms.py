@@ -15,7 +15,8 @@ from httpx import ASGITransport, AsyncClient
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hookpost.console import pages, portal
+from hookpost.console import site as console_site
+from hookpost.portal import site as portal_site
 from tests.conftest import ADMIN_KEY
 from tests.generated import generated
 from tests.integration.helpers import create_endpoint, create_event_type, create_tenant, ok
@@ -45,7 +46,7 @@ class Route:
 def _routes() -> list[Route]:
     """The sites' routes that take a value (beside the form token)."""
     found: list[Route] = []
-    for route in [*pages.router.routes, *portal.router.routes]:
+    for route in [*console_site.router.routes, *portal_site.router.routes]:
         assert isinstance(route, APIRoute)
         dependant = route.dependant
         fields = (

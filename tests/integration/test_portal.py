@@ -17,8 +17,8 @@ from pydantic import ValidationError
 from standardwebhooks.webhooks import Webhook
 
 from hookpost import ids
-from hookpost.api.app import create_app
-from hookpost.console.session import portal_link_token
+from hookpost.admin.portal_links import portal_link_token
+from hookpost.app import create_app
 from hookpost.encryption import load_secret_box
 from hookpost.settings import Settings
 from tests.integration.delivery_helpers import running_worker
@@ -153,7 +153,8 @@ async def test_a_read_only_link_changes_nothing(
     page = await browser.get(f"/portal/endpoints/{endpoint['id']}")
     assert page.status_code == 200
     assert "read-only" in page.text
-    assert 'name="csrf"' not in page.text  # no forms to offer
+    actions = re.findall(r'<form method="post" action="([^"]+)"', page.text)
+    assert actions == [f"/portal/endpoints/{endpoint['id']}/filter-test"]  # it changes nothing
     for action in ("secret", "rotate", "test", "delete"):
         answer = await browser.post(f"/portal/endpoints/{endpoint['id']}/{action}", data={})
         assert answer.status_code == 403
@@ -339,3 +340,36 @@ async def test_deliveries_show_their_endpoint_and_filter_by_endpoint_and_state(
     nonsense = await browser.get("/portal/deliveries?status=nonsense&endpoint=nonsense")
     assert nonsense.status_code == 200
     assert "example.com/second" in nonsense.text  # ignored, as an empty filter
+
+
+async def test_a_customer_tests_a_sample_event_as_the_operator_does(
+    admin: AsyncClient, browser: AsyncClient
+) -> None:
+    """The portal's filter test is the console's: the same action, the same words, and a
+    read-only link may ask (nothing is stored or sent)."""
+    await create_event_type(admin, "invoice.paid")
+    await create_tenant(admin, uid="acme")
+    endpoint = await create_endpoint(
+        admin,
+        "acme",
+        event_types=["invoice.paid"],
+        filters={"invoice.paid": {"amount": {"$gt": 10}}},
+    )
+    await _open(browser, await _link(admin, "acme", scope="read"))
+    path = f"/portal/endpoints/{endpoint['id']}"
+    token = _csrf(await browser.get(path))
+
+    async def verdict(payload: str) -> Response:
+        form = {"event_type": "invoice.paid", "payload": payload, "csrf": token}
+        return await browser.post(f"{path}/filter-test", data=form)
+
+    passed = await verdict('{"amount": 20}')
+    assert "A invoice.paid event like this would be delivered" in passed.text
+    assert "would not be delivered: the filters" in (await verdict('{"amount": 5}')).text
+    repeated = await verdict('{"amount": 20, "amount": 5}')
+    assert repeated.status_code == 422
+    assert "not strict JSON" in repeated.text
+    forged = await browser.post(
+        f"{path}/filter-test", data={"event_type": "x", "payload": "{}", "csrf": "nope"}
+    )
+    assert forged.status_code == 403

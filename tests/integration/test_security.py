@@ -15,7 +15,7 @@ from httpx import ASGITransport, AsyncClient
 from pydantic import SecretStr
 from standardwebhooks.webhooks import Webhook
 
-from hookpost.api.app import create_app
+from hookpost.app import create_app
 from hookpost.delivery.attempt import USER_AGENT
 from hookpost.delivery.sender import AiohttpSender, SenderLimits
 from hookpost.delivery.ssrf import DestinationPolicy

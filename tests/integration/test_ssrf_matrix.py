@@ -19,13 +19,13 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from hookpost.api.app import create_app
 from hookpost.api.schemas.endpoints import EndpointCreate
-from hookpost.console.common import checked_url
+from hookpost.app import create_app
 from hookpost.delivery.attempt import USER_AGENT
 from hookpost.delivery.sender import AiohttpSender, SenderLimits
 from hookpost.delivery.ssrf import BlockedDestination, DestinationPolicy
 from hookpost.settings import Settings
+from hookpost.sites.actions import checked_url
 from tests.conftest import ADMIN_KEY
 from tests.integration.helpers import admin_of, create_event_type, create_tenant
 from tests.spellings import LOOPBACK_V4, REFUSED_V4, host_spelling

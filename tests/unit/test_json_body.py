@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hookpost import jsonvalue
-from hookpost.api.json_body import NotStrictJSON, loads
+from hookpost.strict_json import NotStrictJSON, loads
 
 JSON_VALUES = st.recursive(
     st.none()

@@ -5,7 +5,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any, ClassVar, cast
+from urllib.parse import urlsplit
 
 from sqlalchemy import CursorResult, Select, delete, or_, select
 from sqlalchemy import update as sql_update
@@ -14,29 +15,36 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost import ids
+from hookpost.access import Viewer
 from hookpost.admin.filters import CompiledFilter, FilterError, compile_filter
+from hookpost.db import unstorable
 from hookpost.db.engine import driver_connection
 from hookpost.db.models import Endpoint, EndpointSecret, EventType, Subscription
-from hookpost.delivery import queue
+from hookpost.delivery import queue, ssrf
 from hookpost.delivery.policy import TIMEOUT_OVERRIDE, schedule_from, with_overrides
 from hookpost.delivery.signing import generate_secret
 from hookpost.encryption import SecretBox
+from hookpost.errors import HookpostError
 from hookpost.ids import new_id
 from hookpost.settings import Settings
 
 MAX_SECRETS = 10
 
 
-class UnknownEventTypes(Exception):
+class UnknownEventTypes(HookpostError):
     """Subscriptions named exact event types that do not exist."""
+
+    code: ClassVar[str] = "unknown_event_type"
 
     def __init__(self, names: Sequence[str]) -> None:
         super().__init__(", ".join(names))
         self.names = list(names)
 
 
-class PolicyRejected(Exception):
+class PolicyRejected(HookpostError):
     """An endpoint's policy that its deliveries could not follow; ``field`` names the part."""
+
+    code: ClassVar[str] = "invalid_policy"
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
@@ -76,28 +84,81 @@ def check_policy(settings: Settings, overrides: Mapping[str, float]) -> None:
         )
 
 
-class UidTaken(Exception):
+class EndpointUidTaken(HookpostError):
     """Another live endpoint of the tenant has this uid."""
+
+    code: ClassVar[str] = "endpoint_uid_taken"
 
     def __init__(self, uid: str | None) -> None:
         super().__init__(uid)
         self.uid = uid
 
 
-class UidNeedsTenant(Exception):
+class UidNeedsTenant(HookpostError):
     """An endpoint named by its uid, without the tenant whose uids to look in."""
 
+    code: ClassVar[str] = "tenant_required"
+
     def __init__(self, ref: str) -> None:
-        super().__init__(ref)
+        super().__init__(
+            f"{ref!r} is not an endpoint id (ep_...): to name an endpoint by its uid with an "
+            "admin key, add tenant_id (the tenant's id or uid)"
+        )
         self.ref = ref
 
 
-class FilterWithoutSubscription(Exception):
+class FilterWithoutSubscription(HookpostError):
     """A filter for a pattern the endpoint does not subscribe to."""
+
+    code: ClassVar[str] = "invalid_filter"
 
     def __init__(self, pattern: str) -> None:
         super().__init__(pattern)
         self.pattern = pattern
+
+
+class UrlRefused(HookpostError):
+    """An endpoint URL hookpost does not take; the message says why."""
+
+    code: ClassVar[str] = "invalid_url"
+
+
+MAX_URL_LENGTH = 2048
+
+
+def url_refusal(url: str) -> str | None:
+    """Why ``url`` cannot be an endpoint's URL, whoever asks (None: it can, as far as its
+    spelling goes; ``accepted_url`` also applies the deployment's destination policy)."""
+    if not url:
+        return "the URL is empty"
+    if len(url) > MAX_URL_LENGTH:
+        return f"the URL is longer than {MAX_URL_LENGTH} characters"
+    if (unstorable_reason := unstorable.refusal(url)) is not None:
+        return f"the URL {unstorable_reason}"
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return "the URL must start with http:// or https://"
+    if not parts.hostname:
+        return "the URL has no host"
+    if parts.username is not None or parts.password is not None:
+        return "credentials in the URL are not allowed; use a custom header"
+    try:
+        parts.port  # noqa: B018  (raises on a port out of range)
+    except ValueError as error:
+        return f"the URL's port is invalid: {error}"
+    if any(char.isspace() for char in url):
+        return "the URL contains white space"
+    return ssrf.unsendable(url)
+
+
+def accepted_url(settings: Settings, url: str) -> str:
+    """``url`` as an endpoint keeps it; ``UrlRefused`` for its spelling, ``BlockedDestination``
+    for a destination the deployment's policy refuses."""
+    reason = url_refusal(url)
+    if reason is not None:
+        raise UrlRefused(f"the URL was refused: {reason}")
+    ssrf.DestinationPolicy.from_settings(settings).check_url(url)
+    return url
 
 
 async def get(session: AsyncSession, endpoint_id: uuid.UUID) -> Endpoint | None:
@@ -126,6 +187,15 @@ async def find(session: AsyncSession, ref: str, tenant_id: uuid.UUID | None) -> 
     )
 
 
+async def visible(
+    session: AsyncSession, viewer: Viewer, ref: str, tenant_id: uuid.UUID | None = None
+) -> Endpoint:
+    """The live endpoint ``ref`` (its id, or its uid among the endpoints of ``tenant_id`` or of
+    the viewer's own tenant) names, as ``viewer`` may see it: else NotFound."""
+    found = await find(session, ref, tenant_id or viewer.tenant_id)
+    return viewer.seen("endpoint", ref, found, found.tenant_id if found else None)
+
+
 def list_query(tenant_id: uuid.UUID | None) -> Select[Endpoint]:
     query = select(Endpoint).where(Endpoint.deleted_at.is_(None))
     if tenant_id is not None:
@@ -144,7 +214,8 @@ async def create(
     filters: Mapping[str, dict[str, Any]] | None = None,
 ) -> Endpoint:
     """A new endpoint subscribed to ``event_types``, with ``filters`` on some of them (by
-    pattern). Raises UidTaken, UnknownEventTypes, FilterWithoutSubscription or FilterError."""
+    pattern). Raises EndpointUidTaken, UnknownEventTypes, FilterWithoutSubscription or
+    FilterError."""
     endpoint = Endpoint(tenant_id=tenant_id, **_columns(fields))
     if not endpoint.enabled:
         endpoint.disabled_reason = endpoint.disabled_reason or "disabled when created"
@@ -161,7 +232,7 @@ async def create(
 
 
 async def update(session: AsyncSession, endpoint: Endpoint, changes: dict[str, Any]) -> Endpoint:
-    """Apply ``changes`` (UidTaken for a uid another endpoint of the tenant has). Disabling
+    """Apply ``changes`` (EndpointUidTaken for a uid another endpoint of the tenant has). Disabling
     records the reason and time and stops the pending deliveries; enabling clears them and
     the failure streak, and resumes what disabling stopped. A new URL is a new receiver: its
     failure streak and breaker start afresh."""
@@ -223,14 +294,14 @@ def _columns(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _flush(session: AsyncSession, uid: str | None) -> None:
-    """Flush, telling a uid that another live endpoint of the tenant has (UidTaken)."""
+    """Flush, telling a uid that another live endpoint of the tenant has (EndpointUidTaken)."""
     try:
         async with session.begin_nested():
             await session.flush()
     except IntegrityError as error:
         if "uq_endpoints_tenant_id_uid" not in str(error):
             raise
-        raise UidTaken(uid) from None
+        raise EndpointUidTaken(uid) from None
 
 
 async def remove(session: AsyncSession, endpoint: Endpoint) -> None:

@@ -1,12 +1,13 @@
 """Event types: the named kinds of event, each with an optional JSON Schema for payloads."""
 
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import Select, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost.db.models import EventType
+from hookpost.errors import HookpostError
 
 NAME_PATTERN = r"^[a-zA-Z0-9_]+(\.[a-zA-Z0-9_]+)*$"
 # hookpost's own types (``hookpost.endpoint.disabled``...): the operator's, not for tenants
@@ -22,8 +23,10 @@ def offered_to_tenants() -> Select[str]:
     )
 
 
-class NameTaken(Exception):
+class NameTaken(HookpostError):
     """An event type with this name exists already."""
+
+    code: ClassVar[str] = "event_type_exists"
 
 
 async def find(session: AsyncSession, name: str) -> EventType | None:

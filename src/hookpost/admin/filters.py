@@ -10,11 +10,12 @@ the predicate as variables (``$v0``...), never spliced into its text.
 """
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 
 from hookpost.db import unstorable
+from hookpost.errors import HookpostError
 
 MAX_CONDITIONS = 64  # operators and equalities in one rule
 MAX_DEPTH = 8  # nested rules
@@ -26,8 +27,10 @@ OPERATORS = ("$eq", "$ne", *COMPARISONS, "$in", "$nin", "$exists", "$starts_with
 Where = list[str | int]
 
 
-class FilterError(Exception):
+class FilterError(HookpostError):
     """A rule that cannot be compiled; ``where`` is the path to its failing part."""
+
+    code: ClassVar[str] = "invalid_filter"
 
     def __init__(self, where: Where, message: str) -> None:
         super().__init__(message)

@@ -2,7 +2,7 @@
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import asyncpg
 from sqlalchemy import Select, delete, select
@@ -11,10 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost import ids
 from hookpost.db.models import Attempt, Tenant
+from hookpost.errors import HookpostError
 
 
-class UidTaken(Exception):
+class TenantUidTaken(HookpostError):
     """Another tenant already has this uid."""
+
+    code: ClassVar[str] = "tenant_uid_taken"
 
 
 async def find(session: AsyncSession, ref: str) -> Tenant | None:
@@ -67,15 +70,6 @@ async def revoke_portal_links(session: AsyncSession, tenant: Tenant, at: datetim
     await session.flush()
 
 
-def portal_link_valid(tenant: Tenant | None, issued_at: float) -> bool:
-    """Whether a portal link of ``tenant`` issued at ``issued_at`` (epoch seconds) still
-    works: its tenant exists and revoked nothing since."""
-    if tenant is None:
-        return False
-    revoked = tenant.portal_revoked_at
-    return revoked is None or issued_at >= revoked.timestamp()
-
-
 def list_query(only: uuid.UUID | None) -> Select[Tenant]:
     query = select(Tenant)
     if only is not None:
@@ -88,4 +82,4 @@ async def _flush(session: AsyncSession, uid: str | None) -> None:
         async with session.begin_nested():
             await session.flush()
     except IntegrityError as error:
-        raise UidTaken(uid) from error
+        raise TenantUidTaken(uid) from error

@@ -1,8 +1,9 @@
 """Errors as ``application/problem+json`` (RFC 9457) with a stable ``code``.
 
-Code anywhere raises ``Problem``; the handlers here also turn FastAPI's validation errors,
-unknown routes, malformed JSON and values Postgres refuses into problems, so no bad input
-becomes a 500.
+A route raises ``Problem``, or lets a ``HookpostError`` from below through: either is answered
+with its code and the status ``errors.STATUS`` gives that code. The handlers here also turn
+FastAPI's validation errors, unknown routes, malformed JSON and values Postgres refuses into
+problems, so no bad input becomes a 500.
 """
 
 import logging
@@ -19,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hookpost.db.engine import is_outage, is_refused_value
+from hookpost.errors import STATUS, HookpostError, Kind, NotFound, code_of
 
 logger = logging.getLogger(__name__)
 
@@ -44,39 +46,50 @@ class ProblemBody(BaseModel):
     errors: list[FieldError] | None = None
 
 
-class Problem(Exception):
-    """An error answered to the caller as problem+json."""
+class Problem(HookpostError):
+    """An error answered to the caller as problem+json: its status is ``STATUS[code]``
+    (``status`` is given only for HTTP's own errors, which have no code of their own)."""
 
     def __init__(
         self,
-        status: int,
         code: str,
         detail: str,
         *,
         errors: list[FieldError] | None = None,
         headers: dict[str, str] | None = None,
+        status: int | None = None,
     ) -> None:
         super().__init__(detail)
-        self.status = status
-        self.code = code
-        self.detail = detail
+        self.status = STATUS[code] if status is None else status
+        self.instance_code = code
         self.errors = errors
         self.headers = headers
 
+    @property
+    def detail(self) -> str:
+        return str(self)
+
+    @classmethod
+    def of(cls, error: HookpostError) -> "Problem":
+        """The problem a refusal raised below the API is answered with."""
+        if isinstance(error, Problem):
+            return error
+        return cls(code_of(error), error.detail)
+
     def body(self) -> ProblemBody:
         return ProblemBody(
-            type=f"https://hookpost.dev/problems/{self.code}",
+            type=f"https://hookpost.dev/problems/{self.instance_code}",
             title=HTTPStatus(self.status).phrase,
             status=self.status,
             detail=self.detail,
-            code=self.code,
+            code=self.instance_code,
             errors=self.errors,
         )
 
 
-def not_found(kind: str, ref: str) -> Problem:
+def not_found(kind: Kind, ref: str) -> Problem:
     """The 404 for an object that does not exist or that the caller may not see."""
-    return Problem(404, f"{kind}_not_found", f"No {kind.replace('_', ' ')} {ref!r}")
+    return Problem.of(NotFound(kind, ref))
 
 
 def _encodable(value: Any) -> Any:
@@ -130,9 +143,9 @@ def _field_errors(error: RequestValidationError) -> list[FieldError]:
     ]
 
 
-async def _on_problem(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, Problem)
-    return problem_response(exc)
+async def _on_refusal(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HookpostError)
+    return problem_response(Problem.of(exc))
 
 
 async def _on_validation_error(_: Request, exc: Exception) -> Response:
@@ -140,12 +153,12 @@ async def _on_validation_error(_: Request, exc: Exception) -> Response:
     errors = _field_errors(exc)
     if any(item.type == "json_invalid" for item in errors):
         return problem_response(
-            Problem(400, "malformed_json", "The request body is not valid JSON", errors=errors)
+            Problem("malformed_json", "The request body is not valid JSON", errors=errors)
         )
     detail = "; ".join(_sentence(item) for item in errors[:3])
     if len(errors) > 3:
         detail += f"; and {len(errors) - 3} more (see errors)"
-    return problem_response(Problem(422, "validation_error", detail, errors=errors))
+    return problem_response(Problem("validation_error", detail, errors=errors))
 
 
 _EXAMPLE_TIME = "2026-11-22T08:00:00Z"
@@ -185,13 +198,13 @@ async def _on_http_error(_: Request, exc: Exception) -> Response:
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     headers = dict(exc.headers) if exc.headers else None
-    return problem_response(Problem(exc.status_code, code, detail, headers=headers))
+    return problem_response(Problem(code, detail, headers=headers, status=exc.status_code))
 
 
 async def _on_database_error(request: Request, exc: Exception) -> Response:
     if is_refused_value(exc):
         return problem_response(
-            Problem(422, "invalid_value", "A value of the request cannot be stored as given")
+            Problem("invalid_value", "A value of the request cannot be stored as given")
         )
     if is_outage(exc):
         logger.warning("database unavailable: %s", type(exc).__name__)
@@ -202,7 +215,6 @@ async def _on_database_error(request: Request, exc: Exception) -> Response:
             await state.pool.expire_connections()
         return problem_response(
             Problem(
-                503,
                 "database_unavailable",
                 "The database cannot be reached; try again shortly",
                 headers={"Retry-After": "1"},
@@ -213,11 +225,11 @@ async def _on_database_error(request: Request, exc: Exception) -> Response:
 
 async def _on_unexpected(_: Request, exc: Exception) -> Response:
     logger.exception("unhandled error", exc_info=exc)
-    return problem_response(Problem(500, "internal_error", "An unexpected error occurred"))
+    return problem_response(Problem("internal_error", "An unexpected error occurred"))
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(Problem, _on_problem)
+    app.add_exception_handler(HookpostError, _on_refusal)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(DBAPIError, _on_database_error)  # through SQLAlchemy

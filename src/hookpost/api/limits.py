@@ -42,7 +42,7 @@ class BodySizeLimit:
 
     def _check_declared(self, declared: bytes) -> Problem | None:
         if not declared.isdigit():
-            return Problem(400, "bad_request", "Content-Length is not a number")
+            return Problem("bad_request", "Content-Length is not a number")
         if int(declared) > self.max_bytes:
-            return Problem(413, "request_too_large", self._too_large())
+            return Problem("request_too_large", self._too_large())
         return None

@@ -28,7 +28,7 @@ async def paginate(
     if page.cursor is not None:
         after = ids.decode(prefix, page.cursor)
         if after is None:
-            raise Problem(422, "invalid_cursor", f"{page.cursor!r} is not a cursor of this list")
+            raise Problem("invalid_cursor", f"{page.cursor!r} is not a cursor of this list")
         query = query.where(id_column < after)
     rows = (await session.scalars(query.order_by(id_column.desc()).limit(page.limit + 1))).all()
     if len(rows) <= page.limit:

@@ -7,59 +7,45 @@ from typing import Annotated
 from fastapi import Depends, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hookpost.access import Viewer
 from hookpost.admin import endpoints, tenants
-from hookpost.api.deps import AuthDep, Principal, SessionDep
+from hookpost.api.deps import AuthDep, SessionDep
 from hookpost.api.errors import Problem, not_found
 from hookpost.api.schemas.common import TenantRef
 from hookpost.db.models import Endpoint, Tenant
 
 
-async def tenant_for(session: AsyncSession, principal: Principal, ref: str) -> Tenant:
+async def tenant_for(session: AsyncSession, viewer: Viewer, ref: str) -> Tenant:
     tenant = await tenants.find(session, ref)
-    if tenant is None or not principal.can_see(tenant.id):
+    if tenant is None or not viewer.can_see(tenant.id):
         raise not_found("tenant", ref)
     return tenant
 
 
-async def owner_tenant_id(
-    session: AsyncSession, principal: Principal, ref: str | None
-) -> uuid.UUID:
+async def owner_tenant_id(session: AsyncSession, viewer: Viewer, ref: str | None) -> uuid.UUID:
     """The tenant a new object belongs to: the one named, or a tenant key's own."""
     if ref is not None:
-        return (await tenant_for(session, principal, ref)).id
-    if principal.tenant_id is None:
-        raise Problem(422, "validation_error", "tenant_id is required with an admin key")
-    return principal.tenant_id
+        return (await tenant_for(session, viewer, ref)).id
+    if viewer.tenant_id is None:
+        raise Problem("validation_error", "tenant_id is required with an admin key")
+    return viewer.tenant_id
 
 
-async def tenant_id_for(
-    session: AsyncSession, principal: Principal, ref: str | None
-) -> uuid.UUID | None:
+async def tenant_id_for(session: AsyncSession, viewer: Viewer, ref: str | None) -> uuid.UUID | None:
     """The tenant a list is filtered to: the one named, or a tenant key's own (None: all)."""
     if ref is not None:
-        return (await tenant_for(session, principal, ref)).id
-    return principal.tenant_id
+        return (await tenant_for(session, viewer, ref)).id
+    return viewer.tenant_id
 
 
 async def endpoint_for(
-    session: AsyncSession, principal: Principal, ref: str, tenant_ref: str | None = None
+    session: AsyncSession, viewer: Viewer, ref: str, tenant_ref: str | None = None
 ) -> Endpoint:
     """The endpoint ``ref`` names: its id (``ep_...``), or its uid among the endpoints of the
     tenant named by ``tenant_ref`` (or of a tenant key's own): uids are unique per tenant, so
     an admin key that names an endpoint by uid names the tenant too."""
-    tenant_id = await tenant_id_for(session, principal, tenant_ref)
-    try:
-        endpoint = await endpoints.find(session, ref, tenant_id)
-    except endpoints.UidNeedsTenant:
-        raise Problem(
-            422,
-            "tenant_required",
-            f"{ref!r} is not an endpoint id (ep_...): to name an endpoint by its uid with an "
-            "admin key, add tenant_id (the tenant's id or uid)",
-        ) from None
-    if endpoint is None or not principal.can_see(endpoint.tenant_id):
-        raise not_found("endpoint", ref)
-    return endpoint
+    tenant_id = await tenant_id_for(session, viewer, tenant_ref)
+    return await endpoints.visible(session, viewer, ref, tenant_id)
 
 
 EndpointTenant = Annotated[
@@ -72,9 +58,9 @@ EndpointTenant = Annotated[
 
 
 async def _endpoint(
-    endpoint_id: str, session: SessionDep, principal: AuthDep, tenant_id: EndpointTenant = None
+    endpoint_id: str, session: SessionDep, viewer: AuthDep, tenant_id: EndpointTenant = None
 ) -> Endpoint:
-    return await endpoint_for(session, principal, endpoint_id, tenant_id)
+    return await endpoint_for(session, viewer, endpoint_id, tenant_id)
 
 
 # The endpoint a route's path names (``endpoint_id``: its id or uid), as the caller may see it.

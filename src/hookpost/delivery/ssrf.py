@@ -18,11 +18,13 @@ import re
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import ClassVar
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 from yarl import URL
 
+from hookpost.errors import HookpostError
 from hookpost.settings import IPNetwork, Settings, parse_networks
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -39,8 +41,10 @@ _EMBEDDING_IPV4 = tuple(
 _NUMERIC_LABEL = re.compile(r"^(0[xX][0-9a-fA-F]*|[0-9]+)$")
 
 
-class BlockedDestination(OSError):
+class BlockedDestination(HookpostError, OSError):
     """A request hookpost refuses to send; logged as error kind ``blocked_destination``."""
+
+    code: ClassVar[str] = "blocked_destination"
 
 
 def _embedded(address: IPAddress) -> ipaddress.IPv4Address | None:

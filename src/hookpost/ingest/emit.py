@@ -11,15 +11,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from textwrap import indent
-from typing import Any
+from typing import Any, ClassVar
 
 import asyncpg
 
 from hookpost import ids, jsonvalue
 from hookpost.cache import TtlCache
 from hookpost.delivery import queue
+from hookpost.errors import HookpostError
+from hookpost.ingest.schemas import UnusableSchema
 from hookpost.ingest.validation import (
-    UnusableSchema,
     ValidationTimeout,
     Validator,
 )
@@ -55,8 +56,10 @@ class Emitted:
     waiting_in: list[tuple[uuid.UUID, str]] = field(default_factory=list)
 
 
-class EmitError(Exception):
+class EmitError(HookpostError):
     """An event of the request cannot be emitted; ``index`` is its place in the request."""
+
+    code: ClassVar[str] = "validation_error"
 
     def __init__(self, index: int, message: str) -> None:
         super().__init__(message)
@@ -65,14 +68,16 @@ class EmitError(Exception):
 
 
 class UnknownEventType(EmitError):
-    pass
+    code: ClassVar[str] = "unknown_event_type"
 
 
 class ArchivedEventType(EmitError):
-    pass
+    code: ClassVar[str] = "event_type_archived"
 
 
 class InvalidPayload(EmitError):
+    code: ClassVar[str] = "payload_invalid"
+
     def __init__(self, index: int, path: list[str | int], message: str) -> None:
         super().__init__(index, message)
         self.path = path
@@ -81,17 +86,23 @@ class InvalidPayload(EmitError):
 class PayloadTooSlow(EmitError):
     """Validating the payload ran over the time bound."""
 
+    code: ClassVar[str] = "payload_validation_timeout"
+
 
 class SchemaUnusable(EmitError):
     """The event type's schema cannot be applied; an admin must replace it."""
 
+    code: ClassVar[str] = "event_type_schema_unusable"
+
 
 class IdempotencyConflict(EmitError):
-    pass
+    code: ClassVar[str] = "idempotency_conflict"
 
 
 class StaleTenant(EmitError):
     """The event's tenant no longer exists, or no longer has the uid it was named by."""
+
+    code: ClassVar[str] = "tenant_changed"
 
 
 def payload_hash(event_type: str, payload: dict[str, Any]) -> bytes:

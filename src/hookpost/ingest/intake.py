@@ -7,15 +7,17 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, ClassVar
 
 import asyncpg
 import orjson
 
 from hookpost import ids, jsonvalue
+from hookpost.access import Viewer
 from hookpost.admin import tenants
 from hookpost.cache import TtlCache
 from hookpost.db import unstorable
+from hookpost.errors import HookpostError
 from hookpost.ingest import emit
 from hookpost.ingest.group import EmitGroup
 from hookpost.ingest.metrics import DELIVERIES_QUEUED, EVENTS_INGESTED
@@ -24,20 +26,11 @@ from hookpost.ingest.validation import Validator
 TenantCache = TtlCache[str, uuid.UUID]  # tenant uid -> id
 
 
-class Caller(Protocol):
-    """Who emits: an admin key (``tenant_id`` None) or a tenant's key."""
-
-    @property
-    def tenant_id(self) -> uuid.UUID | None: ...
-
-    def can_see(self, tenant_id: uuid.UUID) -> bool: ...
-
-
 @dataclass(frozen=True)
 class EventItem:
-    """One event as a caller sends it."""
+    """One event as a viewer sends it."""
 
-    tenant_ref: str | None  # a tenant id or uid; None: the caller's own tenant
+    tenant_ref: str | None  # a tenant id or uid; None: the viewer's own tenant
     event_type: str
     payload: Any
     idempotency_key: str | None
@@ -45,15 +38,21 @@ class EventItem:
     channels: list[str] | None = None  # None: no channel
 
 
-class IntakeError(Exception):
+class IntakeError(HookpostError):
     """An event the intake refuses, before anything was stored."""
+
+    code: ClassVar[str] = "validation_error"
 
 
 class TenantRequired(IntakeError):
     """An admin key emitted without naming a tenant."""
 
+    code: ClassVar[str] = "tenant_required"
+
 
 class TenantNotFound(IntakeError):
+    code: ClassVar[str] = "tenant_not_found"
+
     def __init__(self, ref: str) -> None:
         super().__init__(ref)
         self.ref = ref
@@ -61,6 +60,7 @@ class TenantNotFound(IntakeError):
 
 @dataclass
 class PayloadTooLarge(IntakeError):
+    code: ClassVar[str] = "payload_too_large"
     index: int
     size: int
     limit: int
@@ -68,6 +68,7 @@ class PayloadTooLarge(IntakeError):
 
 @dataclass
 class PayloadUnencodable(IntakeError):
+    code: ClassVar[str] = "payload_invalid"
     index: int
     message: str
 
@@ -80,6 +81,8 @@ def _placed(path: list[str | int], reason: str) -> str:
 @dataclass
 class DeliverAtTooFar(IntakeError):
     """A ``deliver_at`` later than the events are kept (``HOOKPOST_EVENT_RETENTION_DAYS``)."""
+
+    code: ClassVar[str] = "deliver_at_too_far"
 
     index: int
     latest: datetime
@@ -114,12 +117,12 @@ class Intake:
     async def close(self) -> None:
         await self.group.close()
 
-    async def emit_one(self, caller: Caller, item: EventItem) -> emit.Emitted:
+    async def emit_one(self, viewer: Viewer, item: EventItem) -> emit.Emitted:
         """Store one event with the single events of concurrent requests; its outcome."""
         self._check_size(0, item.payload)
         self._check_schedule(0, item.deliver_at)
         for tries_left in (1, 0):  # a tenant stale in the cache costs one more try
-            [event] = await self._events_in(caller, [item])
+            [event] = await self._events_in(viewer, [item])
             try:
                 emitted = await self.group.emit(event)
                 break
@@ -128,13 +131,13 @@ class Intake:
         self._count([emitted])
         return emitted
 
-    async def emit_batch(self, caller: Caller, items: Sequence[EventItem]) -> list[emit.Emitted]:
+    async def emit_batch(self, viewer: Viewer, items: Sequence[EventItem]) -> list[emit.Emitted]:
         """Store a batch in one transaction: all of it or none; the outcomes in order."""
         for index, item in enumerate(items):
             self._check_size(index, item.payload)
             self._check_schedule(index, item.deliver_at)
         for tries_left in (1, 0):  # as for one event
-            batch = await self._events_in(caller, items)
+            batch = await self._events_in(viewer, items)
             if tries_left:  # before any transaction: validation may take its time bound
                 errors = await emit.check(
                     self._pool, batch, types=self._types, validator=self._validator
@@ -166,10 +169,10 @@ class Intake:
         if deliver_at is not None and deliver_at > latest:
             raise DeliverAtTooFar(index, latest)
 
-    async def _events_in(self, caller: Caller, items: Sequence[EventItem]) -> list[emit.EventIn]:
+    async def _events_in(self, viewer: Viewer, items: Sequence[EventItem]) -> list[emit.EventIn]:
         """The events to store, each tenant resolved once."""
         found = {
-            ref: await self._tenant(caller, ref)
+            ref: await self._tenant(viewer, ref)
             for ref in dict.fromkeys(item.tenant_ref for item in items)
         }
         return [
@@ -185,15 +188,15 @@ class Intake:
             for item in items
         ]
 
-    async def _tenant(self, caller: Caller, ref: str | None) -> tuple[uuid.UUID, str | None]:
+    async def _tenant(self, viewer: Viewer, ref: str | None) -> tuple[uuid.UUID, str | None]:
         """The tenant an event names (id or uid), or a tenant key's own, with the uid it was
         named by. A uid is read from the cache when it holds it: the store checks that the
         tenant still has that uid, as it checks that a tenant named by id exists, which
         therefore needs no read here."""
         if ref is None:
-            if caller.tenant_id is None:
+            if viewer.tenant_id is None:
                 raise TenantRequired()
-            return caller.tenant_id, None
+            return viewer.tenant_id, None
         uid = None
         tenant_id = ids.decode(ids.Prefix.TENANT, ref)
         if tenant_id is None:  # a uid: uids never look like tenant ids
@@ -204,7 +207,7 @@ class Intake:
                 if tenant_id is None:
                     raise TenantNotFound(ref)
                 self._uids.put(uid, tenant_id)
-        if not caller.can_see(tenant_id):
+        if not viewer.can_see(tenant_id):
             raise TenantNotFound(ref)
         return tenant_id, uid
 

@@ -8,10 +8,12 @@ standard input and output; ``validation.py`` runs it as a child process under a 
 import struct
 import sys
 from functools import lru_cache
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar
 
 import jsonschema_rs
 import orjson
+
+from hookpost.errors import HookpostError
 
 FRAME = struct.Struct(">I")  # each message: its length, then that many bytes of JSON
 
@@ -21,8 +23,10 @@ _REGEX_ADVICE = (
 )
 
 
-class UnusableSchema(ValueError):
+class UnusableSchema(HookpostError, ValueError):
     """A schema that hookpost cannot apply; the message says where and why."""
+
+    code: ClassVar[str] = "invalid_schema"
 
 
 def _place(path: list[str | int]) -> str:

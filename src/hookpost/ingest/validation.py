@@ -13,30 +13,33 @@ import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 
 from hookpost import jsonvalue
-from hookpost.ingest.schemas import FRAME
+from hookpost.errors import HookpostError
+from hookpost.ingest.schemas import FRAME, UnusableSchema
 
 logger = logging.getLogger(__name__)
 
 
-class ValidationError(Exception):
+class ValidationError(HookpostError):
     """Validation could not give an answer."""
+
+    code: ClassVar[str] = "validation_unavailable"
 
 
 class ValidationTimeout(ValidationError):
     """A request ran over the time bound; its child was killed."""
 
+    code: ClassVar[str] = "payload_validation_timeout"
+
 
 class ValidationUnavailable(ValidationError):
     """No child could answer: it did not start, or it died."""
 
-
-class UnusableSchema(ValidationError):
-    """The schema cannot be applied (stored before the rules of ``schemas.py``)."""
+    code: ClassVar[str] = "validation_unavailable"
 
 
 @dataclass(frozen=True, slots=True)

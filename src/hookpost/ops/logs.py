@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from hookpost import ids
+from hookpost.access import Viewer
 from hookpost.db.models import Attempt, Delivery, Endpoint, Event
 
 Row = TypeVar("Row", Delivery, Attempt)
@@ -91,3 +92,10 @@ async def delivery_context(
         select(Attempt).where(Attempt.delivery_id == delivery.id).order_by(Attempt.id)
     )
     return event, endpoint, attempts.all()
+
+
+async def visible_delivery(session: AsyncSession, viewer: Viewer, ref: str) -> Delivery:
+    """The delivery ``ref`` (``dlv_...``) names, as ``viewer`` may see it (else NotFound)."""
+    delivery_id = ids.decode(ids.Prefix.DELIVERY, ref)
+    found = None if delivery_id is None else await get_delivery(session, delivery_id)
+    return viewer.seen("delivery", ref, found, found.tenant_id if found else None)

@@ -3,6 +3,7 @@ after an outage, in bounded batches that each commit on their own."""
 
 import uuid
 from datetime import datetime
+from typing import ClassVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -10,28 +11,31 @@ from hookpost import ids
 from hookpost.db.engine import driver_connection, driver_connection_of
 from hookpost.db.models import Delivery, Endpoint
 from hookpost.delivery import queue
+from hookpost.errors import HookpostError
 
 
-class CannotResend(Exception):
+class CannotResend(HookpostError):
     """A resend refused: its endpoint is disabled or deleted (``EndpointDisabled``), or the
     delivery is being sent right now (``DeliveryInFlight``)."""
 
+    code: ClassVar[str] = "cannot_resend"
+
 
 class EndpointDisabled(CannotResend):
-    pass
+    code: ClassVar[str] = "endpoint_disabled"
 
 
 class DeliveryInFlight(CannotResend):
-    pass
+    code: ClassVar[str] = "delivery_in_flight"
 
 
 async def resend(session: AsyncSession, delivery: Delivery, endpoint: Endpoint) -> Delivery:
     """Queue ``delivery`` now, whatever its state, in the session's transaction (the workers
     are woken when it commits); the delivery as it is then."""
     if not endpoint.enabled:
-        raise EndpointDisabled()
+        raise EndpointDisabled("The endpoint is disabled or deleted: enable it first")
     if not await queue.resend(await driver_connection(session), delivery.id):
-        raise DeliveryInFlight()
+        raise DeliveryInFlight("The delivery is being sent right now")
     await session.refresh(delivery)
     return delivery
 
@@ -53,14 +57,18 @@ async def count_recoverable(
 
 async def recover(
     engine: AsyncEngine,
-    endpoint_id: uuid.UUID,
+    endpoint: Endpoint,
     *,
     since: datetime,
     until: datetime,
     batch_size: int = RECOVER_BATCH_SIZE,
 ) -> int:
-    """Queue again every failed delivery of ``endpoint_id`` created in ``[since, until)``.
-    Each batch is its own short transaction, so no lock is held for long; how many."""
+    """Queue again every failed delivery of ``endpoint`` created in ``[since, until)``; how
+    many. A disabled endpoint is refused (``EndpointDisabled``): what it recovered would only
+    wait. Each batch is its own short transaction, so no lock is held for long."""
+    if not endpoint.enabled:
+        raise EndpointDisabled("The endpoint is disabled: enable it first")
+    endpoint_id = endpoint.id
     after, before = ids.floor(since), ids.floor(until)
     total = 0
     async with engine.connect() as connection:

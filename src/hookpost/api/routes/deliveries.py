@@ -7,8 +7,9 @@ from fastapi import APIRouter, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost import ids
-from hookpost.api.deps import AuthDep, PageDep, Principal, SessionDep
-from hookpost.api.errors import Problem, not_found, problem_responses
+from hookpost.access import Viewer
+from hookpost.api.deps import AuthDep, PageDep, SessionDep
+from hookpost.api.errors import Problem, problem_responses
 from hookpost.api.json_body import StrictJSONRoute
 from hookpost.api.pagination import paginate
 from hookpost.api.schemas.common import Page, StorableDatetime, StorableText, TenantRef
@@ -44,12 +45,12 @@ def _id_filter(prefix: ids.Prefix, name: str, value: str | None) -> uuid.UUID | 
         return None
     parsed = ids.decode(prefix, value)
     if parsed is None:
-        raise Problem(422, "invalid_id", f"{name}: {value!r} is not a {prefix}_ id")
+        raise Problem("invalid_id", f"{name}: {value!r} is not a {prefix}_ id")
     return parsed
 
 
 async def _endpoint_filter(
-    session: AsyncSession, principal: Principal, value: str | None, tenant_ref: str | None
+    session: AsyncSession, viewer: Viewer, value: str | None, tenant_ref: str | None
 ) -> uuid.UUID | None:
     """The endpoint a filter names: an id as it is, or a uid found among the endpoints of
     the tenant the request names (or a tenant key's own)."""
@@ -57,21 +58,17 @@ async def _endpoint_filter(
         return None
     if (parsed := ids.decode(ids.Prefix.ENDPOINT, value)) is not None:
         return parsed
-    return (await endpoint_for(session, principal, value, tenant_ref)).id
+    return (await endpoint_for(session, viewer, value, tenant_ref)).id
 
 
-async def _delivery_for(session: AsyncSession, principal: Principal, ref: str) -> Delivery:
-    delivery_id = ids.decode(ids.Prefix.DELIVERY, ref)
-    delivery = None if delivery_id is None else await logs.get_delivery(session, delivery_id)
-    if delivery is None or not principal.can_see(delivery.tenant_id):
-        raise not_found("delivery", ref)
-    return delivery
+async def _delivery_for(session: AsyncSession, viewer: Viewer, ref: str) -> Delivery:
+    return await logs.visible_delivery(session, viewer, ref)
 
 
 @router.get("/v1/deliveries", summary="List deliveries", responses=problem_responses(404, 422))
 async def list_deliveries(
     session: SessionDep,
-    principal: AuthDep,
+    viewer: AuthDep,
     page: PageDep,
     tenant_id: Annotated[TenantRef | None, Query()] = None,
     endpoint_id: EndpointFilter = None,
@@ -84,8 +81,8 @@ async def list_deliveries(
     """The delivery log, newest first: "did customer X get event Y, and if not, why?" Every
     filter is optional and they combine."""
     where = logs.DeliveryFilter(
-        tenant_id=await tenant_id_for(session, principal, tenant_id),
-        endpoint_id=await _endpoint_filter(session, principal, endpoint_id, tenant_id),
+        tenant_id=await tenant_id_for(session, viewer, tenant_id),
+        endpoint_id=await _endpoint_filter(session, viewer, endpoint_id, tenant_id),
         event_id=_id_filter(ids.Prefix.EVENT, "event_id", event_id),
         event_type=event_type,
         status=status,
@@ -100,9 +97,9 @@ async def list_deliveries(
 @router.get(
     "/v1/deliveries/{delivery_id}", summary="Get a delivery", responses=problem_responses(404)
 )
-async def get_delivery(delivery_id: str, session: SessionDep, principal: AuthDep) -> DeliveryDetail:
+async def get_delivery(delivery_id: str, session: SessionDep, viewer: AuthDep) -> DeliveryDetail:
     """One delivery with its event, its endpoint, its state and every attempt."""
-    delivery = await _delivery_for(session, principal, delivery_id)
+    delivery = await _delivery_for(session, viewer, delivery_id)
     event, endpoint, attempts = await logs.delivery_context(session, delivery)
     return DeliveryDetail(
         **{name: getattr(delivery, name) for name in DeliveryOut.model_fields},
@@ -128,19 +125,12 @@ async def get_delivery(delivery_id: str, session: SessionDep, principal: AuthDep
     summary="Resend a delivery",
     responses=problem_responses(404, 409),
 )
-async def resend_delivery(delivery_id: str, session: SessionDep, principal: AuthDep) -> DeliveryOut:
+async def resend_delivery(delivery_id: str, session: SessionDep, viewer: AuthDep) -> DeliveryOut:
     """Queue the delivery now, whatever its state (a succeeded one is sent again). Its history
     stays; the next attempt is marked `manual`, and the retry limits apply afresh."""
-    delivery = await _delivery_for(session, principal, delivery_id)
+    delivery = await _delivery_for(session, viewer, delivery_id)
     _, endpoint, _ = await logs.delivery_context(session, delivery)
-    try:
-        delivery = await recovery.resend(session, delivery, endpoint)
-    except recovery.EndpointDisabled:
-        raise Problem(
-            409, "endpoint_disabled", "The endpoint is disabled or deleted: enable it first"
-        ) from None
-    except recovery.DeliveryInFlight:
-        raise Problem(409, "delivery_in_flight", "The delivery is being sent right now") from None
+    delivery = await recovery.resend(session, delivery, endpoint)
     return DeliveryOut.model_validate(delivery)
 
 
@@ -150,10 +140,10 @@ async def resend_delivery(delivery_id: str, session: SessionDep, principal: Auth
     responses=problem_responses(404, 422),
 )
 async def list_delivery_attempts(
-    delivery_id: str, session: SessionDep, principal: AuthDep, page: PageDep
+    delivery_id: str, session: SessionDep, viewer: AuthDep, page: PageDep
 ) -> Page[AttemptOut]:
     """Every attempt of one delivery, newest first."""
-    delivery = await _delivery_for(session, principal, delivery_id)
+    delivery = await _delivery_for(session, viewer, delivery_id)
     query = logs.attempts_query(logs.AttemptFilter(delivery_id=delivery.id))
     rows, cursor = await paginate(session, query, Attempt.id, ids.Prefix.ATTEMPT, page)
     return Page(data=[AttemptOut.model_validate(row) for row in rows], next_cursor=cursor)
@@ -162,7 +152,7 @@ async def list_delivery_attempts(
 @router.get("/v1/attempts", summary="List attempts", responses=problem_responses(404, 422))
 async def list_attempts(
     session: SessionDep,
-    principal: AuthDep,
+    viewer: AuthDep,
     page: PageDep,
     tenant_id: Annotated[TenantRef | None, Query()] = None,
     endpoint_id: EndpointFilter = None,
@@ -175,8 +165,8 @@ async def list_attempts(
     """The per-attempt log, newest first: request headers, response status, headers and
     (capped) body, duration, error kind and message."""
     where = logs.AttemptFilter(
-        tenant_id=await tenant_id_for(session, principal, tenant_id),
-        endpoint_id=await _endpoint_filter(session, principal, endpoint_id, tenant_id),
+        tenant_id=await tenant_id_for(session, viewer, tenant_id),
+        endpoint_id=await _endpoint_filter(session, viewer, endpoint_id, tenant_id),
         delivery_id=_id_filter(ids.Prefix.DELIVERY, "delivery_id", delivery_id),
         status_code=status_code,
         error_kind=error_kind,

@@ -55,25 +55,23 @@ def _check_destination(state: AppState, url: str) -> None:
     try:
         DestinationPolicy.from_settings(state.settings).check_url(url)
     except BlockedDestination as error:
-        raise Problem(422, "blocked_destination", f"url: {error}") from None
+        raise Problem("blocked_destination", f"url: {error}") from None
 
 
 def _unknown_types(error: endpoints.UnknownEventTypes) -> Problem:
     return Problem(
-        422,
-        "event_type_not_found",
+        "unknown_event_type",
         f"No event type named {', '.join(error.names)}; create it first or use a pattern",
     )
 
 
 def _uid_taken(uid: str | None) -> Problem:
-    return Problem(409, "endpoint_uid_taken", f"Another endpoint of the tenant has the uid {uid!r}")
+    return Problem("endpoint_uid_taken", f"Another endpoint of the tenant has the uid {uid!r}")
 
 
 def _invalid_filter(error: FilterError, prefix: list[str | int]) -> Problem:
     where = ".".join(str(part) for part in [*prefix[1:], *error.where])
     return Problem(
-        422,
         "invalid_filter",
         f"{where}: {error.message}",
         errors=[FieldError(loc=[*prefix, *error.where], message=error.message, type="filter")],
@@ -83,7 +81,6 @@ def _invalid_filter(error: FilterError, prefix: list[str | int]) -> Problem:
 def _filter_without_subscription(error: endpoints.FilterWithoutSubscription) -> Problem:
     message = f"the endpoint does not subscribe to {error.pattern!r}: add it to event_types"
     return Problem(
-        422,
         "invalid_filter",
         f"filters.{error.pattern}: {message}",
         errors=[FieldError(loc=["body", "filters", error.pattern], message=message, type="filter")],
@@ -97,7 +94,7 @@ def _refusals() -> Iterator[None]:
         yield
     except endpoints.UnknownEventTypes as error:
         raise _unknown_types(error) from None
-    except endpoints.UidTaken as error:
+    except endpoints.EndpointUidTaken as error:
         raise _uid_taken(error.uid) from None
     except endpoints.FilterWithoutSubscription as error:
         raise _filter_without_subscription(error) from None
@@ -110,7 +107,6 @@ def _checked_policy(state: AppState, overrides: dict[str, float]) -> dict[str, f
         endpoints.check_policy(state.settings, overrides)
     except endpoints.PolicyRejected as error:
         raise Problem(
-            422,
             "validation_error",
             f"policy.{error.field}: {error.message}",
             errors=[
@@ -172,11 +168,11 @@ async def _out_with_warnings(
     responses=problem_responses(404, 409, 422),
 )
 async def create_endpoint(
-    body: EndpointCreate, session: SessionDep, state: StateDep, principal: AuthDep
+    body: EndpointCreate, session: SessionDep, state: StateDep, viewer: AuthDep
 ) -> EndpointOut:
     """Register a URL of a tenant's, with the event types it receives. A signing secret is
     generated unless `secret` is given; read it with `GET /v1/endpoints/{id}/secret`."""
-    tenant_id = await owner_tenant_id(session, principal, body.tenant_id)
+    tenant_id = await owner_tenant_id(session, viewer, body.tenant_id)
     _check_destination(state, body.url)
     fields = body.model_dump(exclude={"tenant_id", "secret", "event_types", "policy", "filters"})
     fields["policy"] = _checked_policy(state, body.policy.overrides())
@@ -198,12 +194,12 @@ async def create_endpoint(
 async def list_endpoints(
     session: SessionDep,
     state: StateDep,
-    principal: AuthDep,
+    viewer: AuthDep,
     page: PageDep,
     tenant_id: Annotated[TenantRef | None, Query(description="Only this tenant's.")] = None,
 ) -> Page[EndpointOut]:
     """Endpoints, newest first; a tenant key sees only its own tenant's."""
-    only = await tenant_id_for(session, principal, tenant_id)
+    only = await tenant_id_for(session, viewer, tenant_id)
     query = endpoints.list_query(only)
     rows, cursor = await paginate(session, query, Endpoint.id, ids.Prefix.ENDPOINT, page)
     return Page(data=await _out(session, state, list(rows)), next_cursor=cursor)
@@ -383,9 +379,7 @@ async def recover_endpoint(
             state.engine, endpoint.id, since=body.since, until=until
         )
         return Recovered(queued=found, dry_run=True)
-    if not endpoint.enabled:
-        raise Problem(409, "endpoint_disabled", "The endpoint is disabled: enable it first")
-    queued = await recovery.recover(state.engine, endpoint.id, since=body.since, until=until)
+    queued = await recovery.recover(state.engine, endpoint, since=body.since, until=until)
     return Recovered(queued=queued, dry_run=False)
 
 
@@ -407,7 +401,7 @@ async def endpoint_stats(
     until = until or datetime.now(UTC)
     since = since or until - timedelta(days=1)
     if until <= since:
-        raise Problem(422, "validation_error", "until must be after since")
+        raise Problem("validation_error", "until must be after since")
     found = await stats.endpoint_stats(session, endpoint.id, since=since, until=until)
     last = found.last_attempt
     return EndpointStatsOut(
@@ -444,7 +438,7 @@ async def test_filter(
     try:
         payload_json = jsonvalue.dumps(body.payload).decode()
     except orjson.JSONEncodeError as error:
-        raise Problem(422, "payload_invalid", f"The payload cannot be encoded: {error}") from None
+        raise Problem("payload_invalid", f"The payload cannot be encoded: {error}") from None
     verdict = await endpoints.test_filters(
         session,
         endpoint.id,

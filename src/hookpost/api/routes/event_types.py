@@ -39,11 +39,10 @@ async def _check_schema(state: AppState, schema: dict[str, Any] | None) -> None:
         error = "it took too long to compile"
     except ValidationUnavailable as unavailable:
         raise Problem(
-            503, "validation_unavailable", f"Schemas cannot be checked now: {unavailable}"
+            "validation_unavailable", f"Schemas cannot be checked now: {unavailable}"
         ) from None
     if error is not None:
         raise Problem(
-            422,
             "invalid_schema",
             f"The schema cannot be used: {error}",
             errors=[FieldError(loc=["body", "schema"], message=error, type="invalid_schema")],
@@ -64,18 +63,18 @@ async def _find(session: AsyncSession, name: str) -> EventType:
     responses=problem_responses(403, 409, 422, 503),
 )
 async def create_event_type(
-    body: EventTypeCreate, session: SessionDep, state: StateDep, principal: AuthDep
+    body: EventTypeCreate, session: SessionDep, state: StateDep, viewer: AuthDep
 ) -> EventTypeOut:
     """Declare a kind of event. With a `schema`, every payload emitted for it is validated.
     Admin keys only."""
-    principal.require_admin()
+    viewer.require_operator()
     await _check_schema(state, body.schema_)
     try:
         event_type = await event_types.create(
             session, name=body.name, description=body.description, schema=body.schema_
         )
     except event_types.NameTaken:
-        raise Problem(409, "event_type_exists", f"Event type {body.name!r} exists") from None
+        raise Problem("event_type_exists", f"Event type {body.name!r} exists") from None
     state.event_types.forget()  # a type deleted and created again under its name
     return EventTypeOut.model_validate(event_type)
 
@@ -83,7 +82,7 @@ async def create_event_type(
 @router.get("", summary="List event types", responses=problem_responses(422))
 async def list_event_types(
     session: SessionDep,
-    principal: AuthDep,
+    viewer: AuthDep,
     page: PageDep,
     include_archived: Annotated[bool, Query(description="Also list archived types.")] = False,
 ) -> Page[EventTypeOut]:
@@ -94,7 +93,7 @@ async def list_event_types(
 
 
 @router.get("/{name}", summary="Get an event type", responses=problem_responses(404))
-async def get_event_type(name: NamePath, session: SessionDep, principal: AuthDep) -> EventTypeOut:
+async def get_event_type(name: NamePath, session: SessionDep, viewer: AuthDep) -> EventTypeOut:
     """One event type by name."""
     return EventTypeOut.model_validate(await _find(session, name))
 
@@ -107,11 +106,11 @@ async def update_event_type(
     body: EventTypeUpdate,
     session: SessionDep,
     state: StateDep,
-    principal: AuthDep,
+    viewer: AuthDep,
 ) -> EventTypeOut:
     """Change the description or the schema, or archive the type (archived types take no new
     events). Admin keys only."""
-    principal.require_admin()
+    viewer.require_operator()
     event_type = await _find(session, name)
     changes = body.changes()
     if "schema" in changes:
@@ -128,11 +127,11 @@ async def update_event_type(
     responses=problem_responses(403, 404),
 )
 async def delete_event_type(
-    name: NamePath, session: SessionDep, state: StateDep, principal: AuthDep
+    name: NamePath, session: SessionDep, state: StateDep, viewer: AuthDep
 ) -> Response:
     """Remove an event type. Events already emitted keep their type name. Prefer archiving
     (`PATCH` with `archived: true`) to keep the type's description. Admin keys only."""
-    principal.require_admin()
+    viewer.require_operator()
     await event_types.remove(session, await _find(session, name))
     state.event_types.forget()
     return Response(status_code=204)

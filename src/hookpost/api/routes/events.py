@@ -62,15 +62,13 @@ def _problem(error: Exception, prefix: list[str | int]) -> Problem:
     index = getattr(error, "index", 0)
     where = f" (event {index})" if len(prefix) > 1 else ""
     if isinstance(error, ValidationUnavailable):
-        return Problem(503, "validation_unavailable", f"Payloads cannot be validated now: {error}")
+        return Problem("validation_unavailable", f"Payloads cannot be validated now: {error}")
     if isinstance(error, intake.TenantRequired):
-        return Problem(422, "validation_error", "tenant_id is required with an admin key")
+        return Problem("validation_error", "tenant_id is required with an admin key")
     if isinstance(error, intake.TenantNotFound):
         return not_found("tenant", error.ref)
     if isinstance(error, intake.PayloadUnencodable):
-        return Problem(
-            422, "payload_invalid", f"The payload{where} cannot be encoded: {error.message}"
-        )
+        return Problem("payload_invalid", f"The payload{where} cannot be encoded: {error.message}")
     if isinstance(error, intake.DeliverAtTooFar):
         loc: list[str | int] = [*prefix, "deliver_at"]
         message = (
@@ -78,31 +76,27 @@ def _problem(error: Exception, prefix: list[str | int]) -> Problem:
             f"{error.latest.isoformat(timespec='seconds')} (HOOKPOST_EVENT_RETENTION_DAYS)"
         )
         return Problem(
-            422,
             "deliver_at_too_far",
             message,
             errors=[FieldError(loc=loc, message=message, type="value_error")],
         )
     if isinstance(error, intake.PayloadTooLarge):
         return Problem(
-            413,
             "payload_too_large",
             f"The payload{where} is {error.size} bytes; the limit is {error.limit}",
         )
     if isinstance(error, emit.UnknownEventType):
-        return Problem(422, "event_type_not_found", error.message + where)
+        return Problem("unknown_event_type", error.message + where)
     if isinstance(error, emit.ArchivedEventType):
-        return Problem(422, "event_type_archived", error.message + where)
+        return Problem("event_type_archived", error.message + where)
     if isinstance(error, emit.PayloadTooSlow):
         return Problem(
-            422,
             "payload_validation_timeout",
             f"The payload{where} was not accepted: {error.message} against the event type's "
             "schema (HOOKPOST_VALIDATION_TIMEOUT_S); simplify the schema or the payload",
         )
     if isinstance(error, emit.SchemaUnusable):
         return Problem(
-            422,
             "event_type_schema_unusable",
             f"The event type's schema cannot be applied{where}: {error.message}; an admin "
             "must replace it (PATCH /v1/event-types/<name>)",
@@ -110,13 +104,12 @@ def _problem(error: Exception, prefix: list[str | int]) -> Problem:
     if isinstance(error, emit.InvalidPayload):
         loc = [*prefix, "payload", *error.path]
         return Problem(
-            422,
             "payload_invalid",
             f"The payload{where} does not match the event type's schema: {error.message}",
             errors=[FieldError(loc=loc, message=error.message, type="schema")],
         )
     assert isinstance(error, emit.EmitError)
-    return Problem(409, "idempotency_conflict", error.message + where)
+    return Problem("idempotency_conflict", error.message + where)
 
 
 _REFUSALS = (intake.IntakeError, emit.EmitError, ValidationUnavailable)
@@ -156,7 +149,7 @@ def _answer(item: emit.Emitted) -> Emitted:
     openapi_extra={"parameters": [IDEMPOTENCY_KEY_HEADER]},
 )
 async def emit_event(
-    body: EventCreate, request: Request, principal: AuthDep, response: Response
+    body: EventCreate, request: Request, viewer: AuthDep, response: Response
 ) -> Emitted:
     """Record an event and queue one delivery to every enabled endpoint of the tenant that
     subscribes to its type, in one transaction. With an idempotency key (body or
@@ -165,11 +158,9 @@ async def emit_event(
     idempotency_key_header = _idempotency_header(request)
     key = body.idempotency_key or idempotency_key_header
     if idempotency_key_header and body.idempotency_key not in (None, idempotency_key_header):
-        raise Problem(
-            422, "validation_error", "idempotency_key differs from the Idempotency-Key header"
-        )
+        raise Problem("validation_error", "idempotency_key differs from the Idempotency-Key header")
     try:
-        emitted = await app_state(request).intake.emit_one(principal, _item(body, key))
+        emitted = await app_state(request).intake.emit_one(viewer, _item(body, key))
     except _REFUSALS as error:
         raise _problem(error, ["body"]) from None
     if not emitted.created:
@@ -183,12 +174,12 @@ async def emit_event(
     summary="Emit up to 1000 events",
     responses=problem_responses(404, 409, 413, 422, 503),
 )
-async def emit_batch(body: EventBatch, state: StateDep, principal: AuthDep) -> EmittedBatch:
+async def emit_batch(body: EventBatch, state: StateDep, viewer: AuthDep) -> EmittedBatch:
     """Emit many events in one request and one transaction: all are recorded, or none (an
     error names the event by its index). Each answer says whether it was a repeat."""
     items = [_item(item, item.idempotency_key) for item in body.events]
     try:
-        emitted = await state.intake.emit_batch(principal, items)
+        emitted = await state.intake.emit_batch(viewer, items)
     except _REFUSALS as error:
         raise _problem(error, ["body", "events", getattr(error, "index", 0)]) from None
     return EmittedBatch(data=[_answer(item) for item in emitted])
@@ -217,7 +208,7 @@ async def _event_out(session: AsyncSession, rows: list[Event]) -> list[EventOut]
 @router.get("", summary="List events", responses=problem_responses(404, 422))
 async def list_events(
     session: SessionDep,
-    principal: AuthDep,
+    viewer: AuthDep,
     page: PageDep,
     tenant_id: Annotated[TenantRef | None, Query(description="Only this tenant's.")] = None,
     event_type: Annotated[
@@ -225,16 +216,16 @@ async def list_events(
     ] = None,
 ) -> Page[EventOut]:
     """Events, newest first, each with the state of its deliveries."""
-    query = events.list_query(await tenant_id_for(session, principal, tenant_id), event_type)
+    query = events.list_query(await tenant_id_for(session, viewer, tenant_id), event_type)
     rows, cursor = await paginate(session, query, Event.id, ids.Prefix.EVENT, page)
     return Page(data=await _event_out(session, list(rows)), next_cursor=cursor)
 
 
 @router.get("/{event_id}", summary="Get an event", responses=problem_responses(404))
-async def get_event(event_id: str, session: SessionDep, principal: AuthDep) -> EventOut:
+async def get_event(event_id: str, session: SessionDep, viewer: AuthDep) -> EventOut:
     """One event, its payload and the state of each of its deliveries."""
     parsed = ids.decode(ids.Prefix.EVENT, event_id)
     event = None if parsed is None else await events.get(session, parsed)
-    if event is None or not principal.can_see(event.tenant_id):
+    if event is None or not viewer.can_see(event.tenant_id):
         raise not_found("event", event_id)
     return (await _event_out(session, [event]))[0]

@@ -71,7 +71,7 @@ def _check_metrics_key(state: AppState, authorization: str | None) -> None:
         detail = "This is not the metrics key (HOOKPOST_METRICS_API_KEY)"
     else:
         return
-    raise Problem(401, "unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
+    raise Problem("unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
 
 
 @router.get(

@@ -3,11 +3,11 @@
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from hookpost import ids
+from hookpost.admin import endpoints
 from hookpost.api.schemas.common import (
     Channels,
     EndpointId,
@@ -20,7 +20,6 @@ from hookpost.api.schemas.common import (
     not_hookposts,
     uid_field,
 )
-from hookpost.delivery import ssrf
 from hookpost.delivery.attempt import custom_header_refusal
 from hookpost.delivery.signing import secret_bytes
 
@@ -29,20 +28,7 @@ _HEADER_VALUE = re.compile(r"^[\t\x20-\x7e\x80-\xff]*$")
 
 
 def _check_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise ValueError("the URL must start with http:// or https://")
-    if not parts.hostname:
-        raise ValueError("the URL has no host")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError("credentials in the URL are not allowed; use a custom header")
-    try:
-        parts.port  # noqa: B018  (raises on a port out of range)
-    except ValueError as error:
-        raise ValueError(f"the URL's port is invalid: {error}") from None
-    if any(char.isspace() for char in url):
-        raise ValueError("the URL contains white space")
-    reason = ssrf.unsendable(url)
+    reason = endpoints.url_refusal(url)
     if reason is not None:
         raise ValueError(reason)
     return url

@@ -1,4 +1,6 @@
-"""The FastAPI application: built by ``create_app`` around one database engine."""
+"""The composition root: ``create_app`` builds the one FastAPI application, its lifetime's
+state (``state.AppState``: the engine, the pools, the intake) and the three faces on it, the
+REST API, the operator's console and the tenants' portal, none of which imports another."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -6,22 +8,8 @@ from contextlib import asynccontextmanager
 import asyncpg
 from fastapi import FastAPI
 
-from hookpost import __version__
-from hookpost.api.deps import AppState, KeyCache
-from hookpost.api.docs import install_docs
-from hookpost.api.errors import install_error_handlers
-from hookpost.api.limits import BodySizeLimit
-from hookpost.api.openapi import install_openapi
-from hookpost.api.routes import (
-    api_keys,
-    deliveries,
-    endpoints,
-    event_types,
-    events,
-    health,
-    tenants,
-)
-from hookpost.console.pages import install_console
+from hookpost import __version__, console, portal
+from hookpost.api.install import DESCRIPTION, TAGS, install_api
 from hookpost.db.engine import (
     create_engine,
     keep_session_state,
@@ -34,35 +22,7 @@ from hookpost.ingest.emit import EventTypeCache
 from hookpost.ingest.intake import Intake
 from hookpost.ingest.validation import Validator
 from hookpost.settings import Settings
-
-DESCRIPTION = """
-hookpost delivers your product's events to your customers' webhook endpoints: signed with the
-[Standard Webhooks](https://www.standardwebhooks.com/) scheme, retried with exponential backoff,
-and with every attempt logged.
-
-Press **Authorize**, paste an API key (`hp_...`), and every route below can be tried from
-here. The operator console is at [`/`](/).
-
-* **tenants**: your customers. Name them by hookpost's id or by your own `uid`.
-* **event types**: the kinds of event you emit, optionally with a JSON Schema.
-* **endpoints**: your customers' URLs, their signing secrets and their subscriptions.
-* **api keys**: admin keys see everything; tenant keys see one tenant.
-* **events**: emit them (one, or batches of up to 1000); read them back with their deliveries.
-* **delivery log**: every delivery and attempt; resend one, or recover an endpoint's failures.
-"""
-
-TAGS = [
-    {"name": "events", "description": "Emit events; read them back with their deliveries."},
-    {
-        "name": "delivery log",
-        "description": "Every delivery and attempt, filtered; resend one delivery.",
-    },
-    {"name": "tenants", "description": "The customers of your product."},
-    {"name": "event types", "description": "The kinds of event, with optional payload schemas."},
-    {"name": "endpoints", "description": "Receivers' URLs, secrets and subscriptions."},
-    {"name": "api keys", "description": "Keys for this API, admin or tenant-scoped."},
-    {"name": "health", "description": "Liveness and readiness probes."},
-]
+from hookpost.state import AppState, KeyCache
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -122,11 +82,7 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
         telemetry=None if settings.otel else {"tracing": False, "metrics": False, "logs": False},
     )
-    install_error_handlers(app)
-    install_openapi(app)
-    install_docs(app)
-    install_console(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
-    for module in (events, deliveries, tenants, event_types, endpoints, api_keys, health):
-        app.include_router(module.router)
+    install_api(app, settings)
+    console.install(app)
+    portal.install(app)
     return app

@@ -10,29 +10,17 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
-import orjson
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost import ids
+from hookpost.access import OPERATOR
 from hookpost.admin import api_keys, event_types, tenants
 from hookpost.admin import endpoints as admin_endpoints
-from hookpost.api.deps import AppState, app_state
-from hookpost.console import portal
-from hookpost.console import session as console_session
-from hookpost.console.common import (
-    checked_url,
-    from_another_origin,
-    local,
-    page_of,
-    render,
-    see_other,
-)
 from hookpost.db.engine import driver_connection
 from hookpost.db.models import (
     ApiKey,
@@ -43,19 +31,35 @@ from hookpost.db.models import (
     EventType,
     Tenant,
 )
+from hookpost.errors import HookpostError
 from hookpost.ingest import emit, events
 from hookpost.ops import logs, overview, recovery, stats
+from hookpost.sites import actions
+from hookpost.sites import session as console_session
+from hookpost.sites.rendering import (
+    ASSETS,
+    from_another_origin,
+    local,
+    page_of,
+    render,
+    see_other,
+)
+from hookpost.state import AppState, app_state
 
 router = APIRouter(include_in_schema=False)
 ROTATION_GRACE_S = 24 * 3600
 
 
-class SignInNeeded(Exception):
+class SignInNeeded(HookpostError):
     """No valid session: the browser goes to the sign-in page."""
 
+    code: ClassVar[str] = "sign_in_needed"
 
-class Refused(Exception):
+
+class Refused(HookpostError):
     """A form without this session's CSRF token."""
+
+    code: ClassVar[str] = "csrf_refused"
 
 
 async def _signed_in(request: Request) -> tuple[AppState, console_session.Session]:
@@ -198,8 +202,7 @@ async def endpoints_page(
 
 
 async def _endpoint(session: AsyncSession, endpoint_id: str) -> Endpoint | None:
-    parsed = ids.decode(ids.Prefix.ENDPOINT, endpoint_id)
-    return None if parsed is None else await admin_endpoints.get(session, parsed)
+    return await actions.endpoint(session, OPERATOR, endpoint_id)
 
 
 async def _endpoint_page(
@@ -263,7 +266,7 @@ async def change_url(
 ) -> Response:
     state, found = await _signed_in(request)
     _check_form(found, csrf)
-    checked, refusal = checked_url(state.settings, url)
+    checked, refusal = actions.checked_url(state.settings, url)
     if checked is None:
         return await _endpoint_page(
             request,
@@ -311,32 +314,17 @@ async def sample_event_verdict(
     test (nothing is stored or sent)."""
     state, found = await _signed_in(request)
     _check_form(found, csrf)
-    try:
-        data = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        data = None
-    if not isinstance(data, dict):
-        return await _endpoint_page(
-            request,
-            state,
-            found,
-            endpoint_id,
-            error="The sample payload is not a JSON object.",
-            status_code=422,
-        )
     async with state.sessions() as session:
         endpoint = await _endpoint(session, endpoint_id)
         if endpoint is None:
             return render(request, "not_found.html", 404, csrf=found.csrf, what="endpoint")
-        verdict = await admin_endpoints.test_filters(
-            session,
-            endpoint.id,
-            event_type=event_type,
-            payload_json=orjson.dumps(data).decode(),
-            channels=[name.strip() for name in channels.split(",") if name.strip()] or None,
+        message, error = await actions.filter_verdict(
+            session, endpoint, event_type, payload, channels
         )
-    said = "would be delivered" if verdict.delivered else "would not be delivered"
-    message = f"A {event_type} event like this {said}: {verdict.reason}."
+    if error is not None:
+        return await _endpoint_page(
+            request, state, found, endpoint_id, error=error, status_code=422
+        )
     return await _endpoint_page(request, state, found, endpoint_id, message=message)
 
 
@@ -413,7 +401,9 @@ async def recover(
         return await _endpoint_page(
             request, state, found, endpoint_id, recoverable=count, window=(since, until)
         )
-    if not endpoint.enabled:
+    try:
+        queued = await recovery.recover(state.engine, endpoint, since=start, until=end)
+    except recovery.EndpointDisabled:
         return await _endpoint_page(
             request,
             state,
@@ -423,7 +413,6 @@ async def recover(
             window=(since, until),
             status_code=409,
         )
-    queued = await recovery.recover(state.engine, endpoint.id, since=start, until=end)
     return await _endpoint_page(
         request, state, found, endpoint_id, message=f"{queued} deliveries queued again."
     )
@@ -620,8 +609,7 @@ async def event_page(request: Request, event_id: str) -> Response:
 async def delivery_page(request: Request, delivery_id: str) -> Response:
     state, found = await _signed_in(request)
     async with state.sessions() as session:
-        parsed = ids.decode(ids.Prefix.DELIVERY, delivery_id)
-        delivery = None if parsed is None else await logs.get_delivery(session, parsed)
+        delivery = await actions.delivery(session, OPERATOR, delivery_id)
         if delivery is None:
             return render(request, "not_found.html", 404, csrf=found.csrf, what="delivery")
         event, endpoint, attempts = await logs.delivery_context(session, delivery)
@@ -644,33 +632,19 @@ async def resend(
     state, found = await _signed_in(request)
     _check_form(found, csrf)
     async with state.sessions() as session, session.begin():
-        parsed = ids.decode(ids.Prefix.DELIVERY, delivery_id)
-        delivery = None if parsed is None else await logs.get_delivery(session, parsed)
+        delivery = await actions.delivery(session, OPERATOR, delivery_id)
         if delivery is None:
             return render(request, "not_found.html", 404, csrf=found.csrf, what="delivery")
-        _, endpoint, _ = await logs.delivery_context(session, delivery)
-        try:
-            await recovery.resend(session, delivery, endpoint)
-            message = "queued"
-        except recovery.EndpointDisabled:
-            message = "disabled"
-        except recovery.DeliveryInFlight:
-            message = "in_flight"
+        message = await actions.resend(session, delivery)
     return see_other(f"/deliveries/{delivery_id}?message={message}")
 
 
-def install_console(app: Any) -> None:
-    """Serve the console's pages and assets on ``app``."""
+def install(app: Any) -> None:
+    """Serve the console's pages, and the assets both sites share, on ``app``."""
     from fastapi.staticfiles import StaticFiles
 
-    app.mount(
-        "/console-assets",
-        StaticFiles(directory=Path(__file__).parent / "static"),
-        name="console-assets",
-    )
+    app.mount("/console-assets", StaticFiles(directory=ASSETS), name="console-assets")
     app.include_router(router)
-    app.include_router(portal.router)
-    portal.install_portal_handlers(app)
 
     @app.exception_handler(SignInNeeded)
     async def to_sign_in(request: Request, _: SignInNeeded) -> Response:

@@ -11,15 +11,12 @@ from urllib.parse import urlsplit
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost import ids
-from hookpost.api.schemas.endpoints import EndpointUpdate
-from hookpost.delivery.ssrf import BlockedDestination, DestinationPolicy
-from hookpost.settings import Settings
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+ASSETS = Path(__file__).parent / "static"
 PAGE_SIZE = 50
 
 
@@ -80,18 +77,6 @@ async def page_of(
     if len(rows) <= PAGE_SIZE:
         return rows, None
     return rows[:PAGE_SIZE], ids.encode(prefix, rows[PAGE_SIZE - 1].id)
-
-
-def checked_url(settings: Settings, url: str) -> tuple[str | None, str | None]:
-    """``url`` as the REST API would store it, or why the API would refuse it."""
-    try:
-        checked = EndpointUpdate(url=url).url
-        assert checked is not None
-        DestinationPolicy.from_settings(settings).check_url(str(checked))
-    except (ValidationError, BlockedDestination) as error:
-        reason = error.errors()[0]["msg"] if isinstance(error, ValidationError) else str(error)
-        return None, f"the URL was refused: {reason}"
-    return str(checked), None
 
 
 def _own_hosts(request: Request) -> set[str]:

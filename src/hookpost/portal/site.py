@@ -8,7 +8,7 @@ the origins of ``HOOKPOST_PORTAL_FRAME_ANCESTORS``."""
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
@@ -16,34 +16,40 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost import ids
+from hookpost.access import Viewer
 from hookpost.admin import endpoints as admin_endpoints
 from hookpost.admin import event_types as admin_event_types
-from hookpost.admin import tenants
-from hookpost.api.deps import AppState, app_state
-from hookpost.console import session as console_session
-from hookpost.console.common import (
-    checked_url,
+from hookpost.admin import portal_links
+from hookpost.db.engine import driver_connection
+from hookpost.db.models import Attempt, Delivery, DeliveryStatus, Endpoint, Tenant
+from hookpost.errors import HookpostError
+from hookpost.ingest import emit
+from hookpost.ops import logs
+from hookpost.sites import actions
+from hookpost.sites import session as console_session
+from hookpost.sites.rendering import (
     content_security_policy,
     opened_from_another_site,
     page_of,
     render,
     see_other,
 )
-from hookpost.db.engine import driver_connection
-from hookpost.db.models import Attempt, Delivery, DeliveryStatus, Endpoint, Tenant
-from hookpost.ingest import emit
-from hookpost.ops import logs, recovery
+from hookpost.state import AppState, app_state
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 ROTATION_GRACE_S = 24 * 3600
 
 
-class PortalSignInNeeded(Exception):
+class PortalSignInNeeded(HookpostError):
     """No valid portal session: the link must be opened (again)."""
 
+    code: ClassVar[str] = "sign_in_needed"
 
-class PortalRefused(Exception):
+
+class PortalRefused(HookpostError):
     """A form without the session's CSRF token, or an action the session's scope lacks."""
+
+    code: ClassVar[str] = "csrf_refused"
 
 
 def _csp(state: AppState) -> str:
@@ -90,7 +96,11 @@ async def _link_still_valid(state: AppState, tenant_id: uuid.UUID, issued_at: fl
     still works: the tenant exists and has revoked no link since."""
     async with state.sessions() as session:
         tenant = await session.get(Tenant, tenant_id)
-    return tenants.portal_link_valid(tenant, issued_at)
+    return portal_links.still_valid(tenant, issued_at)
+
+
+def _viewer(found: console_session.Session) -> Viewer:
+    return Viewer(tenant_id=found.tenant_id, may_change=found.scope == "manage")
 
 
 def _may_change(found: console_session.Session, csrf: str | None) -> None:
@@ -102,21 +112,13 @@ async def _endpoint(
     session: AsyncSession, found: console_session.Session, endpoint_id: str
 ) -> Endpoint | None:
     """The tenant's own live endpoint, or None (another tenant's is not found either)."""
-    parsed = ids.decode(ids.Prefix.ENDPOINT, endpoint_id)
-    endpoint = None if parsed is None else await admin_endpoints.get(session, parsed)
-    if endpoint is None or endpoint.tenant_id != found.tenant_id or endpoint.deleted_at:
-        return None
-    return endpoint
+    return await actions.endpoint(session, _viewer(found), endpoint_id)
 
 
 async def _delivery(
     session: AsyncSession, found: console_session.Session, delivery_id: str
 ) -> Delivery | None:
-    parsed = ids.decode(ids.Prefix.DELIVERY, delivery_id)
-    delivery = None if parsed is None else await logs.get_delivery(session, parsed)
-    if delivery is None or delivery.tenant_id != found.tenant_id:
-        return None
-    return delivery
+    return await actions.delivery(session, _viewer(found), delivery_id)
 
 
 @asynccontextmanager
@@ -146,7 +148,7 @@ async def open_link(
     state = app_state(request)
     if opened_from_another_site(request):
         return _page(request, state, None, "portal_link_foreign.html", 403)
-    opened = console_session.open_portal_link(state.secret_box, token)
+    opened = portal_links.open_portal_link(state.secret_box, token)
     if opened is not None and not await _link_still_valid(
         state, opened.tenant_id, opened.issued_at
     ):
@@ -205,7 +207,7 @@ async def add_endpoint(
     state, found = await _signed_in(request)
     _may_change(found, csrf)
     assert found.tenant_id is not None
-    checked, refusal = checked_url(state.settings, url)
+    checked, refusal = actions.checked_url(state.settings, url)
     if not event_types:
         checked, refusal = None, "choose at least one event type"
     elif any(name.startswith(admin_event_types.OWN_PREFIX) for name in event_types):
@@ -281,7 +283,7 @@ async def change_url(
 ) -> Response:
     state, found = await _signed_in(request)
     _may_change(found, csrf)
-    checked, refusal = checked_url(state.settings, url)
+    checked, refusal = actions.checked_url(state.settings, url)
     if checked is None:
         return await _endpoint_page(
             request,
@@ -297,6 +299,38 @@ async def change_url(
             return _not_found(request, state, found)
         await admin_endpoints.update(session, endpoint, {"url": checked})
     return see_other(f"/portal/endpoints/{endpoint_id}")
+
+
+@router.post("/endpoints/{endpoint_id}/filter-test")
+async def sample_event_verdict(
+    request: Request,
+    endpoint_id: str,
+    event_type: Annotated[str, Form(min_length=1, max_length=255)],
+    payload: Annotated[str, Form(max_length=65_536)],
+    channels: Annotated[str, Form(max_length=1400)] = "",
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    """Whether a sample event would reach the endpoint, and why; nothing is stored or sent,
+    so a read-only link may ask too."""
+    state, found = await _signed_in(request)
+    if not found.accepts(csrf):
+        raise PortalRefused()
+    async with state.sessions() as session:
+        endpoint = await _endpoint(session, found, endpoint_id)
+        if endpoint is None:
+            return _not_found(request, state, found)
+        message, error = await actions.filter_verdict(
+            session, endpoint, event_type, payload, channels
+        )
+    return await _endpoint_page(
+        request,
+        state,
+        found,
+        endpoint_id,
+        message=message,
+        error=error,
+        status_code=200 if error is None else 422,
+    )
 
 
 @router.post("/endpoints/{endpoint_id}/secret")
@@ -420,18 +454,14 @@ async def resend(
         delivery = await _delivery(session, found, delivery_id)
         if delivery is None:
             return _not_found(request, state, found)
-        _, endpoint, _ = await logs.delivery_context(session, delivery)
-        try:
-            await recovery.resend(session, delivery, endpoint)
-            message = "queued"
-        except recovery.EndpointDisabled:
-            message = "disabled"
-        except recovery.DeliveryInFlight:
-            message = "in_flight"
+        message = await actions.resend(session, delivery)
     return see_other(f"/portal/deliveries/{delivery_id}?message={message}")
 
 
-def install_portal_handlers(app: Any) -> None:
+def install(app: Any) -> None:
+    """Serve the portal's pages on ``app`` (its assets are the console's, mounted there)."""
+    app.include_router(router)
+
     @app.exception_handler(PortalSignInNeeded)
     async def link_needed(request: Request, _: PortalSignInNeeded) -> Response:
         return _page(request, app_state(request), None, "portal_link_invalid.html", 403)

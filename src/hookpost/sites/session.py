@@ -1,23 +1,21 @@
-"""The console's and the portal's sessions, and the portal's links. A session is a cookie
+"""The console's and the portal's sessions. A session is a cookie
 sealed with the deployment's secret key (HttpOnly, SameSite=Strict, Secure under https) that
 expires and carries the token every state-changing form must send back (CSRF). An operator's
 comes from an admin API key and names it, so that it ends with the key: a stored key by its
-id, the configured one by a salted HMAC of it. A tenant portal's comes from a link (a sealed,
-short-lived token)."""
+id, the configured one by a salted HMAC of it. A tenant portal's comes from a link
+(``admin.portal_links``)."""
 
 import hmac
 import secrets
 import time
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-import orjson
-from cryptography.fernet import InvalidToken
 from fastapi import Request, Response
 
-from hookpost.encryption import SecretBox
+from hookpost.admin.portal_links import issued_at_of
+from hookpost.encryption import SecretBox, seal, unseal
 
 CONSOLE = "hookpost_session"
 PORTAL = "hookpost_portal"
@@ -59,22 +57,6 @@ def _fingerprint(key: str, salt: bytes) -> bytes:
     return salt + hmac.digest(salt, key.encode(), "sha256")
 
 
-def _seal(box: SecretBox, payload: Mapping[str, object]) -> str:
-    return box.encrypt(orjson.dumps(payload).decode()).decode()
-
-
-def _unseal(box: SecretBox, sealed: str, kind: str) -> dict[str, object] | None:
-    try:
-        payload = orjson.loads(box.decrypt(sealed.encode()))
-    except (InvalidToken, orjson.JSONDecodeError, ValueError):
-        return None
-    if not isinstance(payload, dict) or payload.get("kind") != kind:
-        return None
-    if not isinstance(payload.get("e"), float | int) or payload["e"] < time.time():
-        return None
-    return payload
-
-
 def start(
     response: Response,
     request: Request,
@@ -104,7 +86,7 @@ def start(
     }
     response.set_cookie(
         cookie,
-        _seal(box, payload),
+        seal(box, payload),
         max_age=max(1, int(expires_at - time.time())),
         httponly=True,
         samesite="strict",
@@ -120,7 +102,7 @@ def end(response: Response, cookie: str) -> None:
 def read(request: Request, box: SecretBox, cookie: str) -> Session | None:
     """The request's session of that cookie, or None: none, forged, or expired."""
     sealed = request.cookies.get(cookie)
-    payload = _unseal(box, sealed, cookie) if sealed else None
+    payload = unseal(box, sealed, cookie) if sealed else None
     if payload is None:
         return None
     key, tenant, fingerprint = payload.get("k"), payload.get("t"), payload.get("f")
@@ -131,43 +113,5 @@ def read(request: Request, box: SecretBox, cookie: str) -> Session | None:
         csrf=str(payload["c"]),
         expires_at=float(payload["e"]),  # type: ignore[arg-type]
         fingerprint=bytes.fromhex(fingerprint) if isinstance(fingerprint, str) else None,
-        issued_at=_issued_at(payload),
-    )
-
-
-def _issued_at(payload: Mapping[str, object]) -> float:
-    issued = payload.get("i")
-    return float(issued) if isinstance(issued, float | int) else 0.0
-
-
-@dataclass(frozen=True)
-class PortalLink:
-    """What a portal link's token says: one tenant, one scope, from ``issued_at`` until
-    ``expires_at`` (epoch seconds)."""
-
-    tenant_id: uuid.UUID
-    scope: Literal["read", "manage"]
-    expires_at: float
-    issued_at: float
-
-
-def portal_link_token(
-    box: SecretBox, tenant_id: uuid.UUID, scope: Literal["read", "manage"], expires_at: float
-) -> str:
-    """A portal link's token: one tenant, one scope, until ``expires_at``; it carries the
-    time it was issued, so that a revocation ends it."""
-    payload = {"kind": "portal-link", "t": str(tenant_id), "s": scope, "e": expires_at}
-    return _seal(box, payload | {"i": time.time()})
-
-
-def open_portal_link(box: SecretBox, token: str) -> PortalLink | None:
-    """What a link's token says; None when forged or expired."""
-    payload = _unseal(box, token, "portal-link")
-    if payload is None or payload.get("s") not in ("read", "manage"):
-        return None
-    return PortalLink(
-        tenant_id=uuid.UUID(str(payload["t"])),
-        scope=payload["s"],  # type: ignore[arg-type]
-        expires_at=float(payload["e"]),  # type: ignore[arg-type]
-        issued_at=_issued_at(payload),
+        issued_at=issued_at_of(payload),
     )
