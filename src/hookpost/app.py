@@ -21,6 +21,7 @@ from hookpost.encryption import load_secret_box
 from hookpost.ingest.emit import EventTypeCache
 from hookpost.ingest.intake import Intake
 from hookpost.ingest.validation import Validator
+from hookpost.proxies import TrustedProxies
 from hookpost.settings import Settings
 from hookpost.state import AppState, KeyCache
 
@@ -83,6 +84,7 @@ def create_app(settings: Settings) -> FastAPI:
         telemetry=None if settings.otel else {"tracing": False, "metrics": False, "logs": False},
     )
     install_api(app, settings)
+    app.add_middleware(TrustedProxies, trusted=settings.forwarded_allow_ips)
     console.install(app)
     portal.install(app)
     return app

@@ -183,6 +183,7 @@ async def _serve(
             log_level=settings.log_level,
             log_config=None,  # uvicorn logs through hookpost's handlers (log.py)
             server_header=False,
+            proxy_headers=False,  # the app honours them from trusted proxies only
         )
         server = _Server(config)
         typer.echo(

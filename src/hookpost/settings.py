@@ -265,6 +265,13 @@ class Settings(BaseSettings):
         "iframe (https://app.example.com). Empty: none. The portal's session cookie is "
         "SameSite=Strict, so the embedding page must be on the same site as hookpost.",
     )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1,::1",
+        pattern=r"^[0-9a-fA-F:.,/* ]*$",
+        description="The addresses (or CIDR blocks, comma-separated; * for any) of the proxies "
+        "whose X-Forwarded-Host, -For and -Proto are honoured. From anyone else they are "
+        "dropped.",
+    )
     https_only: bool = Field(
         default=False,
         description="Refuse plain http:// endpoint URLs (at creation and when sending).",

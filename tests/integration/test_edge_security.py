@@ -178,6 +178,16 @@ async def test_a_sign_in_from_another_origin_is_refused(
         assert (await browser.get("/")).status_code == 303  # nobody signed in
 
 
+async def test_forwarded_headers_count_only_from_trusted_proxies(settings: Settings) -> None:
+    """A proxy's X-Forwarded-Host vouches for the Origin of a sign-in only when the proxy is
+    one the deployment trusts; the same headers straight from a client count for nothing."""
+    forwarded = {"origin": "https://console.example.com", "x-forwarded-host": "console.example.com"}
+    for trusted, status in [("127.0.0.1", 303), ("10.0.0.0/8", 403), ("*", 303)]:
+        async with _restarted(settings, forwarded_allow_ips=trusted) as app, _browser(app) as b:
+            answer = await b.post("/sign-in", data={"key": ADMIN_KEY}, headers=forwarded)
+            assert answer.status_code == status, trusted
+
+
 async def _portal_link(admin: AsyncClient) -> str:
     tenant = ok(await admin.post("/v1/tenants", json={"name": "Acme"}), 201)
     made = ok(await admin.post(f"/v1/tenants/{tenant['id']}/portal-links", json={}), 201)

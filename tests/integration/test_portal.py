@@ -373,3 +373,21 @@ async def test_a_customer_tests_a_sample_event_as_the_operator_does(
         f"{path}/filter-test", data={"event_type": "x", "payload": "{}", "csrf": "nope"}
     )
     assert forged.status_code == 403
+
+
+async def test_the_endpoint_list_is_paged(admin: AsyncClient, browser: AsyncClient) -> None:
+    """A tenant with many endpoints gets them a page at a time, newest first, every one once."""
+    await create_tenant(admin, uid="acme")
+    for n in range(120):
+        await create_endpoint(admin, "acme", url=f"https://example.com/{n}", event_types=["*"])
+    await _open(browser, await _link(admin, "acme", scope="read"))
+    seen: list[str] = []
+    page = await browser.get("/portal")
+    while True:
+        assert page.status_code == 200
+        seen += re.findall(r'<td class="url">https://example.com/(\d+)</td>', page.text)
+        older = re.search(r'href="(/portal\?cursor=[^"]+)"', page.text)
+        if older is None:
+            break
+        page = await browser.get(older.group(1))
+    assert seen == [str(n) for n in reversed(range(120))]

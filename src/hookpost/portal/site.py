@@ -177,21 +177,34 @@ async def brand_css(request: Request) -> Response:
 
 
 @router.get("")
-async def endpoints_page(request: Request, error: str | None = None) -> Response:
+async def endpoints_page(
+    request: Request, cursor: Annotated[str | None, Query(max_length=64)] = None
+) -> Response:
+    """The tenant's endpoints, newest first, a page at a time."""
+    return await _endpoints_page(request, cursor=cursor)
+
+
+async def _endpoints_page(
+    request: Request, *, cursor: str | None = None, error: str | None = None
+) -> Response:
     state, found = await _signed_in(request)
     async with state.sessions() as session:
-        endpoints = (
-            await session.scalars(
-                admin_endpoints.list_query(found.tenant_id).order_by(Endpoint.id.desc())
-            )
-        ).all()
+        rows, next_cursor = await page_of(
+            session,
+            admin_endpoints.list_query(found.tenant_id),
+            Endpoint,
+            ids.Prefix.ENDPOINT,
+            cursor,
+        )
         types = (await session.scalars(admin_event_types.offered_to_tenants())).all()
     return _page(
         request,
         state,
         found,
         "portal_endpoints.html",
-        endpoints=endpoints,
+        422 if error else 200,
+        endpoints=rows,
+        next_cursor=next_cursor,
         types=types,
         error=error,
     )
@@ -213,7 +226,7 @@ async def add_endpoint(
     elif any(name.startswith(admin_event_types.OWN_PREFIX) for name in event_types):
         checked, refusal = None, "an event type is not known"
     if checked is None or not event_types:
-        return await endpoints_page(request, error=f"The endpoint was not added: {refusal}.")
+        return await _endpoints_page(request, error=f"The endpoint was not added: {refusal}.")
     async with state.sessions() as session, session.begin():
         try:
             endpoint = await admin_endpoints.create(
@@ -225,7 +238,7 @@ async def add_endpoint(
                 event_types=event_types,
             )
         except admin_endpoints.UnknownEventTypes:
-            return await endpoints_page(
+            return await _endpoints_page(
                 request, error="The endpoint was not added: an event type is not known."
             )
     return see_other(f"/portal/endpoints/{ids.encode(ids.Prefix.ENDPOINT, endpoint.id)}")
