@@ -11,6 +11,7 @@ import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient, Response
 
+from hookpost import ids
 from hookpost.settings import Settings
 from tests.conftest import ADMIN_KEY
 from tests.integration.delivery_helpers import eventually, running_worker
@@ -377,3 +378,26 @@ async def test_the_overview_charts_the_last_hours_attempts(
     assert page.text.count('<rect class="ok"') == 60
     assert "3 succeeded, 1 failed" in page.text
     assert "the tallest bar is 4 attempts" in page.text
+
+
+async def test_lists_name_tenants_and_endpoints_by_the_names_people_gave_them(
+    admin: AsyncClient, browser: AsyncClient, db: asyncpg.Connection
+) -> None:
+    """An operator reads 'Acme Corp, billing-hook', not ``ep_01…``: in the endpoint list, the
+    deliveries and the endpoints in trouble."""
+    await create_tenant(admin, uid="acme", name="Acme Corp")
+    await create_event_type(admin, "invoice.paid")
+    endpoint = await create_endpoint(
+        admin, "acme", uid="billing-hook", description="Billing", event_types=["*"]
+    )
+    body = {"tenant_id": "acme", "event_type": "invoice.paid", "payload": {"n": 1}}
+    ok(await admin.post("/v1/events", json=body), 202)
+    await db.execute(
+        "UPDATE endpoints SET consecutive_failures = 3, failing_since = now() WHERE id = $1",
+        ids.decode(ids.Prefix.ENDPOINT, endpoint["id"]),
+    )
+    await _sign_in(browser)
+    for page in ("/endpoints", "/deliveries", "/overview/figures"):
+        text = (await browser.get(page)).text
+        assert f'<a href="/endpoints/{endpoint["id"]}">billing-hook</a>' in text, page
+        assert 'Acme Corp <span class="uid">acme</span>' in text, page

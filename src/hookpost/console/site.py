@@ -161,23 +161,46 @@ async def sign_out(request: Request, csrf: Annotated[str | None, Form()] = None)
 # overview
 
 
-async def _overview(state: AppState) -> overview.Overview:
+async def _overview(state: AppState) -> tuple[overview.Overview, dict[uuid.UUID, Tenant]]:
+    """The figures, and the tenants of the endpoints in trouble (to name them)."""
     async with state.sessions() as session:
-        return await overview.overview(session, breaker_threshold=state.settings.breaker_threshold)
+        figures = await overview.overview(
+            session, breaker_threshold=state.settings.breaker_threshold
+        )
+        owners = await _tenants_of(session, {item.endpoint.tenant_id for item in figures.trouble})
+    return figures, owners
+
+
+async def _tenants_of(session: AsyncSession, tenant_ids: set[uuid.UUID]) -> dict[uuid.UUID, Tenant]:
+    """The tenants of the rows a page shows, by id: the page names them, not only ids."""
+    if not tenant_ids:
+        return {}
+    rows = await session.scalars(select(Tenant).where(Tenant.id.in_(tenant_ids)))
+    return {row.id: row for row in rows}
+
+
+async def _endpoints_of(
+    session: AsyncSession, endpoint_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, Endpoint]:
+    if not endpoint_ids:
+        return {}
+    rows = await session.scalars(select(Endpoint).where(Endpoint.id.in_(endpoint_ids)))
+    return {row.id: row for row in rows}
 
 
 @router.get("/")
 async def overview_page(request: Request) -> Response:
     state, found = await _signed_in(request)
-    figures = await _overview(state)
-    return render(request, "overview.html", csrf=found.csrf, figures=figures)
+    figures, owners = await _overview(state)
+    return render(request, "overview.html", csrf=found.csrf, figures=figures, tenants=owners)
 
 
 @router.get("/overview/figures")
 async def overview_figures(request: Request) -> Response:
     """The overview's figures alone: the page swaps them in every few seconds."""
     state, _ = await _signed_in(request)
-    return render(request, "overview_figures.html", figures=await _overview(state))
+    figures, owners = await _overview(state)
+    return render(request, "overview_figures.html", figures=figures, tenants=owners)
 
 
 # endpoints
@@ -191,11 +214,13 @@ async def endpoints_page(
     async with state.sessions() as session:
         query = admin_endpoints.list_query(None)
         rows, next_cursor = await page_of(session, query, Endpoint, ids.Prefix.ENDPOINT, cursor)
+        owners = await _tenants_of(session, {row.tenant_id for row in rows})
     return render(
         request,
         "endpoints.html",
         csrf=found.csrf,
         endpoints=rows,
+        tenants=owners,
         next_cursor=next_cursor,
         threshold=state.settings.breaker_threshold,
     )
@@ -541,12 +566,16 @@ async def deliveries_page(
             rows, next_cursor = await page_of(
                 session, logs.deliveries_query(where), Delivery, ids.Prefix.DELIVERY, cursor
             )
+        owners = await _tenants_of(session, {row.tenant_id for row in rows})
+        targets = await _endpoints_of(session, {row.endpoint_id for row in rows})
     shown = {name: value for name, value in filters.items() if value}
     return render(
         request,
         "deliveries.html",
         csrf=found.csrf,
         deliveries=rows,
+        tenants=owners,
+        endpoints=targets,
         next_cursor=next_cursor,
         filters=shown,
         statuses=list(DeliveryStatus),
@@ -621,6 +650,7 @@ async def delivery_page(request: Request, delivery_id: str) -> Response:
         event=event,
         endpoint=endpoint,
         attempts=list(reversed(attempts)),
+        live=actions.in_motion(delivery),
         message=request.query_params.get("message"),
     )
 

@@ -453,6 +453,7 @@ async def delivery_page(request: Request, delivery_id: str) -> Response:
         event=event,
         endpoint=endpoint,
         attempts=list(reversed(attempts)),
+        live=actions.in_motion(delivery),
         message=request.query_params.get("message"),
     )
 

@@ -3,6 +3,7 @@ delivery the viewer may see, take a URL, test a sample event against an endpoint
 and resend a delivery. Each face only reads its form and renders the outcome; the rules are
 the services' (``admin``, ``ops``)."""
 
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,7 +12,7 @@ from hookpost import jsonvalue
 from hookpost.access import Viewer
 from hookpost.admin import endpoints as admin_endpoints
 from hookpost.db import unstorable
-from hookpost.db.models import Delivery, Endpoint
+from hookpost.db.models import Delivery, DeliveryStatus, Endpoint
 from hookpost.errors import HookpostError, NotFound
 from hookpost.ops import logs, recovery
 from hookpost.settings import Settings
@@ -68,6 +69,19 @@ async def filter_verdict(
     )
     said = "would be delivered" if verdict.delivered else "would not be delivered"
     return f"A {event_type} event like this {said}: {verdict.reason}.", None
+
+
+# A delivery whose next attempt is this close is watched: its page refreshes itself.
+WATCHED_S = 60
+
+
+def in_motion(found: Delivery) -> bool:
+    """Whether ``found`` is being sent or about to be: its page then refreshes itself until
+    it settles."""
+    if found.status == DeliveryStatus.IN_FLIGHT:
+        return True
+    soon = datetime.now(UTC) + timedelta(seconds=WATCHED_S)
+    return found.status == DeliveryStatus.PENDING and found.next_attempt_at <= soon
 
 
 Resent = Literal["queued", "disabled", "in_flight"]
