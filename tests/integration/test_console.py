@@ -401,3 +401,41 @@ async def test_lists_name_tenants_and_endpoints_by_the_names_people_gave_them(
         text = (await browser.get(page)).text
         assert f'<a href="/endpoints/{endpoint["id"]}">billing-hook</a>' in text, page
         assert 'Acme Corp <span class="uid">acme</span>' in text, page
+
+
+async def test_one_search_box_finds_ids_uids_urls_and_idempotency_keys(
+    admin: AsyncClient, browser: AsyncClient
+) -> None:
+    await create_tenant(admin, uid="acme", name="Acme Corp")
+    await create_tenant(admin, uid="globex", name="Globex")
+    await create_event_type(admin, "invoice.paid")
+    endpoint = await create_endpoint(
+        admin, "acme", uid="billing-hook", url="https://hooks.acme.example/in_voice"
+    )
+    body = {"tenant_id": "acme", "event_type": "invoice.paid", "payload": {"n": 1}}
+    made = await admin.post("/v1/events", json=body, headers={"idempotency-key": "order-77"})
+    event = ok(made, 202)
+    await _sign_in(browser)
+
+    async def search(q: str) -> Response:
+        return await browser.get("/search", params={"q": q})
+
+    for ref, goes_to in [
+        (event["id"], f"/events/{event['id']}"),
+        (endpoint["id"], f"/endpoints/{endpoint['id']}"),
+    ]:
+        answer = await search(f"  {ref} ")
+        assert (answer.status_code, answer.headers["location"]) == (303, goes_to)
+    by_uid = (await search("billing-hook")).text
+    assert f'<a href="/endpoints/{endpoint["id"]}">billing-hook</a>' in by_uid
+    assert "Acme Corp" in (await search("acme corp")).text  # a name, any case
+    fragment = (await search("acme.example/in_v")).text
+    assert "billing-hook" in fragment
+    assert "billing-hook" not in (await search("in%voice")).text  # % is a character here
+    assert "billing-hook" not in (await search("acme.example/in_oice")).text
+    keyed = (await search("order-77")).text
+    assert f'<a href="/events/{event["id"]}">{event["id"]}</a>' in keyed
+    poisoned = await search("a\x00b")
+    assert poisoned.status_code == 200
+    assert "holds a NUL character" in poisoned.text
+    assert "Globex" not in (await search("acme")).text

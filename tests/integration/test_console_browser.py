@@ -89,6 +89,14 @@ async def test_an_operator_fixes_a_failing_endpoint_and_recovers_its_deliveries(
                     await expect(trouble).to_contain_text("probing")
                     await _shot(page, folder, "overview")
 
+                    await page.fill("#q", "/broken")  # the header's one search box
+                    await page.press("#q", "Enter")
+                    await expect(page.locator("#found-endpoints")).to_contain_text(
+                        f"{target.url}/broken"
+                    )
+                    await expect(page.locator("#found-endpoints")).to_contain_text("Acme Corp")
+                    await page.go_back()
+
                     await trouble.locator("a").click()
                     await expect(page.locator("h1")).to_contain_text("Endpoint")
                     await expect(page.locator("#attempts tbody tr").first).to_contain_text("500")

@@ -11,16 +11,18 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
-from sqlalchemy import select
+from sqlalchemy import or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost import ids
 from hookpost.access import OPERATOR
 from hookpost.admin import api_keys, event_types, tenants
 from hookpost.admin import endpoints as admin_endpoints
+from hookpost.db import unstorable
 from hookpost.db.engine import driver_connection
 from hookpost.db.models import (
     ApiKey,
@@ -440,6 +442,87 @@ async def recover(
         )
     return await _endpoint_page(
         request, state, found, endpoint_id, message=f"{queued} deliveries queued again."
+    )
+
+
+# search
+
+SEARCH_LIMIT = 20
+_GOES_TO = {
+    ids.Prefix.EVENT: "/events/{}",
+    ids.Prefix.DELIVERY: "/deliveries/{}",
+    ids.Prefix.ENDPOINT: "/endpoints/{}",
+    ids.Prefix.TENANT: "/deliveries?tenant={}",
+}
+# An event by its idempotency key, tenant by tenant: the key's index leads with the tenant.
+_BY_IDEMPOTENCY_KEY = text(
+    "SELECT found.id FROM tenants t CROSS JOIN LATERAL ("
+    " SELECT e.id FROM events e WHERE e.tenant_id = t.id AND e.idempotency_key = :key"
+    ") found LIMIT :limit"
+)
+
+
+def _like(fragment: str) -> str:
+    escaped = fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+@router.get("/search")
+async def search(request: Request, q: Annotated[str, Query(max_length=2048)] = "") -> Response:
+    """One box for everything an operator holds: an id goes straight to its page; anything
+    else is looked for as a tenant's or an endpoint's uid, a tenant's name, a fragment of an
+    endpoint's URL or description, and an event's idempotency key."""
+    state, found = await _signed_in(request)
+    query = q.strip()
+    for prefix, path in _GOES_TO.items():
+        if ids.decode(prefix, query) is not None:
+            return see_other(path.format(quote(query, safe="")))
+    problem = unstorable.refusal(query)
+    tenants_found: Sequence[Tenant] = []
+    endpoints_found: Sequence[Endpoint] = []
+    event_ids: list[str] = []
+    if query and problem is None:
+        async with state.sessions() as session:
+            pattern = _like(query)
+            tenants_found = (
+                await session.scalars(
+                    select(Tenant)
+                    .where(or_(Tenant.uid == query, Tenant.name.ilike(pattern)))
+                    .order_by(Tenant.id.desc())
+                    .limit(SEARCH_LIMIT)
+                )
+            ).all()
+            endpoints_found = (
+                await session.scalars(
+                    admin_endpoints.list_query(None)
+                    .where(
+                        or_(
+                            Endpoint.uid == query,
+                            Endpoint.url.ilike(pattern),
+                            Endpoint.description.ilike(pattern),
+                        )
+                    )
+                    .order_by(Endpoint.id.desc())
+                    .limit(SEARCH_LIMIT)
+                )
+            ).all()
+            rows = await session.execute(
+                _BY_IDEMPOTENCY_KEY, {"key": query[:255], "limit": SEARCH_LIMIT}
+            )
+            event_ids = [ids.encode(ids.Prefix.EVENT, row.id) for row in rows]
+            owners = await _tenants_of(session, {row.tenant_id for row in endpoints_found})
+    else:
+        owners = {}
+    return render(
+        request,
+        "search.html",
+        csrf=found.csrf,
+        q=query,
+        problem=problem and f"The search {problem}.",
+        tenants=owners,
+        found_tenants=tenants_found,
+        found_endpoints=endpoints_found,
+        found_events=event_ids,
     )
 
 
