@@ -1,8 +1,9 @@
-"""The console's pages: sign-in, the overview (its figures refreshed in place), endpoints with
-their health and actions (change the URL, enable or disable, recover a window after a dry
-run), deliveries searched by filters in the URL, and a delivery's attempts with resend. Every
-rule is the REST API's own function (``admin``, ``ops``); a page only reads the form,
-checks the session and its CSRF token, and renders."""
+"""The console's pages: sign-in, the overview (its figures refreshed in place), one search
+box, endpoints with their health and actions (change the URL, enable or disable, recover a
+window after a dry run), deliveries searched by filters in the URL, and a delivery's attempts
+with resend. What the portal offers too goes through ``sites.actions``; every rule is the
+services' (``admin``, ``ops``); a page only reads the form, checks the session and its CSRF
+token, and renders."""
 
 import hmac
 import time

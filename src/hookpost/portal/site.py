@@ -1,7 +1,8 @@
 """The tenant portal at ``/portal``: what a tenant's own customer sees through a link the
 product hands out (``POST /v1/tenants/{id}/portal-links``). One tenant only: its endpoints
 (with the ``manage`` scope: add, change the URL, reveal and rotate the signing secret, send a
-test event, delete) and its deliveries and attempts (resend with ``manage``). Anything of
+test event, delete; with either scope, the filter test) and its deliveries and attempts
+(resend with ``manage``), through ``sites.actions`` as the tenant's ``Viewer``. Anything of
 another tenant is not found. Carries the product's name, colour and logo; may be framed by
 the origins of ``HOOKPOST_PORTAL_FRAME_ANCESTORS``."""
 
