@@ -1,41 +1,37 @@
 """The console's pages: sign-in, the overview (its figures refreshed in place), one search
 box, endpoints with their health and actions (change the URL, enable or disable, recover a
 window after a dry run), deliveries searched by filters in the URL, and a delivery's attempts
-with resend. What the portal offers too goes through ``sites.actions``; every rule is the
+with resend. The pages the portal has too come from ``sites.site.Site``; every rule is the
 services' (``admin``, ``ops``); a page only reads the form, checks the session and its CSRF
 token, and renders."""
 
 import hmac
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import Form, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost import ids
-from hookpost.access import OPERATOR
+from hookpost.access import OPERATOR, Viewer
 from hookpost.admin import api_keys, event_types, tenants
 from hookpost.admin import endpoints as admin_endpoints
 from hookpost.db import unstorable
-from hookpost.db.engine import driver_connection
 from hookpost.db.models import (
     ApiKey,
-    Attempt,
     Delivery,
     DeliveryStatus,
     Endpoint,
     EventType,
     Tenant,
 )
-from hookpost.errors import HookpostError
-from hookpost.ingest import emit, events
+from hookpost.ingest import events
 from hookpost.ops import logs, overview, recovery, stats
 from hookpost.sites import actions
 from hookpost.sites import session as console_session
@@ -47,55 +43,78 @@ from hookpost.sites.rendering import (
     render,
     see_other,
 )
+from hookpost.sites.site import Refused, SignInNeeded, Site
 from hookpost.state import AppState, app_state
 
-router = APIRouter(include_in_schema=False)
-ROTATION_GRACE_S = 24 * 3600
+
+class ConsoleSite(Site):
+    """The operator's pages: every tenant, seen as ``OPERATOR``, signed in with an admin key."""
+
+    prefix = ""
+    endpoint_template = "endpoint.html"
+    delivery_template = "delivery.html"
+
+    async def signed_in(self, request: Request) -> tuple[AppState, console_session.Session]:
+        """The app state and the session of a signed-in operator whose key is still valid."""
+        state = app_state(request)
+        found = console_session.read(request, state.secret_box, console_session.CONSOLE)
+        if found is None or found.scope != "admin":
+            raise SignInNeeded(self)
+        # a session ends with its key: a deleted key, or a configured one changed or unset
+        if found.key_id is None:
+            configured = state.settings.admin_api_key
+            if not found.signed_in_with(configured.get_secret_value() if configured else None):
+                raise SignInNeeded(self)
+        elif not await state.pool.fetchval(api_keys.IS_ADMIN_KEY, found.key_id):
+            raise SignInNeeded(self)
+        return state, found
+
+    def viewer(self, found: console_session.Session) -> Viewer:
+        return OPERATOR
+
+    def check_form(
+        self, found: console_session.Session, csrf: str | None, *, changes: bool
+    ) -> None:
+        if not found.accepts(csrf):
+            raise Refused(self)
+
+    def dress(self, state: AppState, found: console_session.Session | None) -> dict[str, Any]:
+        return {"csrf": found.csrf if found else None}
+
+    def not_found(
+        self, request: Request, state: AppState, found: console_session.Session, what: str
+    ) -> Response:
+        return render(request, "not_found.html", 404, csrf=found.csrf, what=what)
+
+    def sign_in_answer(self, request: Request) -> Response:
+        if request.headers.get("hx-request"):  # a fragment: the page itself must move
+            return Response(status_code=204, headers={"hx-redirect": "/sign-in"})
+        return see_other("/sign-in")
+
+    def refused_answer(self, request: Request) -> Response:
+        return render(request, "refused.html", 403)
+
+    async def endpoint_extras(
+        self, session: AsyncSession, state: AppState, endpoint: Endpoint, shown: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Its figures over the last day, the policy in force, and the recovery form's window
+        (the last hour unless the form gave one)."""
+        now = datetime.now(UTC)
+        figures = await stats.endpoint_stats(
+            session, endpoint.id, since=now - timedelta(days=1), until=now
+        )
+        window = (local(now - timedelta(hours=1)), local(now + timedelta(minutes=1)))
+        return {
+            "stats": figures,
+            "policy": admin_endpoints.effective_policy(state.settings, endpoint.policy),
+            "threshold": state.settings.breaker_threshold,
+            "recoverable": shown.get("recoverable"),
+            "window": shown.get("window") or window,
+        }
 
 
-class SignInNeeded(HookpostError):
-    """No valid session: the browser goes to the sign-in page."""
-
-    code: ClassVar[str] = "sign_in_needed"
-
-
-class Refused(HookpostError):
-    """A form without this session's CSRF token."""
-
-    code: ClassVar[str] = "csrf_refused"
-
-
-async def _signed_in(request: Request) -> tuple[AppState, console_session.Session]:
-    """The app state and the session of a signed-in operator whose key is still valid."""
-    state = app_state(request)
-    found = console_session.read(request, state.secret_box, console_session.CONSOLE)
-    if found is None or found.scope != "admin":
-        raise SignInNeeded()
-    # a session ends with its key: a deleted key, or a configured one changed or unset
-    if found.key_id is None:
-        configured = state.settings.admin_api_key
-        if not found.signed_in_with(configured.get_secret_value() if configured else None):
-            raise SignInNeeded()
-    elif not await state.pool.fetchval(api_keys.IS_ADMIN_KEY, found.key_id):
-        raise SignInNeeded()
-    return state, found
-
-
-def _check_form(found: console_session.Session, csrf: str | None) -> None:
-    if not found.accepts(csrf):
-        raise Refused()
-
-
-@asynccontextmanager
-async def _changing(
-    request: Request, endpoint_id: str, csrf: str | None
-) -> AsyncIterator[tuple[AppState, console_session.Session, AsyncSession, Endpoint | None]]:
-    """For an action on an endpoint: the operator's session (its form token checked), a
-    database session in a transaction, and the endpoint (None: no such endpoint)."""
-    state, found = await _signed_in(request)
-    _check_form(found, csrf)
-    async with state.sessions() as session, session.begin():
-        yield state, found, session, await _endpoint(session, endpoint_id)
+SITE = ConsoleSite()
+router = SITE.router
 
 
 # signing in
@@ -154,8 +173,8 @@ async def sign_in(request: Request, key: Annotated[str, Form(max_length=200)]) -
 
 @router.post("/sign-out")
 async def sign_out(request: Request, csrf: Annotated[str | None, Form()] = None) -> Response:
-    _, found = await _signed_in(request)
-    _check_form(found, csrf)
+    _, found = await SITE.signed_in(request)
+    SITE.check_form(found, csrf, changes=True)
     answer = see_other("/sign-in")
     console_session.end(answer, console_session.CONSOLE)
     return answer
@@ -193,7 +212,7 @@ async def _endpoints_of(
 
 @router.get("/")
 async def overview_page(request: Request) -> Response:
-    state, found = await _signed_in(request)
+    state, found = await SITE.signed_in(request)
     figures, owners = await _overview(state)
     return render(request, "overview.html", csrf=found.csrf, figures=figures, tenants=owners)
 
@@ -201,7 +220,7 @@ async def overview_page(request: Request) -> Response:
 @router.get("/overview/figures")
 async def overview_figures(request: Request) -> Response:
     """The overview's figures alone: the page swaps them in every few seconds."""
-    state, _ = await _signed_in(request)
+    state, _ = await SITE.signed_in(request)
     figures, owners = await _overview(state)
     return render(request, "overview_figures.html", figures=figures, tenants=owners)
 
@@ -213,7 +232,7 @@ async def overview_figures(request: Request) -> Response:
 async def endpoints_page(
     request: Request, cursor: Annotated[str | None, Query(max_length=64)] = None
 ) -> Response:
-    state, found = await _signed_in(request)
+    state, found = await SITE.signed_in(request)
     async with state.sessions() as session:
         query = admin_endpoints.list_query(None)
         rows, next_cursor = await page_of(session, query, Endpoint, ids.Prefix.ENDPOINT, cursor)
@@ -229,89 +248,6 @@ async def endpoints_page(
     )
 
 
-async def _endpoint(session: AsyncSession, endpoint_id: str) -> Endpoint | None:
-    return await actions.endpoint(session, OPERATOR, endpoint_id)
-
-
-async def _endpoint_page(
-    request: Request,
-    state: AppState,
-    found: console_session.Session,
-    endpoint_id: str,
-    *,
-    message: str | None = None,
-    error: str | None = None,
-    recoverable: int | None = None,
-    window: tuple[str, str] | None = None,
-    secret: str | None = None,
-    status_code: int = 200,
-) -> Response:
-    async with state.sessions() as session:
-        endpoint = await _endpoint(session, endpoint_id)
-        if endpoint is None:
-            return render(request, "not_found.html", 404, csrf=found.csrf, what="endpoint")
-        now = datetime.now(UTC)
-        figures = await stats.endpoint_stats(
-            session, endpoint.id, since=now - timedelta(days=1), until=now
-        )
-        attempts = await session.scalars(
-            select(Attempt)
-            .where(Attempt.endpoint_id == endpoint.id)
-            .order_by(Attempt.id.desc())
-            .limit(10)
-        )
-        return render(
-            request,
-            "endpoint.html",
-            status_code,
-            csrf=found.csrf,
-            endpoint=endpoint,
-            policy=admin_endpoints.effective_policy(state.settings, endpoint.policy),
-            subscriptions=await admin_endpoints.subscriptions(session, endpoint.id),
-            stats=figures,
-            attempts=attempts.all(),
-            threshold=state.settings.breaker_threshold,
-            message=message,
-            error=error,
-            recoverable=recoverable,
-            secret=secret,
-            window=window or (local(now - timedelta(hours=1)), local(now + timedelta(minutes=1))),
-        )
-
-
-@router.get("/endpoints/{endpoint_id}")
-async def endpoint_page(request: Request, endpoint_id: str) -> Response:
-    state, found = await _signed_in(request)
-    return await _endpoint_page(request, state, found, endpoint_id)
-
-
-@router.post("/endpoints/{endpoint_id}/url")
-async def change_url(
-    request: Request,
-    endpoint_id: str,
-    url: Annotated[str, Form(max_length=2048)],
-    csrf: Annotated[str | None, Form()] = None,
-) -> Response:
-    state, found = await _signed_in(request)
-    _check_form(found, csrf)
-    checked, refusal = actions.checked_url(state.settings, url)
-    if checked is None:
-        return await _endpoint_page(
-            request,
-            state,
-            found,
-            endpoint_id,
-            error=f"The URL was not changed: {refusal}.",
-            status_code=422,
-        )
-    async with state.sessions() as session, session.begin():
-        endpoint = await _endpoint(session, endpoint_id)
-        if endpoint is None:
-            return render(request, "not_found.html", 404, csrf=found.csrf, what="endpoint")
-        await admin_endpoints.update(session, endpoint, {"url": checked})
-    return see_other(f"/endpoints/{endpoint_id}")
-
-
 @router.post("/endpoints/{endpoint_id}/enabled")
 async def set_enabled(
     request: Request,
@@ -319,7 +255,7 @@ async def set_enabled(
     enabled: Annotated[bool, Form()],
     csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
-    async with _changing(request, endpoint_id, csrf) as (_, found, session, endpoint):
+    async with SITE.changing(request, endpoint_id, csrf) as (_, found, session, endpoint):
         if endpoint is None:
             return render(request, "not_found.html", 404, csrf=found.csrf, what="endpoint")
         changes: dict[str, Any] = {"enabled": enabled}
@@ -327,62 +263,6 @@ async def set_enabled(
             changes["disabled_reason"] = "disabled in the console"
         await admin_endpoints.update(session, endpoint, changes)
     return see_other(f"/endpoints/{endpoint_id}")
-
-
-@router.post("/endpoints/{endpoint_id}/filter-test")
-async def sample_event_verdict(
-    request: Request,
-    endpoint_id: str,
-    event_type: Annotated[str, Form(min_length=1, max_length=255)],
-    payload: Annotated[str, Form(max_length=65_536)],
-    channels: Annotated[str, Form(max_length=1400)] = "",
-    csrf: Annotated[str | None, Form()] = None,
-) -> Response:
-    """Whether a sample event would be delivered to the endpoint, and why: the API's filter
-    test (nothing is stored or sent)."""
-    state, found = await _signed_in(request)
-    _check_form(found, csrf)
-    async with state.sessions() as session:
-        endpoint = await _endpoint(session, endpoint_id)
-        if endpoint is None:
-            return render(request, "not_found.html", 404, csrf=found.csrf, what="endpoint")
-        message, error = await actions.filter_verdict(
-            session, endpoint, event_type, payload, channels
-        )
-    if error is not None:
-        return await _endpoint_page(
-            request, state, found, endpoint_id, error=error, status_code=422
-        )
-    return await _endpoint_page(request, state, found, endpoint_id, message=message)
-
-
-@router.post("/endpoints/{endpoint_id}/rotate")
-async def rotate_secret(
-    request: Request, endpoint_id: str, csrf: Annotated[str | None, Form()] = None
-) -> Response:
-    """Make a new signing secret current; the old ones keep signing for a day."""
-    async with _changing(request, endpoint_id, csrf) as (state, found, session, endpoint):
-        if endpoint is None:
-            return render(request, "not_found.html", 404, csrf=found.csrf, what="endpoint")
-        secret = await admin_endpoints.rotate_secret(
-            session, state.secret_box, endpoint.id, new_secret=None, grace_period_s=ROTATION_GRACE_S
-        )
-    message = "A new signing secret is current; the old ones keep signing for 24 hours."
-    return await _endpoint_page(request, state, found, endpoint_id, message=message, secret=secret)
-
-
-@router.post("/endpoints/{endpoint_id}/test")
-async def send_test_event(
-    request: Request, endpoint_id: str, csrf: Annotated[str | None, Form()] = None
-) -> Response:
-    """Send the endpoint a ``hookpost.test`` event, whatever it subscribes to."""
-    async with _changing(request, endpoint_id, csrf) as (_, found, session, endpoint):
-        if endpoint is None:
-            return render(request, "not_found.html", 404, csrf=found.csrf, what="endpoint")
-        delivery_id = await emit.send_test(
-            await driver_connection(session), endpoint.tenant_id, endpoint.id
-        )
-    return see_other(f"/deliveries/{ids.encode(ids.Prefix.DELIVERY, delivery_id)}")
 
 
 @router.post("/endpoints/{endpoint_id}/recover")
@@ -396,13 +276,13 @@ async def recover(
 ) -> Response:
     """Without ``confirm``: how many failed deliveries the window holds (a dry run), with a
     button to queue them; with it, queue them."""
-    state, found = await _signed_in(request)
-    _check_form(found, csrf)
+    state, found = await SITE.signed_in(request)
+    SITE.check_form(found, csrf, changes=True)
     try:
         start = datetime.fromisoformat(since).replace(tzinfo=UTC)
         end = datetime.fromisoformat(until).replace(tzinfo=UTC)
     except ValueError:
-        return await _endpoint_page(
+        return await SITE.endpoint_page(
             request,
             state,
             found,
@@ -411,7 +291,7 @@ async def recover(
             status_code=422,
         )
     if end <= start:
-        return await _endpoint_page(
+        return await SITE.endpoint_page(
             request,
             state,
             found,
@@ -421,18 +301,18 @@ async def recover(
             status_code=422,
         )
     async with state.sessions() as session:
-        endpoint = await _endpoint(session, endpoint_id)
+        endpoint = await actions.endpoint(session, OPERATOR, endpoint_id)
     if endpoint is None:
         return render(request, "not_found.html", 404, csrf=found.csrf, what="endpoint")
     if not confirm:
         count = await recovery.count_recoverable(state.engine, endpoint.id, since=start, until=end)
-        return await _endpoint_page(
+        return await SITE.endpoint_page(
             request, state, found, endpoint_id, recoverable=count, window=(since, until)
         )
     try:
         queued = await recovery.recover(state.engine, endpoint, since=start, until=end)
     except recovery.EndpointDisabled:
-        return await _endpoint_page(
+        return await SITE.endpoint_page(
             request,
             state,
             found,
@@ -441,7 +321,7 @@ async def recover(
             window=(since, until),
             status_code=409,
         )
-    return await _endpoint_page(
+    return await SITE.endpoint_page(
         request, state, found, endpoint_id, message=f"{queued} deliveries queued again."
     )
 
@@ -473,7 +353,7 @@ async def search(request: Request, q: Annotated[str, Query(max_length=2048)] = "
     """One box for everything an operator holds: an id goes straight to its page; anything
     else is looked for as a tenant's or an endpoint's uid, a tenant's name, a fragment of an
     endpoint's URL or description, and an event's idempotency key."""
-    state, found = await _signed_in(request)
+    state, found = await SITE.signed_in(request)
     query = q.strip()
     for prefix, path in _GOES_TO.items():
         if ids.decode(prefix, query) is not None:
@@ -534,7 +414,7 @@ async def search(request: Request, q: Annotated[str, Query(max_length=2048)] = "
 async def tenants_page(
     request: Request, cursor: Annotated[str | None, Query(max_length=64)] = None
 ) -> Response:
-    state, found = await _signed_in(request)
+    state, found = await SITE.signed_in(request)
     async with state.sessions() as session:
         rows, next_cursor = await page_of(
             session, tenants.list_query(None), Tenant, ids.Prefix.TENANT, cursor
@@ -547,7 +427,7 @@ async def event_types_page(
     request: Request, cursor: Annotated[str | None, Query(max_length=64)] = None
 ) -> Response:
     """The event types, newest first, each with its schema and a payload shaped like it."""
-    state, found = await _signed_in(request)
+    state, found = await SITE.signed_in(request)
     async with state.sessions() as session:
         query = event_types.list_query(include_archived=True)
         rows, next_cursor = await page_of(session, query, EventType, ids.Prefix.EVENT_TYPE, cursor)
@@ -588,7 +468,7 @@ def sample_payload(schema: Any) -> Any:
 async def api_keys_page(
     request: Request, cursor: Annotated[str | None, Query(max_length=64)] = None
 ) -> Response:
-    state, found = await _signed_in(request)
+    state, found = await SITE.signed_in(request)
     async with state.sessions() as session:
         rows, next_cursor = await page_of(
             session, api_keys.list_query(None), ApiKey, ids.Prefix.API_KEY, cursor
@@ -614,7 +494,7 @@ async def deliveries_page(
     """Deliveries, newest first, narrowed by the filters in the URL (so a link can be shared):
     endpoint, event, tenant (id or uid), event type, state and a window of creation (UTC); a
     filter that names nothing shows an empty list and says why."""
-    state, found = await _signed_in(request)
+    state, found = await SITE.signed_in(request)
     filters = {
         "endpoint": endpoint,
         "event": event,
@@ -707,7 +587,7 @@ def _filter_id(prefix: ids.Prefix, name: str, value: str | None, problems: list[
 @router.get("/events/{event_id}")
 async def event_page(request: Request, event_id: str) -> Response:
     """An event: its body and the state of each of its deliveries."""
-    state, found = await _signed_in(request)
+    state, found = await SITE.signed_in(request)
     async with state.sessions() as session:
         parsed = ids.decode(ids.Prefix.EVENT, event_id)
         event = None if parsed is None else await events.get(session, parsed)
@@ -715,42 +595,10 @@ async def event_page(request: Request, event_id: str) -> Response:
             return render(request, "not_found.html", 404, csrf=found.csrf, what="event")
         query = logs.deliveries_query(logs.DeliveryFilter(event_id=event.id))
         deliveries = (await session.scalars(query.order_by(Delivery.id))).all()
-    return render(request, "event.html", csrf=found.csrf, event=event, deliveries=deliveries)
-
-
-@router.get("/deliveries/{delivery_id}")
-async def delivery_page(request: Request, delivery_id: str) -> Response:
-    state, found = await _signed_in(request)
-    async with state.sessions() as session:
-        delivery = await actions.delivery(session, OPERATOR, delivery_id)
-        if delivery is None:
-            return render(request, "not_found.html", 404, csrf=found.csrf, what="delivery")
-        event, endpoint, attempts = await logs.delivery_context(session, delivery)
+        body = await events.body_sent(session, event.id)
     return render(
-        request,
-        "delivery.html",
-        csrf=found.csrf,
-        delivery=delivery,
-        event=event,
-        endpoint=endpoint,
-        attempts=list(reversed(attempts)),
-        live=actions.in_motion(delivery),
-        message=request.query_params.get("message"),
+        request, "event.html", csrf=found.csrf, event=event, body=body, deliveries=deliveries
     )
-
-
-@router.post("/deliveries/{delivery_id}/resend")
-async def resend(
-    request: Request, delivery_id: str, csrf: Annotated[str | None, Form()] = None
-) -> Response:
-    state, found = await _signed_in(request)
-    _check_form(found, csrf)
-    async with state.sessions() as session, session.begin():
-        delivery = await actions.delivery(session, OPERATOR, delivery_id)
-        if delivery is None:
-            return render(request, "not_found.html", 404, csrf=found.csrf, what="delivery")
-        message = await actions.resend(session, delivery)
-    return see_other(f"/deliveries/{delivery_id}?message={message}")
 
 
 def install(app: Any) -> None:
@@ -758,14 +606,4 @@ def install(app: Any) -> None:
     from fastapi.staticfiles import StaticFiles
 
     app.mount("/console-assets", StaticFiles(directory=ASSETS), name="console-assets")
-    app.include_router(router)
-
-    @app.exception_handler(SignInNeeded)
-    async def to_sign_in(request: Request, _: SignInNeeded) -> Response:
-        if request.headers.get("hx-request"):  # a fragment: the page itself must move
-            return Response(status_code=204, headers={"hx-redirect": "/sign-in"})
-        return see_other("/sign-in")
-
-    @app.exception_handler(Refused)
-    async def refused(request: Request, _: Refused) -> Response:
-        return render(request, "refused.html", 403)
+    SITE.install(app)

@@ -3,7 +3,7 @@
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost.db.models import Delivery, Event
@@ -20,6 +20,15 @@ def list_query(tenant_id: uuid.UUID | None, event_type: str | None) -> Select[Ev
 
 async def get(session: AsyncSession, event_id: uuid.UUID) -> Event | None:
     return await session.get(Event, event_id)
+
+
+# The body as its text, the very bytes every attempt sends (the worker reads it so too).
+_BODY_SENT = text("SELECT body::text FROM events WHERE id = :event_id")
+
+
+async def body_sent(session: AsyncSession, event_id: uuid.UUID) -> str:
+    """The webhook body of ``event_id`` exactly as it goes out, not re-serialised."""
+    return str(await session.scalar(_BODY_SENT, {"event_id": event_id}))
 
 
 async def deliveries_of(

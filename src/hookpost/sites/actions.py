@@ -8,12 +8,14 @@ from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hookpost import jsonvalue
+from hookpost import ids, jsonvalue
 from hookpost.access import Viewer
 from hookpost.admin import endpoints as admin_endpoints
 from hookpost.db import unstorable
+from hookpost.db.engine import driver_connection
 from hookpost.db.models import Delivery, DeliveryStatus, Endpoint
 from hookpost.errors import HookpostError, NotFound
+from hookpost.ingest import emit
 from hookpost.ops import logs, recovery
 from hookpost.settings import Settings
 from hookpost.strict_json import NotStrictJSON, loads
@@ -82,6 +84,15 @@ def in_motion(found: Delivery) -> bool:
         return True
     soon = datetime.now(UTC) + timedelta(seconds=WATCHED_S)
     return found.status == DeliveryStatus.PENDING and found.next_attempt_at <= soon
+
+
+async def send_test(session: AsyncSession, endpoint: Endpoint) -> str:
+    """Queue a ``hookpost.test`` event for ``endpoint`` alone, whatever it subscribes to, in
+    the session's transaction; its delivery's public id."""
+    delivery_id = await emit.send_test(
+        await driver_connection(session), endpoint.tenant_id, endpoint.id
+    )
+    return ids.encode(ids.Prefix.DELIVERY, delivery_id)
 
 
 Resent = Literal["queued", "disabled", "in_flight"]
