@@ -62,6 +62,7 @@ async def measure(database_url: str) -> list[tuple[str, float, float]]:
         ("overview's figures, refreshed", "/overview/figures"),
         ("endpoints", "/endpoints"),
         ("an endpoint with its figures and last attempts", f"/endpoints/{endpoint}"),
+        ("an endpoint, charted over the day", f"/endpoints/{endpoint}?span=day"),
         ("deliveries", "/deliveries"),
         ("failed deliveries", "/deliveries?status=failed"),
         ("deliveries of an endpoint", f"/deliveries?endpoint={endpoint}"),

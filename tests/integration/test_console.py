@@ -378,9 +378,12 @@ async def test_the_overview_charts_the_last_hours_attempts(
             await eventually(counted)
     await _sign_in(browser)
     page = await browser.get("/")
-    assert page.text.count('<rect class="ok"') == 60
-    assert "3 succeeded, 1 failed" in page.text
-    assert "the tallest bar is 4 attempts" in page.text
+    bars = _titles(page.text, "attempts-chart")[1:]
+    assert len(bars) == 60
+    busy = [title for title in bars if not title.endswith(": 0 succeeded, 0 failed")]
+    assert [title.split(": ")[1] for title in busy] == ["3 succeeded, 1 failed"]
+    assert "the busiest minute had 4 attempts" in page.text
+    assert re.findall(r'class="y-tick"[^>]*>([^<]*)<', page.text) == ["0", "1", "2", "3", "4"]
 
 
 async def test_lists_name_tenants_and_endpoints_by_the_names_people_gave_them(
@@ -442,3 +445,76 @@ async def test_one_search_box_finds_ids_uids_urls_and_idempotency_keys(
     assert poisoned.status_code == 200
     assert "holds a NUL character" in poisoned.text
     assert "Globex" not in (await search("acme")).text
+
+
+async def _attempt(
+    db: asyncpg.Connection,
+    endpoint_id: str,
+    at: datetime,
+    duration_ms: int,
+    error_kind: str | None = None,
+) -> None:
+    """An attempt row as a worker writes it, at ``at``: the charts read nothing else."""
+    endpoint = ids.decode(ids.Prefix.ENDPOINT, endpoint_id)
+    await db.execute(
+        "INSERT INTO attempts (id, delivery_id, endpoint_id, tenant_id, attempt_number,"
+        " trigger, started_at, duration_ms, request_headers, response_status, error_kind,"
+        " worker_id) SELECT $1, $2, e.id, e.tenant_id, 1, 'scheduled', $3, $4, '{}', $5, $6,"
+        " 'w1' FROM endpoints e WHERE e.id = $7",
+        ids.id_at(at),
+        ids.id_at(at),
+        at,
+        duration_ms,
+        500 if error_kind == "http_status" else (None if error_kind else 200),
+        error_kind,
+        endpoint,
+    )
+
+
+def _titles(page: str, chart: str) -> list[str]:
+    drawn = re.search(rf'<svg class="plot" id="{chart}".*?</svg>', page, re.S)
+    assert drawn, f"no {chart} on the page"
+    return [html.unescape(title) for title in re.findall(r"<title>(.*?)</title>", drawn[0])]
+
+
+async def test_an_endpoint_charts_its_attempts_by_outcome_and_latency(
+    admin: AsyncClient, browser: AsyncClient, db: asyncpg.Connection
+) -> None:
+    """The endpoint page draws its own attempts, a bar a minute over the hour (a quarter hour
+    over the day), by outcome, and the median and 95th percentile of their durations, with
+    ticks and units; a neighbour's attempts and older ones are not in it."""
+    await create_tenant(admin, uid="acme")
+    endpoint = (await create_endpoint(admin, "acme", event_types=["*"]))["id"]
+    neighbour = (await create_endpoint(admin, "acme", event_types=["*"]))["id"]
+    now = datetime.now(UTC) - timedelta(seconds=2)
+    for duration in (100, 200, 300):
+        await _attempt(db, endpoint, now, duration)
+    await _attempt(db, endpoint, now, 400, "http_status")
+    await _attempt(db, endpoint, now, 5000, "timeout")
+    await _attempt(db, endpoint, now - timedelta(hours=2), 50)
+    await _attempt(db, neighbour, now, 9999, "timeout")
+    await _sign_in(browser)
+
+    hour = (await browser.get(f"/endpoints/{endpoint}")).text
+    bars = _titles(hour, "outcomes-chart")
+    assert len(bars) == 61  # the chart's own title, then a bar a minute
+    busy = [title for title in bars if "0 succeeded, 0 answered" not in title][1:]
+    assert len(busy) == 1
+    assert busy[0].endswith("3 succeeded, 1 answered not 2xx, 1 not answered")
+    ticks = re.findall(r'class="y-tick"[^>]*>([^<]*)<', hour)
+    assert ticks[:4] == ["0", "2", "4", "6"]  # five attempts in the busiest minute
+    assert "attempts per minute" in hour
+    points = _titles(hour, "latency-chart")[1:]
+    # percentile_cont over 100, 200, 300, 400, 5000: the median 300, p95 400 + 0.8 * 4600
+    assert [title.split(": ")[1] for title in points] == ["p50 300 ms", "p95 4080 ms"]
+
+    day = (await browser.get(f"/endpoints/{endpoint}?span=day")).text
+    quarters = _titles(day, "outcomes-chart")[1:]
+    assert len(quarters) == 96
+    busy = [title for title in quarters if "0 succeeded, 0 answered" not in title]
+    assert [title.split(": ")[1] for title in busy] == [
+        "1 succeeded, 0 answered not 2xx, 0 not answered",
+        "3 succeeded, 1 answered not 2xx, 1 not answered",
+    ]
+    assert 'aria-current="page">day</a>' in day
+    assert "attempts per 15 minutes" in day

@@ -33,7 +33,7 @@ from hookpost.db.models import (
 )
 from hookpost.ingest import events
 from hookpost.ops import logs, overview, recovery, stats
-from hookpost.sites import actions
+from hookpost.sites import actions, charts
 from hookpost.sites import session as console_session
 from hookpost.sites.rendering import (
     ASSETS,
@@ -95,22 +95,38 @@ class ConsoleSite(Site):
         return render(request, "refused.html", 403)
 
     async def endpoint_extras(
-        self, session: AsyncSession, state: AppState, endpoint: Endpoint, shown: dict[str, Any]
+        self,
+        request: Request,
+        session: AsyncSession,
+        state: AppState,
+        endpoint: Endpoint,
+        shown: dict[str, Any],
     ) -> dict[str, Any]:
-        """Its figures over the last day, the policy in force, and the recovery form's window
-        (the last hour unless the form gave one)."""
+        """Its figures over the last day; its attempts charted over the last hour or day
+        (``?span=``); the policy in force; the recovery form's window (the last hour unless
+        the form gave one)."""
         now = datetime.now(UTC)
         figures = await stats.endpoint_stats(
             session, endpoint.id, since=now - timedelta(days=1), until=now
         )
+        span: stats.Span = "day" if request.query_params.get("span") == "day" else "hour"
+        slots = await stats.attempt_series(session, endpoint.id, span, now=now)
+        every, per = (16, "per 15 minutes") if span == "day" else (10, "per minute")
         window = (local(now - timedelta(hours=1)), local(now + timedelta(minutes=1)))
         return {
             "stats": figures,
+            "span": span,
+            "outcomes": charts.outcomes(slots, per=per, every=every, label=_clock),
+            "latency": charts.latency(slots, every=every, label=_clock),
             "policy": admin_endpoints.effective_policy(state.settings, endpoint.policy),
             "threshold": state.settings.breaker_threshold,
             "recoverable": shown.get("recoverable"),
             "window": shown.get("window") or window,
         }
+
+
+def _clock(at: datetime) -> str:
+    return at.strftime("%H:%M")
 
 
 SITE = ConsoleSite()
@@ -214,7 +230,14 @@ async def _endpoints_of(
 async def overview_page(request: Request) -> Response:
     state, found = await SITE.signed_in(request)
     figures, owners = await _overview(state)
-    return render(request, "overview.html", csrf=found.csrf, figures=figures, tenants=owners)
+    return render(
+        request,
+        "overview.html",
+        csrf=found.csrf,
+        figures=figures,
+        chart=_last_hour_chart(figures),
+        tenants=owners,
+    )
 
 
 @router.get("/overview/figures")
@@ -222,7 +245,28 @@ async def overview_figures(request: Request) -> Response:
     """The overview's figures alone: the page swaps them in every few seconds."""
     state, _ = await SITE.signed_in(request)
     figures, owners = await _overview(state)
-    return render(request, "overview_figures.html", figures=figures, tenants=owners)
+    return render(
+        request,
+        "overview_figures.html",
+        figures=figures,
+        chart=_last_hour_chart(figures),
+        tenants=owners,
+    )
+
+
+def _last_hour_chart(figures: overview.Overview) -> charts.Chart:
+    """Every worker's attempts, a bar a minute over the last hour."""
+    return charts.stacked(
+        [minute.at for minute in figures.last_hour],
+        [
+            [("succeeded", minute.succeeded, "succeeded"), ("refused", minute.failed, "failed")]
+            for minute in figures.last_hour
+        ],
+        what="Attempts, succeeded and failed,",
+        per="per minute",
+        every=10,
+        label=_clock,
+    )
 
 
 # endpoints

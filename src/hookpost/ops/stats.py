@@ -1,9 +1,11 @@
 """An endpoint's figures: deliveries by state over a window, success rate, the last attempt,
-the backlog with the age of its oldest delivery, and the concurrency limit it has earned."""
+the backlog with the age of its oldest delivery, and the concurrency limit it has earned; and
+its attempts over time (by outcome, with latency p50 and p95) for the console's charts."""
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -82,3 +84,80 @@ async def endpoint_stats(
         concurrency_limit=concurrency_limit,
         held_lanes=await session.scalar(_HELD_LANES, {"endpoint_id": endpoint_id}) or 0,
     )
+
+
+# Attempts of one endpoint in slots of ``step_s`` seconds from ``since``: by outcome (no
+# error; an answer that was not 2xx; no answer at all) and their latency. The id range keeps
+# the read on the endpoint's attempt index (ids are time-ordered).
+_SERIES = text(
+    """
+    SELECT floor(EXTRACT(EPOCH FROM started_at - :since) / :step_s)::int AS slot,
+           count(*) FILTER (WHERE error_kind IS NULL) AS succeeded,
+           count(*) FILTER (WHERE error_kind = 'http_status') AS refused,
+           count(*) FILTER (WHERE error_kind IS NOT NULL AND error_kind <> 'http_status')
+               AS unanswered,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms) AS p50_ms,
+           percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms) AS p95_ms
+    FROM attempts
+    WHERE endpoint_id = :endpoint_id AND id >= :after AND started_at >= :since
+    GROUP BY slot
+    """
+)
+
+Span = Literal["hour", "day"]
+# Each span in slots: the hour by the minute, the day by the quarter hour.
+SLOTS: dict[Span, tuple[int, timedelta]] = {
+    "hour": (60, timedelta(minutes=1)),
+    "day": (96, timedelta(minutes=15)),
+}
+
+
+@dataclass(frozen=True)
+class Slot:
+    at: datetime  # when the slot starts, UTC
+    succeeded: int
+    refused: int  # answered, not with a 2xx
+    unanswered: int  # timed out, refused the connection, blocked, ...
+    p50_ms: float | None
+    p95_ms: float | None
+
+    @property
+    def failed(self) -> int:
+        return self.refused + self.unanswered
+
+
+async def attempt_series(
+    session: AsyncSession, endpoint_id: uuid.UUID, span: Span, *, now: datetime | None = None
+) -> list[Slot]:
+    """The endpoint's attempts over the last ``span``, oldest slot first; a slot without
+    attempts is there too, empty."""
+    count, step = SLOTS[span]
+    now = now or datetime.now(UTC)
+    last = datetime.fromtimestamp(
+        now.timestamp() // step.total_seconds() * step.total_seconds(), UTC
+    )
+    since = last - step * (count - 1)
+    rows = await session.execute(
+        _SERIES,
+        {
+            "endpoint_id": endpoint_id,
+            "after": ids.floor(since),
+            "since": since,
+            "step_s": step.total_seconds(),
+        },
+    )
+    found = {row.slot: row for row in rows}
+    series = []
+    for n in range(count):
+        row = found.get(n)
+        series.append(
+            Slot(
+                at=since + step * n,
+                succeeded=row.succeeded if row else 0,
+                refused=row.refused if row else 0,
+                unanswered=row.unanswered if row else 0,
+                p50_ms=row.p50_ms if row else None,
+                p95_ms=row.p95_ms if row else None,
+            )
+        )
+    return series

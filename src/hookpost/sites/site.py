@@ -95,7 +95,12 @@ class Site(ABC):
         """The answer to a refused form (``Refused``)."""
 
     async def endpoint_extras(
-        self, session: AsyncSession, state: AppState, endpoint: Endpoint, shown: dict[str, Any]
+        self,
+        request: Request,
+        session: AsyncSession,
+        state: AppState,
+        endpoint: Endpoint,
+        shown: dict[str, Any],
     ) -> dict[str, Any]:
         """What else this site's endpoint page shows, besides the shared context."""
         return {}
@@ -160,7 +165,7 @@ class Site(ABC):
                 "endpoint": endpoint,
                 "attempts": attempts.all(),
                 "subscriptions": await admin_endpoints.subscriptions(session, endpoint.id),
-                **await self.endpoint_extras(session, state, endpoint, shown),
+                **await self.endpoint_extras(request, session, state, endpoint, shown),
             }
         return self.page(request, state, found, self.endpoint_template, status_code, **context)
 
