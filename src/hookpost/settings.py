@@ -265,6 +265,12 @@ class Settings(BaseSettings):
         "iframe (https://app.example.com). Empty: none. The portal's session cookie is "
         "SameSite=Strict, so the embedding page must be on the same site as hookpost.",
     )
+    portal_offers_own_types: bool = Field(
+        default=False,
+        description="Whether the portal offers hookpost's own event types (hookpost.*: an "
+        "endpoint disabled, ...) to tenants, in its catalog and when they add an endpoint. "
+        "Off: they are the operator's alone.",
+    )
     forwarded_allow_ips: str = Field(
         default="127.0.0.1,::1",
         pattern=r"^[0-9a-fA-F:.,/* ]*$",

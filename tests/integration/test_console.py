@@ -518,3 +518,66 @@ async def test_an_endpoint_charts_its_attempts_by_outcome_and_latency(
     ]
     assert 'aria-current="page">day</a>' in day
     assert "attempts per 15 minutes" in day
+
+
+async def test_a_bulk_resend_counts_first_then_queues_what_it_counted(
+    admin: AsyncClient, browser: AsyncClient, db: asyncpg.Connection
+) -> None:
+    """The filters choose, the first step counts, the second queues: what is in flight, what
+    a disabled endpoint holds, and what arrived after the count are left as they are."""
+    await create_tenant(admin, uid="acme")
+    await create_event_type(admin, "invoice.paid")
+    await create_event_type(admin, "invoice.sent")
+    await create_endpoint(admin, "acme", url="http://127.0.0.1:9/a", event_types=["invoice.paid"])
+    paused = (
+        await create_endpoint(
+            admin, "acme", url="http://127.0.0.1:9/b", event_types=["invoice.sent"]
+        )
+    )["id"]
+    for kind in ("invoice.paid", "invoice.paid", "invoice.paid", "invoice.sent"):
+        body = {"tenant_id": "acme", "event_type": kind, "payload": {}}
+        ok(await admin.post("/v1/events", json=body), 202)
+    await db.execute("UPDATE deliveries SET status = 'failed', next_attempt_at = now()")
+    in_flight = await db.fetchval("SELECT id FROM deliveries ORDER BY id LIMIT 1")
+    await db.execute("UPDATE deliveries SET status = 'in_flight' WHERE id = $1", in_flight)
+    await db.execute(
+        "UPDATE endpoints SET enabled = false WHERE id = $1",
+        ids.decode(ids.Prefix.ENDPOINT, paused),
+    )
+    await _sign_in(browser)
+    token = _csrf(await browser.get("/deliveries"))
+
+    everything = await browser.post("/deliveries/resend", data={"csrf": token})
+    assert everything.status_code == 422
+    assert "Choose at least one filter" in everything.text
+    assert (await browser.post("/deliveries/resend", data={"tenant": "acme"})).status_code == 403
+
+    counted = await browser.post("/deliveries/resend", data={"csrf": token, "tenant": "acme"})
+    assert counted.status_code == 200
+    assert "4 deliveries match these filters." in counted.text
+    as_of = re.search(r'name="as_of" value="([^"]+)"', counted.text)
+    assert as_of
+    body = {"tenant_id": "acme", "event_type": "invoice.paid", "payload": {}}
+    ok(await admin.post("/v1/events", json=body), 202)  # after the count
+    await db.execute("UPDATE deliveries SET status = 'failed' WHERE status = 'pending'")
+
+    done = await browser.post(
+        "/deliveries/resend",
+        data={"csrf": token, "tenant": "acme", "confirm": "true", "as_of": as_of[1]},
+    )
+    assert done.status_code == 200
+    assert "2 deliveries queued again. 2 were not" in done.text
+    rows = await db.fetch("SELECT id, status, trigger FROM deliveries ORDER BY id")
+    assert [(row["status"], row["trigger"]) for row in rows] == [
+        ("in_flight", "scheduled"),
+        ("pending", "manual"),
+        ("pending", "manual"),
+        ("failed", "scheduled"),  # its endpoint is disabled
+        ("failed", "scheduled"),  # created after the count
+    ]
+    assert rows[0]["id"] == in_flight
+    stale = await browser.post(
+        "/deliveries/resend",
+        data={"csrf": token, "tenant": "acme", "confirm": "true", "as_of": "not a time"},
+    )
+    assert stale.status_code == 422

@@ -1,7 +1,8 @@
 """The operator's main journey in a real headless Chromium (Debian's, driven by Playwright):
 sign in, find the failing endpoint, read its last attempt, fix its URL, recover the window
-after counting it, and see the deliveries succeed. The screenshots it takes are the README's
-(``HOOKPOST_SCREENSHOTS`` names the folder; a temporary one otherwise)."""
+after counting it, see the deliveries succeed, and resend them in bulk after counting them.
+The screenshots it takes are the README's (``HOOKPOST_SCREENSHOTS`` names the folder; a
+temporary one otherwise)."""
 
 import os
 import shutil
@@ -126,6 +127,15 @@ async def test_an_operator_fixes_a_failing_endpoint_and_recovers_its_deliveries(
                     await page.get_by_role("link", name="Its deliveries").click()
                     await expect(page.locator(".badge.succeeded")).to_have_count(3)
                     await _shot(page, folder, "deliveries")
+                    await page.locator("#bulk-resend").get_by_role("button", name="Count").click()
+                    await expect(page.locator("#bulk-count")).to_have_text(
+                        "3 deliveries match these filters."
+                    )
+                    await page.get_by_role("button", name="Resend 3").click()
+                    await expect(page.locator("#bulk-message")).to_have_text(
+                        "3 deliveries queued again."
+                    )
+                    await target.wait_for(3 * 2 + 3 + 3)  # and once more each, resent
                     await page.set_viewport_size({"width": 390, "height": 844})  # a phone
                     fits = "document.documentElement.scrollWidth <= window.innerWidth"
                     assert await page.evaluate(fits)  # wide tables scroll inside themselves
@@ -136,7 +146,7 @@ async def test_an_operator_fixes_a_failing_endpoint_and_recovers_its_deliveries(
                     await browser.close()
     assert [text for text in complaints if "Content Security Policy" in text] == []
     fixed = [r for r in target.requests if r.path == "/fixed"]
-    assert len(fixed) == 3
+    assert len(fixed) == 3 + 3  # recovered, then resent in bulk
 
 
 @needs_browser

@@ -3,10 +3,12 @@ tenant (every route of another tenant's objects is not found), read-only links c
 nothing, forms need the session's token, test events reach one endpoint, and the product's
 brand and framing settings apply."""
 
+import html
 import re
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -38,6 +40,16 @@ from tests.receiver import receiver
 async def browser(app: FastAPI) -> AsyncIterator[AsyncClient]:
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client:
         yield client
+
+
+@asynccontextmanager
+async def _browser_for(settings: Settings) -> AsyncIterator[AsyncClient]:
+    """A browser of another hookpost started with ``settings``, over the same database."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = ASGITransport(app=app)
+        async with AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
 
 
 async def _link(admin: AsyncClient, tenant: str, scope: str = "manage") -> str:
@@ -207,19 +219,16 @@ async def test_the_portal_carries_the_brand_and_its_framing_policy(
             "portal_frame_ancestors": "https://app.example.com",
         }
     )
-    app = create_app(branded)
-    async with app.router.lifespan_context(app):
-        transport = ASGITransport(app=app)
-        async with AsyncClient(transport=transport, base_url="http://test") as client:
-            tenant = await create_tenant(admin, uid="acme")
-            await _open(client, await _link(admin, tenant["id"]))
-            page = await client.get("/portal")
-            assert "Acme Billing &lt;b&gt;" in page.text
-            policy = page.headers["content-security-policy"]
-            assert "frame-ancestors https://app.example.com" in policy
-            assert "img-src 'self' data: https://cdn.example.com" in policy
-            css = await client.get("/portal/brand.css")
-            assert "--accent: #aa3300" in css.text
+    async with _browser_for(branded) as client:
+        tenant = await create_tenant(admin, uid="acme")
+        await _open(client, await _link(admin, tenant["id"]))
+        page = await client.get("/portal")
+        assert "Acme Billing &lt;b&gt;" in page.text
+        policy = page.headers["content-security-policy"]
+        assert "frame-ancestors https://app.example.com" in policy
+        assert "img-src 'self' data: https://cdn.example.com" in policy
+        css = await client.get("/portal/brand.css")
+        assert "--accent: #aa3300" in css.text
     with pytest.raises(ValidationError, match="portal_color"):
         Settings(portal_color="red;}body{display:none")
 
@@ -391,3 +400,53 @@ async def test_the_endpoint_list_is_paged(admin: AsyncClient, browser: AsyncClie
             break
         page = await browser.get(older.group(1))
     assert seen == [str(n) for n in reversed(range(120))]
+
+
+async def test_the_catalog_describes_each_type_a_tenant_may_subscribe_to(
+    admin: AsyncClient, browser: AsyncClient, db: asyncpg.Connection, settings: Settings
+) -> None:
+    """Each offered type with its description, its schema and a payload shaped like it;
+    hookpost's own types only once the operator offers them, in the catalog and the form."""
+    schema = {
+        "type": "object",
+        "properties": {"invoice_id": {"type": "string", "examples": ["in_42"]}},
+    }
+    await create_tenant(admin, uid="acme")
+    ok(
+        await admin.post(
+            "/v1/event-types",
+            json={"name": "invoice.paid", "description": "An invoice was paid.", "schema": schema},
+        ),
+        201,
+    )
+    await create_event_type(admin, "build.finished")
+    await db.execute(
+        "INSERT INTO event_types (id, name, description, archived) "
+        "VALUES (gen_random_uuid(), 'hookpost.endpoint.disabled', 'An endpoint was disabled.',"
+        " false) ON CONFLICT (name) DO NOTHING"
+    )
+    await _open(browser, await _link(admin, "acme"))
+    page = await browser.get("/portal/event-types")
+    assert page.status_code == 200
+    assert "An invoice was paid." in page.text
+    assert html.unescape(page.text).count('"invoice_id": "in_42"') == 1  # the example
+    assert "build.finished" in page.text
+    assert "Any JSON payload is accepted" in page.text
+    assert "hookpost.endpoint.disabled" not in page.text
+
+    offering = settings.model_copy(update={"portal_offers_own_types": True})
+    async with _browser_for(offering) as other:
+        await _open(other, await _link(admin, "acme", scope="manage"))
+        catalog = await other.get("/portal/event-types")
+        assert "An endpoint was disabled." in catalog.text
+        form = await other.get("/portal")
+        assert 'value="hookpost.endpoint.disabled"' in form.text
+        added = await other.post(
+            "/portal/endpoints",
+            data={
+                "url": "https://example.com/ops",
+                "event_types": "hookpost.endpoint.disabled",
+                "csrf": _csrf(form),
+            },
+        )
+        assert added.status_code == 303

@@ -14,13 +14,40 @@ NAME_PATTERN = r"^[a-zA-Z0-9_]+(\.[a-zA-Z0-9_]+)*$"
 OWN_PREFIX = "hookpost."
 
 
-def offered_to_tenants() -> Select[str]:
-    """The names a tenant may subscribe to in the portal: live types, not hookpost's own."""
-    return (
-        select(EventType.name)
-        .where(EventType.archived.is_(False), ~EventType.name.startswith(OWN_PREFIX))
-        .order_by(EventType.name)
-    )
+def offered_to_tenants(*, own_types: bool = False) -> Select[EventType]:
+    """The types a tenant may see and subscribe to in the portal: live ones, and hookpost's
+    own only where the operator offers them (``own_types``)."""
+    query = select(EventType).where(EventType.archived.is_(False))
+    if not own_types:
+        query = query.where(~EventType.name.startswith(OWN_PREFIX))
+    return query
+
+
+def is_offered(name: str, *, own_types: bool) -> bool:
+    """Whether a tenant may ask for the type ``name`` (if it exists) in the portal."""
+    return own_types or not name.startswith(OWN_PREFIX)
+
+
+def example_payload(schema: Any) -> Any:
+    """A payload shaped like ``schema``: its first example where it gives one, else each
+    property's first enum value, example or a plain value of its type."""
+    if not isinstance(schema, dict):
+        return None
+    for key in ("examples", "enum"):
+        if isinstance(schema.get(key), list) and schema[key]:
+            return schema[key][0]
+    if "const" in schema:
+        return schema["const"]
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object" or "properties" in schema:
+        properties = schema.get("properties", {})
+        return {name: example_payload(sub) for name, sub in properties.items()}
+    if kind == "array":
+        return [example_payload(schema.get("items", {}))]
+    plain = {"string": "string", "integer": 0, "number": 0, "boolean": False, "null": None}
+    return plain.get(str(kind))
 
 
 class NameTaken(HookpostError):

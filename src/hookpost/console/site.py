@@ -5,6 +5,7 @@ with resend. The pages the portal has too come from ``sites.site.Site``; every r
 services' (``admin``, ``ops``); a page only reads the form, checks the session and its CSRF
 token, and renders."""
 
+import dataclasses
 import hmac
 import time
 import uuid
@@ -475,7 +476,7 @@ async def event_types_page(
     async with state.sessions() as session:
         query = event_types.list_query(include_archived=True)
         rows, next_cursor = await page_of(session, query, EventType, ids.Prefix.EVENT_TYPE, cursor)
-    samples = {row.name: sample_payload(row.schema) for row in rows if row.schema}
+    samples = {row.name: event_types.example_payload(row.schema) for row in rows if row.schema}
     return render(
         request,
         "event_types.html",
@@ -484,28 +485,6 @@ async def event_types_page(
         samples=samples,
         next_cursor=next_cursor,
     )
-
-
-def sample_payload(schema: Any) -> Any:
-    """A payload shaped like ``schema``: its first example where it gives one, else each
-    property's first enum value, example or a plain value of its type."""
-    if not isinstance(schema, dict):
-        return None
-    for key in ("examples", "enum"):
-        if isinstance(schema.get(key), list) and schema[key]:
-            return schema[key][0]
-    if "const" in schema:
-        return schema["const"]
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "null")
-    if kind == "object" or "properties" in schema:
-        properties = schema.get("properties", {})
-        return {name: sample_payload(sub) for name, sub in properties.items()}
-    if kind == "array":
-        return [sample_payload(schema.get("items", {}))]
-    plain = {"string": "string", "integer": 0, "number": 0, "boolean": False, "null": None}
-    return plain.get(str(kind))
 
 
 @router.get("/api-keys")
@@ -521,6 +500,74 @@ async def api_keys_page(
 
 
 # deliveries
+
+
+FILTERS = ("endpoint", "event", "tenant", "type", "status", "since", "until")
+
+
+async def _delivery_filter(
+    session: AsyncSession, given: dict[str, str | None]
+) -> tuple[logs.DeliveryFilter, list[str]]:
+    """The deliveries filter the fields in ``given`` spell, and what is wrong with them (a
+    filter that names nothing selects nothing, and the page says why)."""
+    problems: list[str] = []
+    status = given.get("status")
+    if status and status not in set(DeliveryStatus):
+        problems.append(f"status {status!r} is not one of {', '.join(DeliveryStatus)}")
+    tenant_id = None
+    if tenant := given.get("tenant"):
+        found_tenant = await tenants.find(session, tenant)
+        if found_tenant is None:
+            problems.append(f"no tenant {tenant!r}")
+        else:
+            tenant_id = found_tenant.id
+    where = logs.DeliveryFilter(
+        endpoint_id=await _filter_endpoint(session, given.get("endpoint"), tenant_id, problems),
+        event_id=_filter_id(ids.Prefix.EVENT, "event", given.get("event"), problems),
+        tenant_id=tenant_id,
+        event_type=given.get("type") or None,
+        status=status if status in set(DeliveryStatus) else None,
+        since=_filter_time("since", given.get("since"), problems),
+        until=_filter_time("until", given.get("until"), problems),
+    )
+    return where, problems
+
+
+async def _deliveries_page(
+    request: Request,
+    state: AppState,
+    found: console_session.Session,
+    given: dict[str, str | None],
+    cursor: str | None = None,
+    *,
+    status_code: int = 200,
+    **shown: Any,
+) -> Response:
+    rows: Sequence[Delivery] = []
+    next_cursor = None
+    async with state.sessions() as session:
+        where, problems = await _delivery_filter(session, given)
+        if not problems:
+            rows, next_cursor = await page_of(
+                session, logs.deliveries_query(where), Delivery, ids.Prefix.DELIVERY, cursor
+            )
+        owners = await _tenants_of(session, {row.tenant_id for row in rows})
+        targets = await _endpoints_of(session, {row.endpoint_id for row in rows})
+    return render(
+        request,
+        "deliveries.html",
+        status_code,
+        csrf=found.csrf,
+        deliveries=rows,
+        tenants=owners,
+        endpoints=targets,
+        next_cursor=next_cursor,
+        filters={name: value for name, value in given.items() if value},
+        statuses=list(DeliveryStatus),
+        problems=problems,
+        cap=recovery.BULK_RESEND_CAP,
+        **{"counted": None, "as_of": None, "message": None, "error": None, **shown},
+    )
 
 
 @router.get("/deliveries")
@@ -539,56 +586,54 @@ async def deliveries_page(
     endpoint, event, tenant (id or uid), event type, state and a window of creation (UTC); a
     filter that names nothing shows an empty list and says why."""
     state, found = await SITE.signed_in(request)
-    filters = {
-        "endpoint": endpoint,
-        "event": event,
-        "tenant": tenant,
-        "type": type,
-        "status": status,
-        "since": since,
-        "until": until,
-    }
-    problems: list[str] = []
-    if status and status not in set(DeliveryStatus):
-        problems.append(f"status {status!r} is not one of {', '.join(DeliveryStatus)}")
-    rows: Sequence[Delivery] = []
-    next_cursor = None
+    given = dict(zip(FILTERS, (endpoint, event, tenant, type, status, since, until), strict=True))
+    return await _deliveries_page(request, state, found, given, cursor)
+
+
+@router.post("/deliveries/resend")
+async def resend_selection(
+    request: Request,
+    endpoint: Annotated[str | None, Form(max_length=255)] = None,
+    event: Annotated[str | None, Form(max_length=64)] = None,
+    tenant: Annotated[str | None, Form(max_length=255)] = None,
+    type: Annotated[str | None, Form(max_length=255)] = None,
+    status: Annotated[str | None, Form(max_length=16)] = None,
+    since: Annotated[str | None, Form(max_length=32)] = None,
+    until: Annotated[str | None, Form(max_length=32)] = None,
+    as_of: Annotated[str | None, Form(max_length=32)] = None,
+    confirm: Annotated[bool, Form()] = False,
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    """Resend what the filters select, newest first, up to ``BULK_RESEND_CAP``. Without
+    ``confirm``: how many that is, as of now (a dry run), with a button to go on; with it,
+    queue them, leaving out any created after the count."""
+    state, found = await SITE.signed_in(request)
+    SITE.check_form(found, csrf, changes=True)
+    given = dict(zip(FILTERS, (endpoint, event, tenant, type, status, since, until), strict=True))
+    if not any(given.values()):
+        error = "Choose at least one filter: a bulk resend never takes every delivery."
+        return await _deliveries_page(request, state, found, given, error=error, status_code=422)
     async with state.sessions() as session:
-        tenant_id = None
-        if tenant:
-            found_tenant = await tenants.find(session, tenant)
-            if found_tenant is None:
-                problems.append(f"no tenant {tenant!r}")
-            else:
-                tenant_id = found_tenant.id
-        where = logs.DeliveryFilter(
-            endpoint_id=await _filter_endpoint(session, endpoint, tenant_id, problems),
-            event_id=_filter_id(ids.Prefix.EVENT, "event", event, problems),
-            tenant_id=tenant_id,
-            event_type=type or None,
-            status=status if status in set(DeliveryStatus) else None,
-            since=_filter_time("since", since, problems),
-            until=_filter_time("until", until, problems),
+        where, problems = await _delivery_filter(session, given)
+        if problems:
+            return await _deliveries_page(request, state, found, given, status_code=422)
+        if not confirm:
+            counted = await recovery.count_matching(session, where)
+            now = datetime.now(UTC).isoformat(timespec="microseconds")
+            return await _deliveries_page(request, state, found, given, counted=counted, as_of=now)
+    try:
+        counted_at = datetime.fromisoformat(as_of or "").astimezone(UTC)
+    except (ValueError, OverflowError):
+        return await _deliveries_page(
+            request, state, found, given, error="Count them first.", status_code=422
         )
-        if not problems:
-            rows, next_cursor = await page_of(
-                session, logs.deliveries_query(where), Delivery, ids.Prefix.DELIVERY, cursor
-            )
-        owners = await _tenants_of(session, {row.tenant_id for row in rows})
-        targets = await _endpoints_of(session, {row.endpoint_id for row in rows})
-    shown = {name: value for name, value in filters.items() if value}
-    return render(
-        request,
-        "deliveries.html",
-        csrf=found.csrf,
-        deliveries=rows,
-        tenants=owners,
-        endpoints=targets,
-        next_cursor=next_cursor,
-        filters=shown,
-        statuses=list(DeliveryStatus),
-        problems=problems,
-    )
+    if where.until is None or where.until > counted_at:
+        where = dataclasses.replace(where, until=counted_at)
+    queued, passed_over = await recovery.resend_matching(state.engine, where)
+    message = f"{queued} deliveries queued again."
+    if passed_over:
+        message += f" {passed_over} were not: being sent right now, or their endpoint is disabled."
+    return await _deliveries_page(request, state, found, given, message=message)
 
 
 async def _filter_endpoint(

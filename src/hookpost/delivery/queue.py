@@ -632,6 +632,20 @@ WHERE id = $1 AND status <> 'in_flight'
 RETURNING id
 """
 
+# A bulk resend: the chosen deliveries that are not in flight and whose endpoint is enabled
+# (a deleted one is disabled too); one of an ordered lane waits for its turn, as a recovered
+# one does (RECOVER_BATCH says why).
+RESEND_MANY = """
+UPDATE deliveries d
+SET status = CASE WHEN d.lane IS NULL THEN 'pending' ELSE 'waiting' END,
+    trigger = 'manual', next_attempt_at = now(), round_attempts = 0, round_started_at = now(),
+    status_reason = NULL, finished_at = NULL, holds_lane = false
+FROM endpoints e
+WHERE d.id = ANY($1::uuid[]) AND d.status <> 'in_flight'
+  AND e.id = d.endpoint_id AND e.enabled
+RETURNING d.endpoint_id, d.lane IS NOT NULL AS ordered
+"""
+
 # What RECOVER_BATCH would take over a whole window: a recovery's dry run.
 COUNT_RECOVERABLE = """
 SELECT count(*) FROM deliveries
@@ -1187,6 +1201,17 @@ async def resend(connection: asyncpg.Connection, delivery_id: uuid.UUID) -> bool
     if queued is not None:
         await connection.execute(NOTIFY)
     return queued is not None
+
+
+async def resend_many(
+    connection: asyncpg.Connection, delivery_ids: list[uuid.UUID]
+) -> tuple[int, set[uuid.UUID]]:
+    """Queue those of ``delivery_ids`` that can go now; how many, and the endpoints whose
+    ordered lanes must be promoted once this commits."""
+    rows = await connection.fetch(RESEND_MANY, delivery_ids)
+    if rows:
+        await connection.execute(NOTIFY)
+    return len(rows), {row["endpoint_id"] for row in rows if row["ordered"]}
 
 
 async def count_recoverable(

@@ -1,10 +1,12 @@
-"""Sending again: one delivery (a resend), or an endpoint's failed deliveries of a time window
-after an outage, in bounded batches that each commit on their own."""
+"""Sending again: one delivery (a resend), the deliveries a filter selects (a bulk resend,
+counted first), or an endpoint's failed deliveries of a time window after an outage; the bulk
+ones in bounded batches that each commit on their own."""
 
 import uuid
 from datetime import datetime
 from typing import ClassVar
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from hookpost import ids
@@ -12,6 +14,7 @@ from hookpost.db.engine import driver_connection, driver_connection_of
 from hookpost.db.models import Delivery, Endpoint
 from hookpost.delivery import queue
 from hookpost.errors import HookpostError
+from hookpost.ops import logs
 
 
 class CannotResend(HookpostError):
@@ -82,3 +85,53 @@ async def recover(
             total += count
             if count < batch_size:
                 return total
+
+
+# The most one bulk resend takes: past it, the operator narrows the filters.
+BULK_RESEND_CAP = 10_000
+
+
+async def count_matching(
+    session: AsyncSession, where: logs.DeliveryFilter, *, cap: int = BULK_RESEND_CAP
+) -> int:
+    """How many deliveries ``where`` selects, counted up to ``cap + 1`` (more than the cap
+    is all a bulk resend needs to know)."""
+    picked = logs.deliveries_query(where).with_only_columns(Delivery.id).limit(cap + 1)
+    return await session.scalar(select(func.count()).select_from(picked.subquery())) or 0
+
+
+async def resend_matching(
+    engine: AsyncEngine,
+    where: logs.DeliveryFilter,
+    *,
+    cap: int = BULK_RESEND_CAP,
+    batch_size: int = RECOVER_BATCH_SIZE,
+) -> tuple[int, int]:
+    """Queue again, newest first, up to ``cap`` deliveries ``where`` selects; how many were
+    queued and how many were passed over (in flight, or their endpoint is disabled). Each
+    batch commits on its own."""
+    ids_of = logs.deliveries_query(where).with_only_columns(Delivery.id)
+    queued = picked = 0
+    last: uuid.UUID | None = None
+    while picked < cap:
+        page = ids_of if last is None else ids_of.where(Delivery.id < last)
+        limit = min(batch_size, cap - picked)
+        async with engine.begin() as connection:
+            found = list(
+                (await connection.execute(page.order_by(Delivery.id.desc()).limit(limit)))
+                .scalars()
+                .all()
+            )
+            if not found:
+                break
+            count, ordered = await queue.resend_many(await driver_connection_of(connection), found)
+        async with engine.connect() as connection:
+            raw = await driver_connection_of(connection)
+            for endpoint_id in ordered:
+                await queue.promote_endpoint_lanes(raw, endpoint_id)
+        queued += count
+        picked += len(found)
+        last = found[-1]
+        if len(found) < limit:
+            break
+    return queued, picked - queued

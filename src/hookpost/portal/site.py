@@ -1,11 +1,12 @@
 """The tenant portal at ``/portal``: what a tenant's own customer sees through a link the
-product hands out (``POST /v1/tenants/{id}/portal-links``). One tenant only: its endpoints
-(with the ``manage`` scope: add, change the URL, reveal and rotate the signing secret, send a
-test event, delete; with either scope, the filter test) and its deliveries and attempts
-(resend with ``manage``), seen as the tenant's ``Viewer``. The pages the console has too come
-from ``sites.site.Site``; this module adds the link, the list pages, adding, revealing and
-deleting. Anything of another tenant is not found. Carries the product's name, colour and
-logo; may be framed by the origins of ``HOOKPOST_PORTAL_FRAME_ANCESTORS``."""
+product hands out (``POST /v1/tenants/{id}/portal-links``). One tenant only: the event
+catalog; its endpoints (with the ``manage`` scope: add, change the URL, reveal and rotate the
+signing secret, send a test event, delete; with either scope, the filter test); its
+deliveries and attempts (resend with ``manage``), seen as the tenant's ``Viewer``. The pages
+the console has too come from ``sites.site.Site``; this module adds the link, the list pages,
+the catalog, adding, revealing and deleting. Anything of another tenant is not found. Carries
+the product's name, colour and logo; may be framed by the origins of
+``HOOKPOST_PORTAL_FRAME_ANCESTORS``."""
 
 import uuid
 from typing import Annotated, Any
@@ -19,7 +20,7 @@ from hookpost.access import Viewer
 from hookpost.admin import endpoints as admin_endpoints
 from hookpost.admin import event_types as admin_event_types
 from hookpost.admin import portal_links
-from hookpost.db.models import Delivery, DeliveryStatus, Endpoint, Tenant
+from hookpost.db.models import Delivery, DeliveryStatus, Endpoint, EventType, Tenant
 from hookpost.ops import logs
 from hookpost.sites import actions
 from hookpost.sites import session as console_session
@@ -160,7 +161,8 @@ async def _endpoints_page(
             ids.Prefix.ENDPOINT,
             cursor,
         )
-        types = (await session.scalars(admin_event_types.offered_to_tenants())).all()
+        offered = admin_event_types.offered_to_tenants(own_types=_own_types(state))
+        types = (await session.scalars(offered.order_by(EventType.name))).all()
     return SITE.page(
         request,
         state,
@@ -171,6 +173,36 @@ async def _endpoints_page(
         next_cursor=next_cursor,
         types=types,
         error=error,
+    )
+
+
+def _own_types(state: AppState) -> bool:
+    return state.settings.portal_offers_own_types
+
+
+@router.get("/event-types")
+async def catalog_page(
+    request: Request, cursor: Annotated[str | None, Query(max_length=64)] = None
+) -> Response:
+    """The event catalog: each type a tenant may subscribe to, with its description, its
+    schema and a payload shaped like it, newest first, a page at a time."""
+    state, found = await SITE.signed_in(request)
+    async with state.sessions() as session:
+        offered = admin_event_types.offered_to_tenants(own_types=_own_types(state))
+        rows, next_cursor = await page_of(
+            session, offered, EventType, ids.Prefix.EVENT_TYPE, cursor
+        )
+    examples = {
+        row.name: admin_event_types.example_payload(row.schema) for row in rows if row.schema
+    }
+    return SITE.page(
+        request,
+        state,
+        found,
+        "portal_event_types.html",
+        event_types=rows,
+        samples=examples,
+        next_cursor=next_cursor,
     )
 
 
@@ -187,7 +219,9 @@ async def add_endpoint(
     checked, refusal = actions.checked_url(state.settings, url)
     if not event_types:
         checked, refusal = None, "choose at least one event type"
-    elif any(name.startswith(admin_event_types.OWN_PREFIX) for name in event_types):
+    elif not all(
+        admin_event_types.is_offered(name, own_types=_own_types(state)) for name in event_types
+    ):
         checked, refusal = None, "an event type is not known"
     if checked is None or not event_types:
         return await _endpoints_page(request, error=f"The endpoint was not added: {refusal}.")
