@@ -581,3 +581,42 @@ async def test_a_bulk_resend_counts_first_then_queues_what_it_counted(
         data={"csrf": token, "tenant": "acme", "confirm": "true", "as_of": "not a time"},
     )
     assert stale.status_code == 422
+
+
+async def test_the_operator_makes_a_portal_link_and_revokes_the_tenants_links(
+    admin: AsyncClient, browser: AsyncClient, app: FastAPI
+) -> None:
+    """A link made on the tenants page opens the tenant's portal; revoking ends it and the
+    session opened with it at their next request."""
+    tenant = await create_tenant(admin, uid="acme", name="Acme Corp")
+    await _sign_in(browser)
+    token = _csrf(await browser.get("/tenants"))
+    made = await browser.post(
+        f"/tenants/{tenant['id']}/portal-link",
+        data={"csrf": token, "scope": "manage", "hours": "4"},
+    )
+    assert made.status_code == 200
+    assert "A managing portal link for Acme Corp" in made.text
+    link = re.search(r"http://test(/portal/open\?token=[^<\s]+)", made.text)
+    assert link
+    transport = ASGITransport(app=app)
+    async with AsyncClient(transport=transport, base_url="http://test") as customer:
+        opened = await customer.get(html.unescape(link[1]))
+        assert (opened.status_code, opened.headers["location"]) == (303, "/portal")
+        assert (await customer.get("/portal")).status_code == 200
+
+        revoked = await browser.post("/tenants/acme/revoke-portal-links", data={"csrf": token})
+        assert revoked.status_code == 200
+        assert "Every portal link of Acme Corp made until now" in revoked.text
+        assert (await customer.get("/portal")).status_code == 403
+        assert (await customer.get(html.unescape(link[1]))).status_code == 403
+
+    forged = await browser.post(f"/tenants/{tenant['id']}/portal-link", data={"scope": "read"})
+    assert forged.status_code == 403  # no form token
+    nobody = await browser.post("/tenants/ten_nope/portal-link", data={"csrf": token})
+    assert nobody.status_code == 404
+    for bad in ({"scope": "admin"}, {"hours": "25"}, {"hours": "x"}):
+        refused = await browser.post(
+            f"/tenants/{tenant['id']}/portal-link", data={"csrf": token, **bad}
+        )
+        assert refused.status_code == 422, bad

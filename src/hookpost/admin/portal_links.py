@@ -6,6 +6,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from hookpost.db.models import Tenant
@@ -45,6 +46,24 @@ def portal_link_token(
     time it was issued, so that a revocation ends it."""
     payload = {"kind": "portal-link", "t": str(tenant_id), "s": scope, "e": expires_at}
     return seal(box, payload | {"i": time.time()})
+
+
+# How long a link may last, in seconds: at least a minute, at most a day.
+LIFETIME_RANGE_S = (60, 86400)
+
+
+def issue_link(
+    box: SecretBox,
+    tenant_id: uuid.UUID,
+    scope: Literal["read", "manage"],
+    expires_in_s: int,
+    base_url: str,
+) -> tuple[str, datetime]:
+    """A portal link for ``tenant_id`` under ``base_url`` (``HOOKPOST_PUBLIC_URL``, or the
+    address the link was asked at), and when it expires."""
+    expires_at = datetime.now(UTC) + timedelta(seconds=expires_in_s)
+    token = portal_link_token(box, tenant_id, scope, expires_at.timestamp())
+    return f"{base_url.rstrip('/')}/portal/open?token={token}", expires_at
 
 
 def open_portal_link(box: SecretBox, token: str) -> PortalLink | None:

@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import Form, Query, Request
@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost import ids
 from hookpost.access import OPERATOR, Viewer
-from hookpost.admin import api_keys, event_types, tenants
+from hookpost.admin import api_keys, event_types, portal_links, tenants
 from hookpost.admin import endpoints as admin_endpoints
 from hookpost.db import unstorable
 from hookpost.db.models import (
@@ -460,11 +460,75 @@ async def tenants_page(
     request: Request, cursor: Annotated[str | None, Query(max_length=64)] = None
 ) -> Response:
     state, found = await SITE.signed_in(request)
+    return await _tenants_page(request, state, found, cursor)
+
+
+async def _tenants_page(
+    request: Request,
+    state: AppState,
+    found: console_session.Session,
+    cursor: str | None = None,
+    *,
+    status_code: int = 200,
+    **shown: Any,
+) -> Response:
     async with state.sessions() as session:
         rows, next_cursor = await page_of(
             session, tenants.list_query(None), Tenant, ids.Prefix.TENANT, cursor
         )
-    return render(request, "tenants.html", csrf=found.csrf, tenants=rows, next_cursor=next_cursor)
+    return render(
+        request,
+        "tenants.html",
+        status_code,
+        csrf=found.csrf,
+        tenants=rows,
+        next_cursor=next_cursor,
+        **{"link": None, "message": None, **shown},
+    )
+
+
+@router.post("/tenants/{tenant_id}/portal-link")
+async def make_portal_link(
+    request: Request,
+    tenant_id: str,
+    scope: Annotated[Literal["read", "manage"], Form()] = "read",
+    hours: Annotated[int, Form(ge=1, le=portal_links.LIFETIME_RANGE_S[1] // 3600)] = 1,
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    """A portal link for the tenant's customer, shown once on the page (as the API's
+    ``POST /v1/tenants/{id}/portal-links`` makes it)."""
+    state, found = await SITE.signed_in(request)
+    SITE.check_form(found, csrf, changes=True)
+    async with state.sessions() as session:
+        tenant = await tenants.find(session, tenant_id)
+    if tenant is None:
+        return SITE.not_found(request, state, found, "tenant")
+    url, expires_at = portal_links.issue_link(
+        state.secret_box,
+        tenant.id,
+        scope,
+        hours * 3600,
+        state.settings.public_url or str(request.base_url),
+    )
+    link = {"tenant": tenant, "url": url, "scope": scope, "expires_at": expires_at}
+    return await _tenants_page(request, state, found, link=link)
+
+
+@router.post("/tenants/{tenant_id}/revoke-portal-links")
+async def revoke_portal_links(
+    request: Request, tenant_id: str, csrf: Annotated[str | None, Form()] = None
+) -> Response:
+    """End the tenant's portal links issued until now, and the sessions opened with them."""
+    state, found = await SITE.signed_in(request)
+    SITE.check_form(found, csrf, changes=True)
+    async with state.sessions() as session, session.begin():
+        tenant = await tenants.find(session, tenant_id)
+        if tenant is None:
+            return SITE.not_found(request, state, found, "tenant")
+        await tenants.revoke_portal_links(session, tenant, datetime.now(UTC))
+        name = tenant.name
+    message = f"Every portal link of {name} made until now, and its sessions, no longer work."
+    return await _tenants_page(request, state, found, message=message)
 
 
 @router.get("/event-types")

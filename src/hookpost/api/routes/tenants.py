@@ -1,13 +1,13 @@
 """``/v1/tenants``: the product's customers."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
 
 from hookpost import ids
 from hookpost.admin import tenants
-from hookpost.admin.portal_links import portal_link_token
+from hookpost.admin.portal_links import issue_link
 from hookpost.api.deps import AuthDep, PageDep, SessionDep, StateDep
 from hookpost.api.errors import Problem, problem_responses
 from hookpost.api.json_body import StrictJSONRoute
@@ -125,10 +125,13 @@ async def create_portal_link(
     read-only link for an hour. Admin keys only."""
     viewer.require_operator()
     tenant = await tenant_for(session, viewer, tenant_id)
-    expires_at = datetime.now(UTC) + timedelta(seconds=body.expires_in_s)
-    token = portal_link_token(state.secret_box, tenant.id, body.scope, expires_at.timestamp())
-    base = state.settings.public_url or str(request.base_url).rstrip("/")
-    url = f"{base}/portal/open?token={token}"
+    url, expires_at = issue_link(
+        state.secret_box,
+        tenant.id,
+        body.scope,
+        body.expires_in_s,
+        state.settings.public_url or str(request.base_url),
+    )
     return PortalLink(url=url, scope=body.scope, expires_at=expires_at)
 
 

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 from hookpost import ids
+from hookpost.admin.portal_links import LIFETIME_RANGE_S
 from hookpost.api.schemas.common import (
     PatchSchema,
     Schema,
@@ -77,7 +78,10 @@ class PortalLinkCreate(Schema):
         "events and resend.",
     )
     expires_in_s: int = Field(
-        default=3600, ge=60, le=86400, description="How long the link and its session last."
+        default=3600,
+        ge=LIFETIME_RANGE_S[0],
+        le=LIFETIME_RANGE_S[1],
+        description="How long the link and its session last.",
     )
 
 
