@@ -154,7 +154,8 @@ async def test_a_tenants_customer_adds_an_endpoint_tests_it_and_rotates_its_secr
     admin: AsyncClient, db: asyncpg.Connection, settings: Settings, screenshots: Path
 ) -> None:
     """Through a portal link with the manage scope: add an endpoint, send it a test event,
-    watch its page turn to delivered by itself, rotate the signing secret."""
+    watch its page turn to delivered by itself, rotate the signing secret; then the product
+    revokes the tenant's links, and the next page the customer opens says so."""
     async with receiver(lambda n, r: Reply(delay_s=1.5)) as target:
         tenant = await create_tenant(admin, uid="acme", name="Acme Corp")
         await create_event_type(admin, "invoice.paid")
@@ -190,6 +191,13 @@ async def test_a_tenants_customer_adds_an_endpoint_tests_it_and_rotates_its_secr
                     second = await page.locator("#secret").inner_text()
                     await page.get_by_role("link", name="Endpoints").click()
                     await _shot(page, screenshots, "portal-endpoints")
+                    # the product revokes the tenant's links: the open page ends at once
+                    revoked = await admin.post("/v1/tenants/acme/portal-links/revoke")
+                    assert revoked.status_code == 204
+                    await page.get_by_role("link", name="Deliveries").click()
+                    await expect(page.locator("h1")).to_have_text(
+                        "This link does not open the portal"
+                    )
                     await browser.close()
     assert first.startswith("whsec_")
     assert second.startswith("whsec_")
