@@ -65,10 +65,6 @@ class Problem(HookpostError):
         self.errors = errors
         self.headers = headers
 
-    @property
-    def detail(self) -> str:
-        return str(self)
-
     @classmethod
     def of(cls, error: HookpostError) -> "Problem":
         """The problem a refusal raised below the API is answered with."""
