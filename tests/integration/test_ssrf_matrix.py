@@ -19,7 +19,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from hookpost.api.schemas.endpoints import EndpointCreate
+from hookpost.admin.schemas.endpoints import EndpointCreate
 from hookpost.app import create_app
 from hookpost.delivery.attempt import USER_AGENT
 from hookpost.delivery.sender import AiohttpSender, SenderLimits

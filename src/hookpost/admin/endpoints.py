@@ -6,7 +6,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, cast
-from urllib.parse import urlsplit
 
 from sqlalchemy import CursorResult, Select, delete, or_, select
 from sqlalchemy import update as sql_update
@@ -17,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hookpost import ids
 from hookpost.access import Viewer
 from hookpost.admin.filters import CompiledFilter, FilterError, compile_filter
+from hookpost.admin.schemas.endpoints import EndpointCreate, EndpointUpdate, url_refusal
 from hookpost.db import unstorable
 from hookpost.db.engine import driver_connection
 from hookpost.db.models import Endpoint, EndpointSecret, EventType, Subscription
@@ -123,34 +123,6 @@ class UrlRefused(HookpostError):
     code: ClassVar[str] = "invalid_url"
 
 
-MAX_URL_LENGTH = 2048
-
-
-def url_refusal(url: str) -> str | None:
-    """Why ``url`` cannot be an endpoint's URL, whoever asks (None: it can, as far as its
-    spelling goes; ``accepted_url`` also applies the deployment's destination policy)."""
-    if not url:
-        return "the URL is empty"
-    if len(url) > MAX_URL_LENGTH:
-        return f"the URL is longer than {MAX_URL_LENGTH} characters"
-    if (unstorable_reason := unstorable.refusal(url)) is not None:
-        return f"the URL {unstorable_reason}"
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        return "the URL must start with http:// or https://"
-    if not parts.hostname:
-        return "the URL has no host"
-    if parts.username is not None or parts.password is not None:
-        return "credentials in the URL are not allowed; use a custom header"
-    try:
-        parts.port  # noqa: B018  (raises on a port out of range)
-    except ValueError as error:
-        return f"the URL's port is invalid: {error}"
-    if any(char.isspace() for char in url):
-        return "the URL contains white space"
-    return ssrf.unsendable(url)
-
-
 def accepted_url(settings: Settings, url: str) -> str:
     """``url`` as an endpoint keeps it; ``UrlRefused`` for its spelling, ``BlockedDestination``
     for a destination the deployment's policy refuses."""
@@ -180,6 +152,8 @@ async def find(session: AsyncSession, ref: str, tenant_id: uuid.UUID | None) -> 
         return endpoint
     if tenant_id is None:
         raise UidNeedsTenant(ref)
+    if unstorable.refusal(ref) is not None:  # no uid holds it, and Postgres cannot be asked
+        return None
     return await session.scalar(
         select(Endpoint).where(
             Endpoint.tenant_id == tenant_id, Endpoint.uid == ref, Endpoint.deleted_at.is_(None)
@@ -268,6 +242,57 @@ async def update(session: AsyncSession, endpoint: Endpoint, changes: dict[str, A
     await session.flush()
     await session.refresh(endpoint)
     return endpoint
+
+
+async def create_from(
+    session: AsyncSession,
+    settings: Settings,
+    box: SecretBox,
+    tenant_id: uuid.UUID,
+    body: EndpointCreate,
+) -> Endpoint:
+    """The endpoint ``body`` describes, for ``tenant_id``, once the deployment allows its
+    destination (BlockedDestination) and its policy (PolicyRejected); ``create`` says what
+    else it raises."""
+    ssrf.DestinationPolicy.from_settings(settings).check_url(body.url)
+    overrides = body.policy.overrides()
+    check_policy(settings, overrides)
+    fields = body.model_dump(exclude={"tenant_id", "secret", "event_types", "policy", "filters"})
+    fields["policy"] = overrides
+    fields["channels"] = body.channels or None
+    return await create(
+        session,
+        box,
+        tenant_id=tenant_id,
+        fields=fields,
+        secret=body.secret,
+        event_types=body.event_types,
+        filters=body.filters,
+    )
+
+
+async def update_from(
+    session: AsyncSession, settings: Settings, endpoint: Endpoint, body: EndpointUpdate
+) -> Endpoint:
+    """Apply the fields ``body`` sets, with the checks of ``create_from``. A new
+    ``event_types`` replaces every subscription, keeping the filters of the patterns that stay;
+    ``update``, ``replace_subscriptions`` and ``set_filters`` say what else it raises."""
+    if body.url is not None:
+        ssrf.DestinationPolicy.from_settings(settings).check_url(body.url)
+    changes = body.changes()
+    if "policy" in changes:
+        changes["policy"] = body.policy.overrides() if body.policy is not None else {}
+        check_policy(settings, changes["policy"])
+    if "channels" in changes:
+        changes["channels"] = changes["channels"] or None
+    event_types = changes.pop("event_types", None)
+    filters_sent = "filters" in changes
+    filters = changes.pop("filters", None)
+    if event_types is not None:
+        await replace_subscriptions(session, endpoint.id, event_types)
+    if filters_sent:
+        await set_filters(session, endpoint.id, filters or {})
+    return await update(session, endpoint, changes)
 
 
 async def _reorder(

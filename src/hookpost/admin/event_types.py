@@ -6,6 +6,7 @@ from sqlalchemy import Select, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hookpost.db import unstorable
 from hookpost.db.models import EventType
 from hookpost.errors import HookpostError
 
@@ -57,6 +58,8 @@ class NameTaken(HookpostError):
 
 
 async def find(session: AsyncSession, name: str) -> EventType | None:
+    if unstorable.refusal(name) is not None:  # no name holds it, and Postgres cannot be asked
+        return None
     return await session.scalar(select(EventType).where(EventType.name == name))
 
 

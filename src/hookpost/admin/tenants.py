@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost import ids
+from hookpost.db import unstorable
 from hookpost.db.models import Attempt, Tenant
 from hookpost.errors import HookpostError
 
@@ -25,12 +26,16 @@ async def find(session: AsyncSession, ref: str) -> Tenant | None:
     tenant_id = ids.decode(ids.Prefix.TENANT, ref)
     if tenant_id is not None:
         return await session.get(Tenant, tenant_id)
+    if unstorable.refusal(ref) is not None:  # no uid holds it, and Postgres cannot be asked
+        return None
     return await session.scalar(select(Tenant).where(Tenant.uid == ref))
 
 
 async def find_id(connection: asyncpg.Connection | asyncpg.Pool, ref: str) -> uuid.UUID | None:
     """The id of the tenant whose id or uid is ``ref``, on a bare asyncpg connection or pool
     (the ingest path and the worker)."""
+    if unstorable.refusal(ref) is not None:
+        return None
     found: uuid.UUID | None = await connection.fetchval(
         "SELECT id FROM tenants WHERE id = $1 OR uid = $2",
         ids.decode(ids.Prefix.TENANT, ref),

@@ -9,9 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost.access import Viewer
 from hookpost.admin import endpoints, tenants
+from hookpost.admin.schemas.fields import TenantRef
 from hookpost.api.deps import AuthDep, SessionDep
 from hookpost.api.errors import Problem, not_found
-from hookpost.api.schemas.common import TenantRef
 from hookpost.db.models import Endpoint, Tenant
 
 

@@ -119,8 +119,12 @@ class Validator:
         self.frames = 0  # frames answered, for tests and figures
 
     async def schema_error(self, schema: dict[str, Any]) -> str | None:
-        """Why ``schema`` cannot be used as an event type's schema, or None."""
-        answer = await self._ask(["check", _schema_json(schema)])
+        """Why ``schema`` cannot be used as an event type's schema, or None; raises
+        ValidationUnavailable when no child can tell."""
+        try:
+            answer = await self._ask(["check", _schema_json(schema)])
+        except ValidationTimeout:
+            return "it took too long to compile"
         error: str | None = answer["schema_error"]
         return error
 

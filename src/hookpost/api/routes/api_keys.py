@@ -6,12 +6,13 @@ from fastapi import APIRouter, Query, Response
 
 from hookpost import ids
 from hookpost.admin import api_keys
+from hookpost.admin.schemas.fields import TenantRef
 from hookpost.api.deps import AuthDep, PageDep, SessionDep, StateDep
 from hookpost.api.errors import not_found, problem_responses
 from hookpost.api.json_body import StrictJSONRoute
 from hookpost.api.pagination import paginate
 from hookpost.api.schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
-from hookpost.api.schemas.common import Page, TenantRef
+from hookpost.api.schemas.common import Page
 from hookpost.api.scoping import tenant_for, tenant_id_for
 from hookpost.db.models import ApiKey
 

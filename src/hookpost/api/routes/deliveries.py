@@ -8,11 +8,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost import ids
 from hookpost.access import Viewer
+from hookpost.admin.schemas.fields import StorableDatetime, StorableText, TenantRef
 from hookpost.api.deps import AuthDep, PageDep, SessionDep
 from hookpost.api.errors import Problem, problem_responses
 from hookpost.api.json_body import StrictJSONRoute
 from hookpost.api.pagination import paginate
-from hookpost.api.schemas.common import Page, StorableDatetime, StorableText, TenantRef
+from hookpost.api.schemas.common import Page
 from hookpost.api.schemas.deliveries import (
     AttemptOut,
     DeliveryDetail,

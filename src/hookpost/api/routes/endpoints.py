@@ -14,33 +14,31 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hookpost import ids, jsonvalue
 from hookpost.admin import endpoints
 from hookpost.admin.filters import FilterError
+from hookpost.admin.schemas.endpoints import (
+    EndpointCreate,
+    EndpointUpdate,
+    FilterTest,
+    SecretRotate,
+    SubscriptionCreate,
+)
+from hookpost.admin.schemas.fields import TenantRef
 from hookpost.api.deps import AppState, AuthDep, PageDep, SessionDep, StateDep
 from hookpost.api.errors import FieldError, Problem, not_found, problem_responses
 from hookpost.api.json_body import StrictJSONRoute
 from hookpost.api.pagination import paginate
-from hookpost.api.schemas.common import Page, TenantRef
-from hookpost.api.schemas.deliveries import (
-    EndpointStatsOut,
-    LastAttempt,
-    Recovered,
-    RecoverRequest,
-)
+from hookpost.api.schemas.common import Page
+from hookpost.api.schemas.deliveries import EndpointStatsOut, LastAttempt, Recovered, RecoverRequest
 from hookpost.api.schemas.endpoints import (
     EffectivePolicy,
-    EndpointCreate,
     EndpointOut,
-    EndpointUpdate,
-    FilterTest,
     FilterTestOut,
     LiveSecretOut,
     SecretOut,
-    SecretRotate,
-    SubscriptionCreate,
     SubscriptionOut,
 )
 from hookpost.api.scoping import EndpointDep, owner_tenant_id, tenant_id_for
 from hookpost.db.models import Endpoint
-from hookpost.delivery.ssrf import BlockedDestination, DestinationPolicy
+from hookpost.delivery.ssrf import BlockedDestination
 from hookpost.ops import recovery, stats
 
 router = APIRouter(
@@ -49,13 +47,6 @@ router = APIRouter(
     tags=["endpoints"],
     responses=problem_responses(401),
 )
-
-
-def _check_destination(state: AppState, url: str) -> None:
-    try:
-        DestinationPolicy.from_settings(state.settings).check_url(url)
-    except BlockedDestination as error:
-        raise Problem("blocked_destination", f"url: {error}") from None
 
 
 def _unknown_types(error: endpoints.UnknownEventTypes) -> Problem:
@@ -100,11 +91,8 @@ def _refusals() -> Iterator[None]:
         raise _filter_without_subscription(error) from None
     except FilterError as error:
         raise _invalid_filter(error, ["body", "filters"]) from None
-
-
-def _checked_policy(state: AppState, overrides: dict[str, float]) -> dict[str, float]:
-    try:
-        endpoints.check_policy(state.settings, overrides)
+    except BlockedDestination as error:
+        raise Problem("blocked_destination", f"url: {error}") from None
     except endpoints.PolicyRejected as error:
         raise Problem(
             "validation_error",
@@ -115,7 +103,6 @@ def _checked_policy(state: AppState, overrides: dict[str, float]) -> dict[str, f
                 )
             ],
         ) from None
-    return overrides
 
 
 async def _out(session: AsyncSession, state: AppState, rows: list[Endpoint]) -> list[EndpointOut]:
@@ -173,19 +160,9 @@ async def create_endpoint(
     """Register a URL of a tenant's, with the event types it receives. A signing secret is
     generated unless `secret` is given; read it with `GET /v1/endpoints/{id}/secret`."""
     tenant_id = await owner_tenant_id(session, viewer, body.tenant_id)
-    _check_destination(state, body.url)
-    fields = body.model_dump(exclude={"tenant_id", "secret", "event_types", "policy", "filters"})
-    fields["policy"] = _checked_policy(state, body.policy.overrides())
-    fields["channels"] = body.channels or None
     with _refusals():
-        endpoint = await endpoints.create(
-            session,
-            state.secret_box,
-            tenant_id=tenant_id,
-            fields=fields,
-            secret=body.secret,
-            event_types=body.event_types,
-            filters=body.filters,
+        endpoint = await endpoints.create_from(
+            session, state.settings, state.secret_box, tenant_id, body
         )
     return await _out_with_warnings(session, state, endpoint)
 
@@ -222,24 +199,8 @@ async def update_endpoint(
 ) -> EndpointOut:
     """Change an endpoint. `enabled: false` disables it (with an optional `disabled_reason`);
     `enabled: true` enables it again. `event_types` replaces every subscription."""
-    if body.url is not None:
-        _check_destination(state, body.url)
-    changes = body.changes()
-    if "policy" in changes:
-        changes["policy"] = _checked_policy(
-            state, body.policy.overrides() if body.policy is not None else {}
-        )
-    if "channels" in changes:
-        changes["channels"] = changes["channels"] or None
-    event_types = changes.pop("event_types", None)
-    filters_sent = "filters" in changes
-    filters = changes.pop("filters", None)
     with _refusals():
-        if event_types is not None:
-            await endpoints.replace_subscriptions(session, endpoint.id, event_types)
-        if filters_sent:
-            await endpoints.set_filters(session, endpoint.id, filters or {})
-        endpoint = await endpoints.update(session, endpoint, changes)
+        endpoint = await endpoints.update_from(session, state.settings, endpoint, body)
     return await _out_with_warnings(session, state, endpoint)
 
 

@@ -7,18 +7,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost import ids
 from hookpost.admin import event_types
+from hookpost.admin.schemas.event_types import EventTypeCreate, EventTypeUpdate
+from hookpost.admin.schemas.fields import StorableText
 from hookpost.api.deps import AppState, AuthDep, PageDep, SessionDep, StateDep
 from hookpost.api.errors import FieldError, Problem, not_found, problem_responses
 from hookpost.api.json_body import StrictJSONRoute
 from hookpost.api.pagination import paginate
-from hookpost.api.schemas.common import Page, StorableText
-from hookpost.api.schemas.event_types import (
-    EventTypeCreate,
-    EventTypeOut,
-    EventTypeUpdate,
-)
+from hookpost.api.schemas.common import Page
+from hookpost.api.schemas.event_types import EventTypeOut
 from hookpost.db.models import EventType
-from hookpost.ingest.validation import ValidationTimeout, ValidationUnavailable
+from hookpost.ingest.validation import ValidationUnavailable
 
 router = APIRouter(
     route_class=StrictJSONRoute,
@@ -35,8 +33,6 @@ async def _check_schema(state: AppState, schema: dict[str, Any] | None) -> None:
         return
     try:
         error = await state.validator.schema_error(schema)
-    except ValidationTimeout:
-        error = "it took too long to compile"
     except ValidationUnavailable as unavailable:
         raise Problem(
             "validation_unavailable", f"Schemas cannot be checked now: {unavailable}"

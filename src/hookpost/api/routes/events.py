@@ -8,11 +8,12 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost import ids
+from hookpost.admin.schemas.fields import StorableText, TenantRef
 from hookpost.api.deps import AuthDep, PageDep, SessionDep, StateDep, app_state
 from hookpost.api.errors import FieldError, Problem, not_found, problem_responses
 from hookpost.api.json_body import StrictJSONRoute
 from hookpost.api.pagination import paginate
-from hookpost.api.schemas.common import Page, StorableText, TenantRef
+from hookpost.api.schemas.common import Page
 from hookpost.api.schemas.events import (
     DeliverySummary,
     Emitted,

@@ -8,18 +8,14 @@ from fastapi import APIRouter, Path, Request, Response
 from hookpost import ids
 from hookpost.admin import tenants
 from hookpost.admin.portal_links import issue_link
+from hookpost.admin.schemas.fields import StorableText
+from hookpost.admin.schemas.tenants import TenantCreate, TenantUpdate
 from hookpost.api.deps import AuthDep, PageDep, SessionDep, StateDep
 from hookpost.api.errors import Problem, problem_responses
 from hookpost.api.json_body import StrictJSONRoute
 from hookpost.api.pagination import paginate
-from hookpost.api.schemas.common import Page, StorableText
-from hookpost.api.schemas.tenants import (
-    PortalLink,
-    PortalLinkCreate,
-    TenantCreate,
-    TenantOut,
-    TenantUpdate,
-)
+from hookpost.api.schemas.common import Page
+from hookpost.api.schemas.tenants import PortalLink, PortalLinkCreate, TenantOut
 from hookpost.api.scoping import tenant_for
 from hookpost.db.models import Tenant
 

@@ -5,7 +5,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hookpost.api.schemas.common import ApiKeyId, Schema, StorableText, TenantId, TenantRef
+from hookpost.admin.schemas.fields import Schema, StorableText, TenantRef
+from hookpost.api.schemas.common import ApiKeyId, TenantId
 
 
 class ApiKeyCreate(Schema):

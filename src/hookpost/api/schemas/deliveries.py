@@ -5,15 +5,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from hookpost.api.schemas.common import (
-    AttemptId,
-    DeliveryId,
-    EndpointId,
-    EventId,
-    Schema,
-    StorableDatetime,
-    TenantId,
-)
+from hookpost.admin.schemas.fields import Schema, StorableDatetime
+from hookpost.api.schemas.common import AttemptId, DeliveryId, EndpointId, EventId, TenantId
 from hookpost.db.models import DeliveryStatus
 
 

@@ -5,17 +5,14 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from hookpost.api.schemas.common import (
+from hookpost.admin.schemas.fields import (
     Channels,
-    DeliveryId,
-    EndpointId,
-    EventId,
     Schema,
     StorableDatetime,
     StorableText,
-    TenantId,
     TenantRef,
 )
+from hookpost.api.schemas.common import DeliveryId, EndpointId, EventId, TenantId
 
 IdempotencyKey = Annotated[
     StorableText,
