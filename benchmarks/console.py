@@ -72,6 +72,8 @@ async def measure(database_url: str) -> list[tuple[str, float, float]]:
         ),
         ("a delivery with its attempts", f"/deliveries/{delivery}"),
         ("tenants", "/tenants"),
+        ("a tenant's change form", f"/tenants/{tenant}/edit"),
+        ("an endpoint's change form", f"/endpoints/{endpoint}/edit"),
         ("search: a piece of a URL", "/search?q=example"),
         ("search: an idempotency key", "/search?q=no-such-key"),
     ]

@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 from httpx import AsyncClient
 from playwright.async_api import Browser, Page, Playwright, async_playwright, expect
+from standardwebhooks.webhooks import Webhook
 
 from hookpost.app import create_app
 from hookpost.settings import Settings
@@ -204,3 +205,80 @@ async def test_a_tenants_customer_adds_an_endpoint_tests_it_and_rotates_its_secr
     assert first != second
     assert [r.path for r in target.requests] == ["/acme"]
     assert b"hookpost.test" in target.requests[0].body
+
+
+@needs_browser
+async def test_an_operator_sets_up_a_customer_from_nothing(
+    admin: AsyncClient, db: asyncpg.Connection, settings: Settings, screenshots: Path
+) -> None:
+    """In the console alone: create a tenant, an event type with a schema and an endpoint
+    with its routing and policy; a refused form says which field and keeps what was typed;
+    an event the product emits then reaches the receiver, signed with the endpoint's secret."""
+    async with receiver(lambda n, r: Reply()) as target, running_worker(settings):
+        with serving(create_app(settings)) as url:
+            async with async_playwright() as playwright:
+                browser, page = await _open(playwright)
+                await page.goto(f"{url}/sign-in")
+                await page.fill("#key", ADMIN_KEY)
+                await page.get_by_role("button", name="Sign in").click()
+
+                await page.get_by_role("link", name="Event types").first.click()
+                await page.get_by_role("link", name="New event type").click()
+                await page.fill("#f-name", "invoice.paid")
+                await page.fill("#f-description", "An invoice was paid in full.")
+                await page.fill("#f-schema", '{"type": "object", "required": ["invoice_id"]}')
+                await page.get_by_role("button", name="Create the event type").click()
+                await expect(page.locator("#event-type-message")).to_have_text(
+                    "Saved the event type invoice.paid."
+                )
+
+                await page.get_by_role("link", name="Tenants").first.click()
+                await page.get_by_role("link", name="New tenant").click()
+                await page.fill("#f-name", "Globex")
+                await page.fill("#f-uid", "globex")
+                await page.get_by_role("button", name="Create the tenant").click()
+                await expect(page.locator("#tenant-message")).to_have_text(
+                    "Saved the tenant Globex."
+                )
+
+                await page.get_by_role("link", name="Add an endpoint").click()
+                await page.fill("#f-url", f"{target.url}/globex")
+                await page.fill("#f-description", "Globex billing")
+                await page.fill("#f-event_types", "invoice.*")
+                await page.fill('[name="filters"]', '{"invoice.*": {"amount": {"$gt": 100}}}')
+                await page.check("#f-ordered")
+                await page.fill('[name="ordering.key"]', "customer_id")
+                await page.fill('[name="policy.timeout_s"]', "500")  # above the lease
+                await page.get_by_role("button", name="Create the endpoint").click()
+                problems = page.locator("#form-problems")
+                await expect(problems).to_contain_text("Timeout of a request (s)")
+                await expect(page.locator("#f-description")).to_have_value("Globex billing")
+                await _shot(page, screenshots, "endpoint-form")
+                await page.fill('[name="policy.timeout_s"]', "5")
+                await page.get_by_role("button", name="Create the endpoint").click()
+                await expect(page.locator("p.url")).to_have_text(f"{target.url}/globex")
+                endpoint_path = page.url.removeprefix(url)
+                await page.get_by_role("button", name="Reveal the signing secret").click()
+                secret = await page.locator("#secret").inner_text()  # for the receiver
+
+                await page.get_by_role("link", name="Change its configuration").click()
+                await expect(page.locator('[name="policy.timeout_s"]')).to_have_value("5")
+                await page.fill("#f-uid", "globex-billing")
+                await page.get_by_role("button", name="Save the endpoint").click()
+                await expect(page).to_have_url(f"{url}{endpoint_path}")
+                await browser.close()
+        endpoint_id = endpoint_path.removeprefix("/endpoints/")
+        for amount in (50, 500):  # the filter lets only the second through
+            event = {
+                "tenant_id": "globex",
+                "event_type": "invoice.paid",
+                "payload": {"invoice_id": f"in_{amount}", "amount": amount, "customer_id": "c"},
+            }
+            ok(await admin.post("/v1/events", json=event), 202)
+        # fan-out commits with the event: what the filter refused has no delivery at all
+        assert await db.fetchval("SELECT count(*) FROM deliveries") == 1
+        [request] = await target.wait_for(1)
+    body = ok(await admin.get(f"/v1/endpoints/{endpoint_id}"))
+    assert (body["uid"], body["policy"]) == ("globex-billing", {"timeout_s": 5})
+    assert body["ordering"] == {"key": "customer_id", "on_exhausted": "fail"}
+    assert Webhook(secret).verify(request.body, request.headers)["data"]["amount"] == 500

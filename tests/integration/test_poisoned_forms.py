@@ -10,10 +10,12 @@ from urllib.parse import quote
 
 import pytest
 from fastapi import FastAPI
+from fastapi._compat import ModelField
 from fastapi.routing import APIRoute
 from httpx import ASGITransport, AsyncClient
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
 from hookpost.console import site as console_site
 from hookpost.portal import site as portal_site
@@ -43,6 +45,14 @@ class Route:
         return self.path.startswith("/portal")
 
 
+def _names(param: ModelField) -> list[str]:
+    """The form fields of a body parameter: its own name, or each field of its form model."""
+    model = param.field_info.annotation
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return [field.alias or name for name, field in model.model_fields.items()]
+    return [param.alias]
+
+
 def _routes() -> list[Route]:
     """The sites' routes that take a value (beside the form token)."""
     found: list[Route] = []
@@ -52,7 +62,7 @@ def _routes() -> list[Route]:
         fields = (
             *(Field("path", param.name) for param in dependant.path_params),
             *(Field("query", param.alias) for param in dependant.query_params),
-            *(Field("form", param.alias) for param in dependant.body_params),
+            *(Field("form", name) for param in dependant.body_params for name in _names(param)),
         )
         if any(field.name != "csrf" for field in fields):
             found.extend(Route(m, route.path, fields) for m in sorted(route.methods - {"HEAD"}))

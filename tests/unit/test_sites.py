@@ -11,6 +11,7 @@ SHARED = {
     ("GET", "/endpoints/{endpoint_id}"),
     ("POST", "/endpoints/{endpoint_id}/url"),
     ("POST", "/endpoints/{endpoint_id}/filter-test"),
+    ("POST", "/endpoints/{endpoint_id}/secret"),
     ("POST", "/endpoints/{endpoint_id}/rotate"),
     ("POST", "/endpoints/{endpoint_id}/test"),
     ("GET", "/deliveries/{delivery_id}"),

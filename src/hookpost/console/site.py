@@ -1,15 +1,16 @@
 """The console's pages: sign-in, the overview (its figures refreshed in place), one search
-box, endpoints with their health and actions (change the URL, enable or disable, recover a
-window after a dry run), deliveries searched by filters in the URL, and a delivery's attempts
-with resend. The pages the portal has too come from ``sites.site.Site``; every rule is the
-services' (``admin``, ``ops``); a page only reads the form, checks the session and its CSRF
-token, and renders."""
+box, endpoints with their health and actions (enable or disable, recover a window after a dry
+run), deliveries searched by filters in the URL with a bulk resend, tenants with their portal
+links, and the forms that create and change tenants, event types and endpoints (read by
+``console.forms`` into the API's own request models). The pages the portal has too come from
+``sites.site.Site``; every rule is the services' (``admin``, ``ops``); a page only reads the
+form, checks the session and its CSRF token, and renders."""
 
 import dataclasses
 import hmac
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
@@ -23,6 +24,8 @@ from hookpost import ids
 from hookpost.access import OPERATOR, Viewer
 from hookpost.admin import api_keys, event_types, portal_links, tenants
 from hookpost.admin import endpoints as admin_endpoints
+from hookpost.admin.filters import FilterError
+from hookpost.console import forms
 from hookpost.db import unstorable
 from hookpost.db.models import (
     ApiKey,
@@ -32,7 +35,10 @@ from hookpost.db.models import (
     EventType,
     Tenant,
 )
+from hookpost.delivery.ssrf import BlockedDestination
+from hookpost.errors import HookpostError
 from hookpost.ingest import events
+from hookpost.ingest.validation import ValidationUnavailable
 from hookpost.ops import logs, overview, recovery, stats
 from hookpost.sites import actions, charts
 from hookpost.sites import session as console_session
@@ -293,6 +299,196 @@ async def endpoints_page(
     )
 
 
+def _form_page(
+    request: Request,
+    found: console_session.Session,
+    template: str,
+    action: str,
+    values: Mapping[str, Any],
+    status_code: int,
+    problems: Sequence[str],
+    **about: Any,
+) -> Response:
+    """A create or change form posting to ``action``, showing ``values`` and, after a refusal,
+    its ``problems``."""
+    return render(
+        request,
+        template,
+        status_code,
+        csrf=found.csrf,
+        action=action,
+        values=values,
+        problems=problems,
+        **about,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Named:
+    """What a form's page shows of the tenant or endpoint it is about, read before any change:
+    a refused change rolls its savepoint back, which leaves the row's attributes unloaded."""
+
+    id: uuid.UUID
+    name: str
+    uid: str | None
+    description: str = ""
+
+    @classmethod
+    def of(cls, row: Tenant | Endpoint) -> "_Named":
+        if isinstance(row, Tenant):
+            return cls(row.id, row.name, row.uid)
+        return cls(row.id, "", row.uid, row.description)
+
+
+async def _endpoint_form(
+    request: Request,
+    state: AppState,
+    found: console_session.Session,
+    tenant: _Named,
+    endpoint: _Named | None,
+    values: Mapping[str, Any],
+    status_code: int = 200,
+    problems: Sequence[str] = (),
+) -> Response:
+    if endpoint is None:
+        action = f"/tenants/{ids.encode(ids.Prefix.TENANT, tenant.id)}/endpoints"
+        back = "/tenants"
+    else:
+        action = f"/endpoints/{ids.encode(ids.Prefix.ENDPOINT, endpoint.id)}/edit"
+        back = f"/endpoints/{ids.encode(ids.Prefix.ENDPOINT, endpoint.id)}"
+    return _form_page(
+        request,
+        found,
+        "endpoint_form.html",
+        action,
+        values,
+        status_code,
+        problems,
+        tenant=tenant,
+        endpoint=endpoint,
+        back=back,
+        policy_fields=forms.POLICY_FIELDS,
+        defaults={
+            name: forms.shown_number(value)
+            for name, value in admin_endpoints.effective_policy(state.settings, {}).items()
+        },
+    )
+
+
+def _endpoint_refusal(error: HookpostError) -> str:
+    """What the services refuse in an endpoint's form, as the sentence the form shows."""
+    if isinstance(error, admin_endpoints.UnknownEventTypes):
+        return f"Event types: no event type named {', '.join(error.names)}; create it first"
+    if isinstance(error, admin_endpoints.EndpointUidTaken):
+        return f"Uid: another endpoint of the tenant has the uid {error.uid!r}"
+    if isinstance(error, admin_endpoints.FilterWithoutSubscription):
+        return f"Filters: the endpoint does not subscribe to {error.pattern!r}"
+    if isinstance(error, FilterError):
+        where = ".".join(str(part) for part in error.where)
+        return f"Filters: {where}: {error.message}"
+    if isinstance(error, admin_endpoints.PolicyRejected):
+        return f"{forms.LABELS[f'policy.{error.field}']}: {error.message}"
+    if isinstance(error, BlockedDestination):
+        return f"URL: {error.detail}"
+    return error.detail
+
+
+_ENDPOINT_REFUSALS = (
+    admin_endpoints.UnknownEventTypes,
+    admin_endpoints.EndpointUidTaken,
+    admin_endpoints.FilterWithoutSubscription,
+    admin_endpoints.PolicyRejected,
+    FilterError,
+    BlockedDestination,
+)
+
+
+@router.get("/tenants/{tenant_id}/endpoints/new")
+async def new_endpoint_page(request: Request, tenant_id: str) -> Response:
+    state, found = await SITE.signed_in(request)
+    async with state.sessions() as session:
+        tenant = await tenants.find(session, tenant_id)
+    if tenant is None:
+        return SITE.not_found(request, state, found, "tenant")
+    return await _endpoint_form(
+        request, state, found, _Named.of(tenant), None, {"max_in_flight": "10"}
+    )
+
+
+@router.post("/tenants/{tenant_id}/endpoints")
+async def create_endpoint(
+    request: Request, tenant_id: str, form: Annotated[forms.EndpointForm, Form()]
+) -> Response:
+    """An endpoint of the tenant made from the form, by the rules of ``POST /v1/endpoints``;
+    its signing secret is generated."""
+    state, found = await SITE.signed_in(request)
+    SITE.check_form(found, form.csrf, changes=True)
+    async with state.sessions() as session, session.begin():
+        tenant = await tenants.find(session, tenant_id)
+        if tenant is None:
+            return SITE.not_found(request, state, found, "tenant")
+        owner = _Named.of(tenant)
+        try:
+            body = forms.endpoint_create(form, ids.encode(ids.Prefix.TENANT, owner.id))
+            async with session.begin_nested():
+                endpoint = await admin_endpoints.create_from(
+                    session, state.settings, state.secret_box, owner.id, body
+                )
+        except forms.FormInvalid as error:
+            problems = error.problems
+        except _ENDPOINT_REFUSALS as error:
+            problems = [_endpoint_refusal(error)]
+        else:
+            return see_other(f"/endpoints/{ids.encode(ids.Prefix.ENDPOINT, endpoint.id)}")
+    return await _endpoint_form(request, state, found, owner, None, form.shown(), 422, problems)
+
+
+async def _owner(session: AsyncSession, endpoint: Endpoint) -> _Named:
+    tenant = await session.get(Tenant, endpoint.tenant_id)
+    assert tenant is not None  # an endpoint goes with its tenant
+    return _Named.of(tenant)
+
+
+@router.get("/endpoints/{endpoint_id}/edit")
+async def edit_endpoint_page(request: Request, endpoint_id: str) -> Response:
+    state, found = await SITE.signed_in(request)
+    async with state.sessions() as session:
+        endpoint = await actions.endpoint(session, OPERATOR, endpoint_id)
+        if endpoint is None:
+            return SITE.not_found(request, state, found, "endpoint")
+        owner = await _owner(session, endpoint)
+        subscribed = (await admin_endpoints.subscriptions_of(session, [endpoint.id]))[endpoint.id]
+    values = forms.endpoint_fields(
+        endpoint,
+        [item.event_type for item in subscribed],
+        {item.event_type: item.filter for item in subscribed if item.filter is not None},
+    )
+    return await _endpoint_form(request, state, found, owner, _Named.of(endpoint), values)
+
+
+@router.post("/endpoints/{endpoint_id}/edit")
+async def edit_endpoint(
+    request: Request, endpoint_id: str, form: Annotated[forms.EndpointForm, Form()]
+) -> Response:
+    """The endpoint changed by the form, by the rules of ``PATCH /v1/endpoints/{id}``."""
+    async with SITE.changing(request, endpoint_id, form.csrf) as changing:
+        state, found, session, endpoint = changing
+        if endpoint is None:
+            return SITE.not_found(request, state, found, "endpoint")
+        owner, named = await _owner(session, endpoint), _Named.of(endpoint)
+        try:
+            body = forms.endpoint_update(form)
+            async with session.begin_nested():
+                await admin_endpoints.update_from(session, state.settings, endpoint, body)
+        except forms.FormInvalid as error:
+            problems = error.problems
+        except _ENDPOINT_REFUSALS as error:
+            problems = [_endpoint_refusal(error)]
+        else:
+            return see_other(f"/endpoints/{endpoint_id}")
+    return await _endpoint_form(request, state, found, owner, named, form.shown(), 422, problems)
+
+
 @router.post("/endpoints/{endpoint_id}/enabled")
 async def set_enabled(
     request: Request,
@@ -457,10 +653,18 @@ async def search(request: Request, q: Annotated[str, Query(max_length=2048)] = "
 
 @router.get("/tenants")
 async def tenants_page(
-    request: Request, cursor: Annotated[str | None, Query(max_length=64)] = None
+    request: Request,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    saved: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
+    """The tenants, newest first; ``saved`` names the one a form just made or changed."""
     state, found = await SITE.signed_in(request)
-    return await _tenants_page(request, state, found, cursor)
+    message = None
+    if saved is not None:
+        async with state.sessions() as session:
+            tenant = await tenants.find(session, saved)
+        message = f"Saved the tenant {tenant.name}." if tenant is not None else None
+    return await _tenants_page(request, state, found, cursor, message=message)
 
 
 async def _tenants_page(
@@ -485,6 +689,79 @@ async def _tenants_page(
         next_cursor=next_cursor,
         **{"link": None, "message": None, **shown},
     )
+
+
+def _tenant_form(
+    request: Request,
+    found: console_session.Session,
+    tenant: _Named | None,
+    values: Mapping[str, Any],
+    status_code: int = 200,
+    problems: Sequence[str] = (),
+) -> Response:
+    action = f"/tenants/{ids.encode(ids.Prefix.TENANT, tenant.id)}/edit" if tenant else "/tenants"
+    return _form_page(
+        request, found, "tenant_form.html", action, values, status_code, problems, tenant=tenant
+    )
+
+
+@router.get("/tenants/new")
+async def new_tenant_page(request: Request) -> Response:
+    _, found = await SITE.signed_in(request)
+    return _tenant_form(request, found, None, {})
+
+
+@router.post("/tenants")
+async def create_tenant(request: Request, form: Annotated[forms.TenantForm, Form()]) -> Response:
+    """A tenant made from the form, by the rules of ``POST /v1/tenants``."""
+    state, found = await SITE.signed_in(request)
+    SITE.check_form(found, form.csrf, changes=True)
+    try:
+        body = forms.tenant_create(form)
+        async with state.sessions() as session, session.begin():
+            tenant = await tenants.create(
+                session, name=body.name, uid=body.uid, metadata=body.metadata
+            )
+    except forms.FormInvalid as error:
+        return _tenant_form(request, found, None, form.shown(), 422, error.problems)
+    except tenants.TenantUidTaken as error:
+        return _tenant_form(request, found, None, form.shown(), 409, [_uid_taken(error)])
+    return see_other(f"/tenants?saved={ids.encode(ids.Prefix.TENANT, tenant.id)}")
+
+
+def _uid_taken(error: tenants.TenantUidTaken) -> str:
+    return f"Uid: another tenant has the uid {error.detail!r}"
+
+
+@router.get("/tenants/{tenant_id}/edit")
+async def edit_tenant_page(request: Request, tenant_id: str) -> Response:
+    state, found = await SITE.signed_in(request)
+    async with state.sessions() as session:
+        tenant = await tenants.find(session, tenant_id)
+    if tenant is None:
+        return SITE.not_found(request, state, found, "tenant")
+    return _tenant_form(request, found, _Named.of(tenant), forms.tenant_fields(tenant))
+
+
+@router.post("/tenants/{tenant_id}/edit")
+async def edit_tenant(
+    request: Request, tenant_id: str, form: Annotated[forms.TenantForm, Form()]
+) -> Response:
+    """The tenant changed by the form, by the rules of ``PATCH /v1/tenants/{id}``."""
+    state, found = await SITE.signed_in(request)
+    SITE.check_form(found, form.csrf, changes=True)
+    async with state.sessions() as session, session.begin():
+        tenant = await tenants.find(session, tenant_id)
+        if tenant is None:
+            return SITE.not_found(request, state, found, "tenant")
+        named = _Named.of(tenant)
+        try:
+            await tenants.update(session, tenant, forms.tenant_update(form).changes())
+        except forms.FormInvalid as error:
+            return _tenant_form(request, found, named, form.shown(), 422, error.problems)
+        except tenants.TenantUidTaken as error:
+            return _tenant_form(request, found, named, form.shown(), 409, [_uid_taken(error)])
+    return see_other(f"/tenants?saved={ids.encode(ids.Prefix.TENANT, named.id)}")
 
 
 @router.post("/tenants/{tenant_id}/portal-link")
@@ -533,13 +810,17 @@ async def revoke_portal_links(
 
 @router.get("/event-types")
 async def event_types_page(
-    request: Request, cursor: Annotated[str | None, Query(max_length=64)] = None
+    request: Request,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    saved: Annotated[str | None, Query(max_length=255)] = None,
 ) -> Response:
-    """The event types, newest first, each with its schema and a payload shaped like it."""
+    """The event types, newest first, each with its schema and a payload shaped like it;
+    ``saved`` names the one a form just made or changed."""
     state, found = await SITE.signed_in(request)
     async with state.sessions() as session:
         query = event_types.list_query(include_archived=True)
         rows, next_cursor = await page_of(session, query, EventType, ids.Prefix.EVENT_TYPE, cursor)
+        known = saved is not None and await event_types.find(session, saved) is not None
     samples = {row.name: event_types.example_payload(row.schema) for row in rows if row.schema}
     return render(
         request,
@@ -548,7 +829,103 @@ async def event_types_page(
         event_types=rows,
         samples=samples,
         next_cursor=next_cursor,
+        message=f"Saved the event type {saved}." if known else None,
     )
+
+
+def _event_type_form(
+    request: Request,
+    found: console_session.Session,
+    event_type: EventType | None,
+    values: Mapping[str, Any],
+    status_code: int = 200,
+    problems: Sequence[str] = (),
+) -> Response:
+    action = f"/event-types/{quote(event_type.name)}/edit" if event_type else "/event-types"
+    return _form_page(
+        request,
+        found,
+        "event_type_form.html",
+        action,
+        values,
+        status_code,
+        problems,
+        event_type=event_type,
+    )
+
+
+async def _schema_problems(state: AppState, schema: dict[str, Any] | None) -> list[str]:
+    """Why the schema cannot be an event type's, as the API checks it."""
+    if schema is None:
+        return []
+    try:
+        error = await state.validator.schema_error(schema)
+    except ValidationUnavailable as unavailable:
+        return [f"Schema: cannot be checked now ({unavailable}); try again"]
+    return [] if error is None else [f"Schema: cannot be used: {error}"]
+
+
+@router.get("/event-types/new")
+async def new_event_type_page(request: Request) -> Response:
+    _, found = await SITE.signed_in(request)
+    return _event_type_form(request, found, None, {})
+
+
+@router.post("/event-types")
+async def create_event_type(
+    request: Request, form: Annotated[forms.EventTypeForm, Form()]
+) -> Response:
+    """An event type made from the form, by the rules of ``POST /v1/event-types``."""
+    state, found = await SITE.signed_in(request)
+    SITE.check_form(found, form.csrf, changes=True)
+    try:
+        body = forms.event_type_create(form)
+    except forms.FormInvalid as error:
+        return _event_type_form(request, found, None, form.shown(), 422, error.problems)
+    if problems := await _schema_problems(state, body.schema_):
+        return _event_type_form(request, found, None, form.shown(), 422, problems)
+    try:
+        async with state.sessions() as session, session.begin():
+            await event_types.create(
+                session, name=body.name, description=body.description, schema=body.schema_
+            )
+    except event_types.NameTaken:
+        taken = [f"Name: an event type named {body.name!r} exists"]
+        return _event_type_form(request, found, None, form.shown(), 409, taken)
+    state.event_types.forget()
+    return see_other(f"/event-types?saved={quote(body.name)}")
+
+
+@router.get("/event-types/{name}/edit")
+async def edit_event_type_page(request: Request, name: str) -> Response:
+    state, found = await SITE.signed_in(request)
+    async with state.sessions() as session:
+        event_type = await event_types.find(session, name)
+    if event_type is None:
+        return SITE.not_found(request, state, found, "event type")
+    return _event_type_form(request, found, event_type, forms.event_type_fields(event_type))
+
+
+@router.post("/event-types/{name}/edit")
+async def edit_event_type(
+    request: Request, name: str, form: Annotated[forms.EventTypeForm, Form()]
+) -> Response:
+    """The event type changed by the form, by the rules of ``PATCH /v1/event-types/{name}``."""
+    state, found = await SITE.signed_in(request)
+    SITE.check_form(found, form.csrf, changes=True)
+    async with state.sessions() as session, session.begin():
+        event_type = await event_types.find(session, name)
+        if event_type is None:
+            return SITE.not_found(request, state, found, "event type")
+        try:
+            body = forms.event_type_update(form)
+        except forms.FormInvalid as error:
+            return _event_type_form(request, found, event_type, form.shown(), 422, error.problems)
+        if problems := await _schema_problems(state, body.schema_):
+            return _event_type_form(request, found, event_type, form.shown(), 422, problems)
+        await event_types.update(session, event_type, body.changes())
+    state.event_types.forget()
+    return see_other(f"/event-types?saved={quote(name)}")
 
 
 @router.get("/api-keys")

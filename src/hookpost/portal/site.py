@@ -242,17 +242,6 @@ async def add_endpoint(
     return see_other(f"/portal/endpoints/{ids.encode(ids.Prefix.ENDPOINT, endpoint.id)}")
 
 
-@router.post("/endpoints/{endpoint_id}/secret")
-async def reveal_secret(
-    request: Request, endpoint_id: str, csrf: Annotated[str | None, Form()] = None
-) -> Response:
-    async with SITE.changing(request, endpoint_id, csrf) as (state, found, session, endpoint):
-        if endpoint is None:
-            return SITE.not_found(request, state, found, "endpoint")
-        secret = await admin_endpoints.current_secret(session, state.secret_box, endpoint.id)
-    return await SITE.endpoint_page(request, state, found, endpoint_id, secret=secret)
-
-
 @router.post("/endpoints/{endpoint_id}/delete")
 async def delete_endpoint(
     request: Request, endpoint_id: str, csrf: Annotated[str | None, Form()] = None

@@ -240,6 +240,17 @@ class Site(ABC):
                 status_code=200 if error is None else 422,
             )
 
+        @router.post("/endpoints/{endpoint_id}/secret")
+        async def reveal_secret(
+            request: Request, endpoint_id: str, csrf: Annotated[str | None, Form()] = None
+        ) -> Response:
+            """Show the current signing secret, to a session that may change the endpoint."""
+            async with self.changing(request, endpoint_id, csrf) as (state, found, session, ep):
+                if ep is None:
+                    return self.not_found(request, state, found, "endpoint")
+                secret = await admin_endpoints.current_secret(session, state.secret_box, ep.id)
+            return await self.endpoint_page(request, state, found, endpoint_id, secret=secret)
+
         @router.post("/endpoints/{endpoint_id}/rotate")
         async def rotate_secret(
             request: Request, endpoint_id: str, csrf: Annotated[str | None, Form()] = None
