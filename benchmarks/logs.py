@@ -60,6 +60,10 @@ INSERT INTO attempts (id, delivery_id, endpoint_id, tenant_id, attempt_number, s
          CASE WHEN k = 1 THEN 500 ELSE 200 END,
          CASE WHEN k = 1 THEN 'http_status' END, 'bench'
   FROM dl, generate_series(1, 2) k;
+INSERT INTO attempt_minutes (minute, worker_id, succeeded, failed)
+  SELECT date_trunc('minute', now()) - interval '1 minute' * m, 'bench-' || w,
+         $1 / 10080, $1 / 10080  -- two workers' counts, as many attempts a minute as above
+  FROM generate_series(0, 1439) m, generate_series(1, 2) w;
 SET session_replication_role = DEFAULT;
 ANALYZE;
 """

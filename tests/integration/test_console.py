@@ -383,6 +383,8 @@ async def test_the_overview_charts_the_last_hours_attempts(
     busy = [title for title in bars if not title.endswith(": 0 succeeded, 0 failed")]
     assert [title.split(": ")[1] for title in busy] == ["3 succeeded, 1 failed"]
     assert "the busiest minute had 4 attempts" in page.text
+    # the rate's figures come from the same counts: this minute and the one before
+    assert "75.0%</span> succeeded (this minute and the last)" in page.text
     assert re.findall(r'class="y-tick"[^>]*>([^<]*)<', page.text) == ["0", "1", "2", "3", "4"]
 
 

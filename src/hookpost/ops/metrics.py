@@ -8,8 +8,6 @@ from dataclasses import dataclass
 import asyncpg
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 
-from hookpost.delivery import queue
-
 QUEUE_DEPTH = Gauge(
     "hookpost_deliveries", "Deliveries waiting or being sent, by state.", ["status"]
 )
@@ -20,20 +18,23 @@ OLDEST_DUE_AGE = Gauge(
 )
 ENDPOINTS_DISABLED = Gauge("hookpost_endpoints_disabled", "Endpoints disabled now.")
 
-# The due figures are summed over the two lanes: each lane has its own partial index, and a
-# condition on status alone matches neither.
-_QUEUE_FIGURES = f"""
+# One pass over the pending deliveries (the partial index of the rare statuses) counts them,
+# those due and the oldest due: with or without statistics, each pending row is read once.
+_QUEUE_FIGURES = """
+WITH pending AS (
+  SELECT count(*) AS pending,
+         count(*) FILTER (WHERE next_attempt_at <= now()) AS due,
+         min(next_attempt_at) FILTER (WHERE next_attempt_at <= now()) AS oldest_due
+  FROM deliveries WHERE status = 'pending'
+)
 SELECT
-  (SELECT count(*) FROM deliveries WHERE status = 'pending') AS pending,
+  pending.pending,
   (SELECT count(*) FROM deliveries WHERE status = 'in_flight') AS in_flight,
   (SELECT count(*) FROM deliveries WHERE lane IS NOT NULL AND status = 'waiting') AS waiting,
-  (SELECT count(*) FROM deliveries WHERE {queue.FIRST_LANE} AND {queue.DUE})
-  + (SELECT count(*) FROM deliveries WHERE {queue.RETRY_LANE} AND {queue.DUE}) AS due,
-  COALESCE(EXTRACT(EPOCH FROM now() - LEAST(
-    (SELECT min(next_attempt_at) FROM deliveries WHERE {queue.FIRST_LANE} AND {queue.DUE}),
-    (SELECT min(next_attempt_at) FROM deliveries WHERE {queue.RETRY_LANE} AND {queue.DUE})
-  )), 0)::float8 AS oldest_due_s,
+  pending.due,
+  COALESCE(EXTRACT(EPOCH FROM now() - pending.oldest_due), 0)::float8 AS oldest_due_s,
   (SELECT count(*) FROM endpoints WHERE NOT enabled AND deleted_at IS NULL) AS disabled
+FROM pending
 """
 
 
