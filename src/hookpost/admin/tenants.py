@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost import ids
+from hookpost.access import Viewer
 from hookpost.db import unstorable
 from hookpost.db.models import Attempt, Tenant
 from hookpost.errors import HookpostError
@@ -29,6 +30,12 @@ async def find(session: AsyncSession, ref: str) -> Tenant | None:
     if unstorable.refusal(ref) is not None:  # no uid holds it, and Postgres cannot be asked
         return None
     return await session.scalar(select(Tenant).where(Tenant.uid == ref))
+
+
+async def visible(session: AsyncSession, viewer: Viewer, ref: str) -> Tenant:
+    """The tenant ``ref`` names, as ``viewer`` may see it: else NotFound."""
+    found = await find(session, ref)
+    return viewer.seen("tenant", ref, found, found.id if found else None)
 
 
 async def find_id(connection: asyncpg.Connection | asyncpg.Pool, ref: str) -> uuid.UUID | None:

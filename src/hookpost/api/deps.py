@@ -1,8 +1,6 @@
 """Dependencies shared by the routers: the app state, the request's session, the caller's
 viewer (bearer auth) and pagination parameters, as ``Annotated`` aliases."""
 
-import hmac
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -11,9 +9,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost.access import Viewer
-from hookpost.admin import api_keys
 from hookpost.api.errors import Problem
-from hookpost.state import AppState, app_state
+from hookpost.state import AppState, app_state, request_session
 
 
 async def get_state(request: Request) -> AppState:
@@ -23,13 +20,7 @@ async def get_state(request: Request) -> AppState:
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
-    """One session per request: committed once when the route returns, rolled back on error."""
-    async with state.sessions() as session, session.begin():
-        yield session
-
-
-SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+SessionDep = Annotated[AsyncSession, Depends(request_session, scope="function")]
 
 
 bearer = HTTPBearer(
@@ -53,20 +44,9 @@ async def authenticate(
     state = app_state(request)
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthorized("Send an API key: Authorization: Bearer <key>")
-    key = credentials.credentials
-    configured = state.settings.admin_api_key
-    if configured is not None and hmac.compare_digest(
-        key.encode(), configured.get_secret_value().encode()
-    ):
-        return Viewer(tenant_id=None)
-    key_hash = api_keys.hash_key(key)
-    viewer = state.keys.get(key_hash)
+    viewer = await state.viewer_of(credentials.credentials)
     if viewer is None:
-        row = await state.pool.fetchrow(api_keys.FIND_BY_HASH, key_hash)
-        if row is None:
-            raise _unauthorized("Unknown API key")
-        viewer = Viewer(tenant_id=row["tenant_id"], key_id=row["id"])
-        state.keys.put(key_hash, viewer)
+        raise _unauthorized("Unknown API key")
     return viewer
 
 

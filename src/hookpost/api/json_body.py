@@ -1,6 +1,6 @@
-"""Request bodies read as strict JSON (``strict_json``) before FastAPI reads them: what is
-not strict is a 422 naming its place. Every router uses ``StrictJSONRoute``; a body that is
-not JSON at all is still FastAPI's 400.
+"""The API's routes read their JSON bodies strictly (``strict_body``): what is not strict is
+a 422 naming its place. Every router uses ``StrictJSONRoute``; a body that is not JSON at all
+is still FastAPI's 400.
 """
 
 from collections.abc import Callable, Coroutine
@@ -10,23 +10,8 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
 from hookpost.api.errors import FieldError, Problem
-from hookpost.strict_json import NotStrictJSON, loads
-
-
-def _is_json(request: Request) -> bool:
-    """Whether FastAPI will read this body as JSON (no content type, or a JSON one)."""
-    content_type = request.headers.get("content-type")
-    if content_type is None:
-        return True
-    subtype = content_type.partition(";")[0].strip().lower().rpartition("/")[2]
-    return subtype == "json" or subtype.endswith("+json")
-
-
-class _StrictRequest(Request):
-    async def json(self) -> Any:
-        if not hasattr(self, "_json"):
-            self._json = loads(await self.body())
-        return self._json
+from hookpost.strict_body import strict_request
+from hookpost.strict_json import NotStrictJSON
 
 
 class StrictJSONRoute(APIRoute):
@@ -38,28 +23,22 @@ class StrictJSONRoute(APIRoute):
             return handler
 
         async def strict(request: Request) -> Response:
-            request = _StrictRequest(request.scope, request.receive)
-            if _is_json(request) and await request.body():
-                try:
-                    await request.json()
-                except NotStrictJSON as error:
-                    place = ".".join(str(part) for part in ["body", *error.path])
-                    raise Problem(
-                        "json_not_strict",
-                        f"The request body is not strict JSON at {place}: {error.message}",
-                        errors=[
-                            FieldError(
-                                loc=["body", *error.path], message=error.message, type="json"
-                            )
-                        ],
-                    ) from None
-                except RecursionError:
-                    raise Problem(
-                        "malformed_json",
-                        "The request body nests arrays or objects too deeply to be read",
-                    ) from None
-                except ValueError:  # not JSON at all: FastAPI answers it as it does
-                    pass
+            try:
+                request = await strict_request(request)
+            except NotStrictJSON as error:
+                place = ".".join(str(part) for part in ["body", *error.path])
+                raise Problem(
+                    "json_not_strict",
+                    f"The request body is not strict JSON at {place}: {error.message}",
+                    errors=[
+                        FieldError(loc=["body", *error.path], message=error.message, type="json")
+                    ],
+                ) from None
+            except RecursionError:
+                raise Problem(
+                    "malformed_json",
+                    "The request body nests arrays or objects too deeply to be read",
+                ) from None
             return await handler(request)
 
         return strict

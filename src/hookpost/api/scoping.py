@@ -11,15 +11,12 @@ from hookpost.access import Viewer
 from hookpost.admin import endpoints, tenants
 from hookpost.admin.schemas.fields import TenantRef
 from hookpost.api.deps import AuthDep, SessionDep
-from hookpost.api.errors import Problem, not_found
+from hookpost.api.errors import Problem
 from hookpost.db.models import Endpoint, Tenant
 
 
 async def tenant_for(session: AsyncSession, viewer: Viewer, ref: str) -> Tenant:
-    tenant = await tenants.find(session, ref)
-    if tenant is None or not viewer.can_see(tenant.id):
-        raise not_found("tenant", ref)
-    return tenant
+    return await tenants.visible(session, viewer, ref)
 
 
 async def owner_tenant_id(session: AsyncSession, viewer: Viewer, ref: str | None) -> uuid.UUID:

@@ -8,21 +8,14 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost import ids
+from hookpost.admin.schemas.events import EventBatch, EventCreate, IdempotencyKey
 from hookpost.admin.schemas.fields import StorableText, TenantRef
 from hookpost.api.deps import AuthDep, PageDep, SessionDep, StateDep, app_state
 from hookpost.api.errors import FieldError, Problem, not_found, problem_responses
 from hookpost.api.json_body import StrictJSONRoute
 from hookpost.api.pagination import paginate
 from hookpost.api.schemas.common import Page
-from hookpost.api.schemas.events import (
-    DeliverySummary,
-    Emitted,
-    EmittedBatch,
-    EventBatch,
-    EventCreate,
-    EventOut,
-    IdempotencyKey,
-)
+from hookpost.api.schemas.events import DeliverySummary, Emitted, EmittedBatch, EventOut
 from hookpost.api.scoping import tenant_id_for
 from hookpost.db.models import Event
 from hookpost.ingest import emit, events, intake
