@@ -1,6 +1,7 @@
 """The composition root: ``create_app`` builds the one FastAPI application, its lifetime's
-state (``state.AppState``: the engine, the pools, the intake) and the three faces on it, the
-REST API, the operator's console and the tenants' portal, none of which imports another."""
+state (``state.AppState``: the engine, the pools, the intake) and the four faces on it, the
+REST API, the Svix API, the operator's console and the tenants' portal, none of which
+imports another."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,6 +25,7 @@ from hookpost.ingest.validation import Validator
 from hookpost.proxies import TrustedProxies
 from hookpost.settings import Settings
 from hookpost.state import AppState, KeyCache
+from hookpost.svix.install import install_svix
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -84,6 +86,7 @@ def create_app(settings: Settings) -> FastAPI:
         telemetry=None if settings.otel else {"tracing": False, "metrics": False, "logs": False},
     )
     install_api(app, settings)
+    install_svix(app)
     app.add_middleware(TrustedProxies, trusted=settings.forwarded_allow_ips)
     console.install(app)
     portal.install(app)

@@ -42,6 +42,12 @@ class NotFound(HookpostError):
         return f"{self.kind}_not_found"
 
 
+class Unauthenticated(HookpostError):
+    """A request without a key hookpost knows."""
+
+    code: ClassVar[str] = "unauthorized"
+
+
 class NotAllowed(HookpostError):
     """The one asking may see this but not do it (a tenant's key, a read-only portal)."""
 
@@ -69,6 +75,7 @@ STATUS: dict[str, int] = {
     "not_found": 404,
     **{f"{kind}_not_found": 404 for kind in get_args(Kind)},
     "method_not_allowed": 405,
+    "not_supported": 501,
     "request_too_large": 413,
     "payload_too_large": 413,
     # what it asks for

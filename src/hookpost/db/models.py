@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
     text,
 )
@@ -126,6 +127,9 @@ class EventType(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     schema: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Svix's flag and grouping, kept as sent; neither changes what is delivered
+    deprecated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    group_name: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = _updated_at()
 

@@ -1,0 +1,172 @@
+"""``/api/v1/app/{app_id}/msg``: Svix's messages, hookpost's events. A message's ``eventId``
+is the event's idempotency key: a second message with it is a conflict, as in Svix. An
+inline ``application`` is created first when no application has the path's id or uid."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hookpost import ids
+from hookpost.access import Viewer
+from hookpost.admin import tenants
+from hookpost.admin.schemas.events import EventCreate
+from hookpost.db import unstorable
+from hookpost.db.models import Event, Tenant
+from hookpost.errors import HookpostError, NotFound
+from hookpost.ingest import events
+from hookpost.ingest.intake import EventItem
+from hookpost.state import AppState
+from hookpost.svix.applications import ApplicationIn, create_from
+from hookpost.svix.auth import SvixViewer
+from hookpost.svix.deps import SessionDep, StateDep
+from hookpost.svix.paging import PagingDep, page
+from hookpost.svix.wire import ListResponse, SvixModel, SvixRoute, checked
+
+router = APIRouter(prefix="/api/v1/app/{app_id}/msg", route_class=SvixRoute, tags=["svix"])
+
+
+class MessageIn(SvixModel):
+    event_type: str
+    payload: dict[str, Any]
+    event_id: str | None = None
+    channels: list[str] | None = None
+    deliver_at: datetime | None = None
+    application: ApplicationIn | None = None
+
+
+class MessageOut(SvixModel):
+    id: str
+    event_id: str | None
+    event_type: str
+    payload: dict[str, Any]
+    channels: list[str] | None
+    timestamp: datetime
+    deliver_at: datetime | None = None
+
+
+class DuplicateEventId(HookpostError):
+    code = "idempotency_conflict"
+
+
+def out(row: Event) -> MessageOut:
+    return MessageOut(
+        id=ids.encode(ids.Prefix.EVENT, row.id),
+        event_id=row.idempotency_key,
+        event_type=row.event_type,
+        payload=row.body["data"],
+        channels=row.channels,
+        timestamp=row.created_at,
+        deliver_at=row.deliver_at,
+    )
+
+
+async def find(session: AsyncSession, tenant: Tenant, ref: str) -> Event:
+    """The message ``ref`` names: its id, or its ``eventId`` among the application's."""
+    event_id = ids.decode(ids.Prefix.EVENT, ref)
+    if event_id is not None:
+        found = await events.get(session, event_id)
+    elif unstorable.refusal(ref) is not None:  # no eventId holds it
+        found = None
+    else:
+        found = await session.scalar(
+            select(Event).where(Event.tenant_id == tenant.id, Event.idempotency_key == ref)
+        )
+    if found is None or found.tenant_id != tenant.id:
+        raise NotFound("event", ref)
+    return found
+
+
+async def _application(
+    state: AppState, viewer: Viewer, app_id: str, inline: ApplicationIn | None
+) -> uuid.UUID:
+    """The id of the application the path names, made from ``inline`` (committed, so that
+    the intake's own connection sees it) when none has that id or uid."""
+    async with state.sessions() as session, session.begin():
+        found = await tenants.find(session, app_id)
+        if found is None and inline is not None:
+            viewer.require_operator()
+            found = await create_from(
+                session, inline.model_copy(update={"uid": inline.uid or app_id})
+            )
+        if found is None or not viewer.can_see(found.id):
+            raise NotFound("tenant", app_id)
+        return found.id
+
+
+@router.post("", status_code=202, summary="Create a message")
+async def create_message(
+    app_id: str, body: MessageIn, state: StateDep, viewer: SvixViewer
+) -> MessageOut:
+    tenant_id = await _application(state, viewer, app_id, body.application)
+    tenant_ref = ids.encode(ids.Prefix.TENANT, tenant_id)
+    event = checked(
+        EventCreate,
+        {
+            "tenant_id": tenant_ref,
+            "event_type": body.event_type,
+            "payload": body.payload,
+            "idempotency_key": body.event_id,
+            "deliver_at": body.deliver_at,
+            "channels": body.channels,
+        },
+        {"idempotency_key": "event_id"},
+    )
+    item = EventItem(
+        tenant_ref,
+        event.event_type,
+        event.payload,
+        event.idempotency_key,
+        event.deliver_at,
+        event.channels,
+    )
+    emitted = await state.intake.emit_one(viewer, item)
+    if not emitted.created:
+        raise DuplicateEventId(f"A message with the eventId {body.event_id!r} exists")
+    async with state.sessions() as session:
+        row = await events.get(session, emitted.id)
+        assert row is not None  # it was just stored
+        return out(row)
+
+
+@router.get("", summary="List messages")
+async def list_messages(
+    app_id: str,
+    session: SessionDep,
+    viewer: SvixViewer,
+    paging: PagingDep,
+    event_types: Annotated[str | None, Query(max_length=4096)] = None,
+    channel: Annotated[str | None, Query(max_length=128)] = None,
+    before: datetime | None = None,
+    after: datetime | None = None,
+) -> ListResponse[MessageOut]:
+    tenant = await tenants.visible(session, viewer, app_id)
+    query = events.list_query(tenant.id, None)
+    if event_types:  # the SDKs join a list with commas
+        query = query.where(Event.event_type.in_(event_types.split(",")))
+    if channel is not None:
+        query = query.where(Event.channels.contains([channel]))
+    if before is not None:
+        query = query.where(Event.id < ids.floor(before))
+    if after is not None:
+        query = query.where(Event.id >= ids.floor(after))
+    paged = await page(
+        session,
+        query,
+        Event.id,
+        paging,
+        prefix=ids.Prefix.EVENT,
+        default="descending",
+    )
+    return paged.answer([out(row) for row in paged.rows])
+
+
+@router.get("/{msg_id}", summary="Get a message")
+async def get_message(
+    app_id: str, msg_id: str, session: SessionDep, viewer: SvixViewer
+) -> MessageOut:
+    tenant = await tenants.visible(session, viewer, app_id)
+    return out(await find(session, tenant, msg_id))
