@@ -17,10 +17,11 @@ TOLERANCE_S = 300  # as the Standard Webhooks libraries: older or newer timestam
 
 def signature_verdict(secret: str, headers: Mapping[str, str], body: bytes) -> str:
     """Why the request's signature is right or wrong, as a receiver's library would judge it."""
+    scheme = "webhook" if "webhook-id" in headers else "svix"  # an endpoint may send either
     try:
-        msg_id = headers["webhook-id"]
-        timestamp = int(headers["webhook-timestamp"])
-        given = headers["webhook-signature"].split()
+        msg_id = headers[f"{scheme}-id"]
+        timestamp = int(headers[f"{scheme}-timestamp"])
+        given = headers[f"{scheme}-signature"].split()
     except (KeyError, ValueError):
         return "unsigned: a webhook-id, webhook-timestamp or webhook-signature header is missing"
     if abs(time.time() - timestamp) > TOLERANCE_S:

@@ -5,6 +5,9 @@ receiver verifying with the ``svix`` library's ``Webhook``, attempts, resend, se
 with both secrets verifying during the grace, paging, the portal link, and Svix-shaped
 errors."""
 
+import json
+from datetime import UTC, datetime, timedelta
+
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -16,6 +19,7 @@ from svix.api import (
     EndpointSecretRotateIn,
     EventTypeIn,
     MessageIn,
+    RecoverIn,
     SvixAsync,
     SvixOptions,
 )
@@ -100,6 +104,10 @@ async def test_a_svix_users_whole_flow(settings: Settings, app: FastAPI) -> None
             [request] = await target.wait_for(1)  # the "us" message skips the "eu" endpoint
             assert request.path == "/every"
             Webhook(secret).verify(request.body, request.headers)
+            # as Svix delivers: the payload itself, under svix-* headers only
+            assert json.loads(request.body) == {"invoice_id": "in_1"}
+            assert request.headers["svix-id"] == message.id
+            assert not any(name.startswith("webhook-") for name in request.headers)
 
             async def attempted() -> bool:
                 listed = await svix.message_attempt.list_by_endpoint("acme", "every")
@@ -112,6 +120,13 @@ async def test_a_svix_users_whole_flow(settings: Settings, app: FastAPI) -> None
                 200,
                 message.id,
             )
+
+            counted = await svix.endpoint.get_stats("acme", every.id)
+            assert (counted.success, counted.fail, counted.pending) == (1, 0, 0)
+            recovered = await svix.endpoint.recover(
+                "acme", every.id, RecoverIn(since=datetime.now(UTC) - timedelta(hours=1))
+            )
+            assert recovered.status == "finished"  # nothing failed, nothing queued again
 
             rotated = await svix.endpoint.rotate_secret("acme", "every", EndpointSecretRotateIn())
             new_secret = (await svix.endpoint.get_secret("acme", "every")).key

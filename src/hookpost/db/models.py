@@ -137,6 +137,10 @@ class EventType(Base):
 class Endpoint(Base):
     __tablename__ = "endpoints"
     __table_args__ = (
+        CheckConstraint("body_format IN ('envelope', 'payload')", name="body_format"),
+        CheckConstraint(
+            "signature_headers IN ('webhook', 'svix', 'both')", name="signature_headers"
+        ),
         Index(
             "ix_endpoints_tenant_id_live", "tenant_id", postgresql_where=text("deleted_at IS NULL")
         ),
@@ -171,6 +175,10 @@ class Endpoint(Base):
     # ordered lanes: {"key": a payload field or None, "on_exhausted": "fail" | "hold"}
     ordering: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
     channels: Mapped[list[str] | None] = mapped_column(ARRAY(Text))  # None: every event
+    # the requests on the wire (migration 0020): "envelope" or "payload"; "webhook", "svix"
+    # or "both" (the signature headers' names)
+    body_format: Mapped[str] = mapped_column(String(16), default="envelope")
+    signature_headers: Mapped[str] = mapped_column(String(16), default="webhook")
     deleted_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = _updated_at()

@@ -49,12 +49,17 @@ TRANSPORT_HEADERS = frozenset(
 )
 
 
+# The names an endpoint's signature headers go by: Standard Webhooks' (``webhook-id``,
+# ``webhook-timestamp``, ``webhook-signature``), Svix's (``svix-*``), or both.
+SIGNATURE_SCHEMES = {"webhook": ("webhook",), "svix": ("svix",), "both": ("webhook", "svix")}
+
+
 def custom_header_refusal(name: str) -> str | None:
     """Why an endpoint may not set the header ``name``, or None: hookpost's own headers, in
     any spelling a receiver reads as them (CGI, PHP and WSGI servers map "_" onto "-"), and
     the headers that govern the connection."""
     lowered = name.lower().replace("_", "-")
-    if lowered in RESERVED_HEADERS or lowered.startswith("webhook-"):
+    if lowered in RESERVED_HEADERS or lowered.startswith(("webhook-", "svix-")):
         return f"the header {name!r} is set by hookpost and cannot be overridden"
     if lowered in TRANSPORT_HEADERS:
         return f"the header {name!r} governs the connection and cannot be set"
@@ -64,15 +69,14 @@ def custom_header_refusal(name: str) -> str | None:
 def sign(delivery: queue.Claimed, keys: list[bytes] | None, timestamp: int) -> dict[str, str]:
     """hookpost's headers for an attempt at ``timestamp`` (Unix seconds): the content type,
     the Standard Webhooks id and timestamp, and, when the keys could be read, the signature
-    of every live secret."""
+    of every live secret, under the names the endpoint's ``signature_headers`` says."""
     msg_id = ids.encode(ids.Prefix.EVENT, delivery.event_id)
-    headers = {
-        "content-type": "application/json",
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(timestamp),
-    }
+    signed = {"id": msg_id, "timestamp": str(timestamp)}
     if keys is not None:
-        headers["webhook-signature"] = signature(keys, msg_id, timestamp, delivery.body)
+        signed["signature"] = signature(keys, msg_id, timestamp, delivery.body)
+    headers = {"content-type": "application/json"}
+    for scheme in SIGNATURE_SCHEMES[delivery.signature_headers]:
+        headers |= {f"{scheme}-{name}": value for name, value in signed.items()}
     return headers
 
 
@@ -80,7 +84,7 @@ async def send(sender: Sender, delivery: queue.Claimed, headers: dict[str, str])
     """POST the delivery with the endpoint's headers and hookpost's, within the endpoint's
     timeout when its policy sets one; an attempt whose headers carry no signature fails
     without sending."""
-    if "webhook-signature" not in headers:
+    if not any(name.endswith("-signature") for name in headers):
         return SendResult(
             duration_ms=0,
             error_kind=ErrorKind.SECRET_UNREADABLE,

@@ -209,6 +209,8 @@ _ROW = (
     ("policy", "text"),
     ("lane", "text"),
     ("hold", "bool"),
+    ("body_format", "text"),
+    ("signature_headers", "text"),
 )
 
 
@@ -258,6 +260,8 @@ _ENDPOINT_SENDING = {
     "secret_ids": "s.ids",
     "secret_ciphertexts": "s.ciphertexts",
     "policy": "NULLIF(ep.policy, '{}'::jsonb)::text",
+    "body_format": "ep.body_format",
+    "signature_headers": "ep.signature_headers",
     "hold": "COALESCE(ep.ordering ->> 'on_exhausted' = 'hold', false)",
 }
 
@@ -730,6 +734,7 @@ class Claimed:
     policy: dict[str, float] | None  # the endpoint's overrides of the settings, if any
     lane: str | None = None  # its ordered lane; None: unordered
     hold: bool = False  # when it fails for good, it holds its lane
+    signature_headers: str = "webhook"  # "webhook", "svix" or "both": the headers' names
 
 
 @dataclass(slots=True)
@@ -956,6 +961,8 @@ class _Sending:
     max_in_flight: int
     policy: dict[str, float] | None
     hold: bool
+    body_format: str
+    signature_headers: str
 
 
 def _claimed(rows: list[asyncpg.Record]) -> list[Claimed]:
@@ -974,6 +981,8 @@ def _claimed(rows: list[asyncpg.Record]) -> list[Claimed]:
             max_in_flight=row["max_in_flight"],
             policy=None if row["policy"] is None else orjson.loads(row["policy"]),
             hold=row["hold"],
+            body_format=row["body_format"],
+            signature_headers=row["signature_headers"],
         )
         for row in rows
         if row["kind"] == "endpoint"
@@ -994,7 +1003,7 @@ def _claimed(rows: list[asyncpg.Record]) -> list[Claimed]:
                 trigger=row["trigger"],
                 round_attempts=row["round_attempts"],
                 round_started_at=row["round_started_at"],
-                body=row["body"].encode(),
+                body=_wire_body(row["body"], endpoint.body_format),
                 url=endpoint.url,
                 headers=endpoint.headers,
                 enabled=endpoint.enabled,
@@ -1005,9 +1014,24 @@ def _claimed(rows: list[asyncpg.Record]) -> list[Claimed]:
                 policy=endpoint.policy,
                 lane=row["lane"],
                 hold=endpoint.hold,
+                signature_headers=endpoint.signature_headers,
             )
         )
     return claimed
+
+
+# The stored body is ingest.emit.webhook_body's compact JSON, its keys in this order; the
+# id, type and timestamp before "data" are hookpost's own text (an event type's name holds no
+# quote), so the first ',"data":' is the key, and what follows it, to the last brace, is
+# the payload exactly as it was written.
+_DATA_KEY = ',"data":'
+
+
+def _wire_body(body: str, body_format: str) -> bytes:
+    """The bytes an attempt sends: the stored body, or its payload alone (``payload``)."""
+    if body_format == "payload":
+        return body[body.index(_DATA_KEY) + len(_DATA_KEY) : -1].encode()
+    return body.encode()
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@ endpoints of a tenant. An endpoint made here with no event types receives every 
 subscribes to ``*``), as Svix's do; its ``throttleRate`` (or the older ``rateLimit``) is
 hookpost's rate limit and ``filterTypes`` the older name of ``eventTypes``."""
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -14,6 +14,7 @@ from hookpost.access import Viewer
 from hookpost.admin import endpoints, tenants
 from hookpost.admin.schemas.endpoints import EndpointCreate, EndpointUpdate, SecretRotate
 from hookpost.db.models import Endpoint
+from hookpost.ops import recovery, stats
 from hookpost.state import AppState
 from hookpost.svix.applications import metadata_out
 from hookpost.svix.auth import SvixViewer
@@ -146,6 +147,9 @@ def _create_body(tenant_ref: str, body: EndpointIn) -> EndpointCreate:
         "secret": body.secret,
         "metadata": body.metadata or {},
         "headers": body.headers or {},
+        # as Svix delivers: the payload itself, under svix-* headers
+        "body_format": "payload",
+        "signature_headers": "svix",
     }
     return checked(EndpointCreate, values, RENAMES)
 
@@ -347,3 +351,74 @@ async def patch_headers(
     }
     await _change(session, state, row, {"headers": headers})
     return Response(status_code=204)
+
+
+class RecoverIn(SvixModel):
+    since: datetime
+    until: datetime | None = None
+
+
+class RecoverOut(SvixModel):
+    id: str
+    status: str
+    task: str
+    updated_at: datetime
+
+
+class EndpointStatsOut(SvixModel):
+    success: int
+    pending: int
+    sending: int
+    fail: int
+    canceled: int
+
+
+@router.post("/{endpoint_id}/recover", status_code=202, summary="Recover failed messages")
+async def recover(
+    app_id: str,
+    endpoint_id: str,
+    body: RecoverIn,
+    session: SessionDep,
+    state: StateDep,
+    viewer: SvixViewer,
+) -> RecoverOut:
+    """Queue again the endpoint's failed deliveries since ``since`` (until ``until`` or now).
+    hookpost does it before answering, so the task Svix would run is already finished."""
+    row = await _endpoint(session, viewer, app_id, endpoint_id)
+    viewer.require_change()
+    now = datetime.now(UTC)
+    await recovery.recover(state.engine, row, since=body.since, until=body.until or now)
+    return RecoverOut(
+        id=ids.encode(ids.Prefix.ENDPOINT, row.id),
+        status="finished",
+        task="endpoint.recover",
+        updated_at=datetime.now(UTC),
+    )
+
+
+@router.get("/{endpoint_id}/stats", summary="An endpoint's deliveries by state")
+async def get_stats(
+    app_id: str,
+    endpoint_id: str,
+    session: SessionDep,
+    viewer: SvixViewer,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> EndpointStatsOut:
+    """Over the window asked (the last 28 days and the next hour without one)."""
+    row = await _endpoint(session, viewer, app_id, endpoint_id)
+    now = datetime.now(UTC)
+    found = await stats.endpoint_stats(
+        session,
+        row.id,
+        since=since or now - timedelta(days=28),
+        until=until or now + timedelta(hours=1),
+    )
+    counts = found.counts
+    return EndpointStatsOut(
+        success=counts.get("succeeded", 0),
+        pending=counts.get("pending", 0) + counts.get("waiting", 0),
+        sending=counts.get("in_flight", 0),
+        fail=counts.get("failed", 0),
+        canceled=counts.get("cancelled", 0),
+    )

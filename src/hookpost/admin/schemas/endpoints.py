@@ -227,6 +227,22 @@ class EndpointPolicy(Schema):
         return self.model_dump(exclude_none=True)
 
 
+BodyFormat = Annotated[
+    Literal["envelope", "payload"],
+    Field(
+        description="The request's body: `envelope`, hookpost's `{id, type, timestamp, data}` "
+        "with the payload in `data`; `payload`, the payload alone (as Svix sends it).",
+    ),
+]
+SignatureHeaders = Annotated[
+    Literal["webhook", "svix", "both"],
+    Field(
+        description="The names of the id, timestamp and signature headers: `webhook-*` "
+        "(Standard Webhooks), `svix-*` (what Svix's libraries read first), or both.",
+    ),
+]
+
+
 class EndpointCreate(Schema):
     tenant_id: TenantRef | None = Field(
         default=None,
@@ -255,6 +271,8 @@ class EndpointCreate(Schema):
     ordering: Ordering | None = Field(
         default=None, description="Ordered lanes; left out or null: unordered (the fastest)."
     )
+    body_format: BodyFormat = "envelope"
+    signature_headers: SignatureHeaders = "webhook"
 
 
 class EndpointUpdate(PatchSchema):
@@ -295,6 +313,8 @@ class EndpointUpdate(PatchSchema):
         description="Replaces the ordering; null: unordered from now on (what waits in a lane "
         "goes at once).",
     )
+    body_format: BodyFormat | None = None
+    signature_headers: SignatureHeaders | None = None
 
 
 class SubscriptionCreate(Schema):

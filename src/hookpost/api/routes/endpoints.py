@@ -130,6 +130,8 @@ async def _out(session: AsyncSession, state: AppState, rows: list[Endpoint]) -> 
             channels=row.channels,
             ordering=row.ordering,
             policy=row.policy,
+            body_format=row.body_format,
+            signature_headers=row.signature_headers,
             effective_policy=EffectivePolicy.model_validate(
                 endpoints.effective_policy(state.settings, row.policy)
             ),

@@ -43,6 +43,8 @@ class EndpointOut(BaseModel):
     )
     ordering: dict[str, Any] | None = Field(description="Its ordered lanes; null: unordered.")
     policy: dict[str, float] = Field(description="The overrides set on this endpoint.")
+    body_format: str = Field(description="`envelope` or `payload`: what the body holds.")
+    signature_headers: str = Field(description="`webhook`, `svix` or `both`.")
     effective_policy: EffectivePolicy = Field(
         description="What its deliveries follow: the overrides, and the settings for the rest."
     )
