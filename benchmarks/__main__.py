@@ -22,7 +22,8 @@ The default run measures, on this machine, with a fast receiver in its own proce
 ``python -m benchmarks schemas`` (ingest with and without a payload schema) and
 ``python -m benchmarks filters`` (batch ingest with and without payload filters) and
 ``python -m benchmarks ordering`` (an endpoint ordered by 100 keys against an unordered one) and
-``python -m benchmarks peers`` (hookpost beside pgqueuer + aiohttp and Celery + Redis).
+``python -m benchmarks peers`` (hookpost beside pgqueuer + aiohttp and Celery + Redis) and
+``python -m benchmarks svix`` (ingest through the Svix API against the native API).
 
 Each scenario gets a fresh database: on ``HOOKPOST_DATABASE_URL``'s server when set (created
 and dropped), else an embedded Postgres in a temporary folder. Every run is bounded.
@@ -53,6 +54,7 @@ from benchmarks import (
     peers,
     processes,
     schemas,
+    svix,
     traffic,
 )
 from hookpost.db.engine import plain_dsn
@@ -241,6 +243,7 @@ def main() -> None:
             "filters",
             "ordering",
             "peers",
+            "svix",
         ],
         default="delivery",
         help="what to run (default: delivery, the main table)",
@@ -318,6 +321,20 @@ def main() -> None:
         print("|---|---:|---:|")
         for name, rate, ratio in rows:
             print(f"| {name} | {rate:,.0f} | {ratio} |")
+        return
+    if args.scenario == "svix":
+        rows = svix.run(
+            lambda: _database(server_url),
+            lambda url: asyncio.run(_prepare(url, "http://127.0.0.1:9/unused")),
+            admin_key=ADMIN_KEY,
+            secret_key=BENCH_KEY,
+            single_events=sizes.single_events,
+        )
+        print(f"\ningest, 32 clients, medians of {svix.ROUNDS} alternating runs")
+        print("| what | events/s | range | vs native |")
+        print("|---|---:|---:|---:|")
+        for name, rate, spread, ratio in rows:
+            print(f"| {name} | {rate:,.0f} | {spread} | {ratio} |")
         return
     if args.scenario == "ordering":
         count = 5_000 if args.quick else 20_000

@@ -49,7 +49,7 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:  # httptools' callback: an answer is in
         status = self._parser.get_status_code()
         if status != 202 and not self._done.done():
-            self._done.set_exception(AssertionError(f"POST /v1/events answered {status}"))
+            self._done.set_exception(AssertionError(f"an event's POST answered {status}"))
         self._send_next()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -74,19 +74,28 @@ async def _post(session: aiohttp.ClientSession, path: str, body: bytes) -> None:
         assert response.status == 202, await response.text()
 
 
-async def ingest_single(api: str, admin_key: str, count: int) -> float:
-    """Events per second through ``POST /v1/events``, on ``CLIENTS`` connections, each
-    posting its next event once the last is answered."""
+async def ingest_single(
+    api: str,
+    admin_key: str,
+    count: int,
+    *,
+    path: str = "/v1/events",
+    event: dict[str, Any] | None = None,
+    headers: bytes = b"",
+) -> float:
+    """Events per second through ``POST /v1/events`` (or ``path`` with ``event`` as its body,
+    and ``headers`` more), on ``CLIENTS`` connections, each posting its next event once the
+    last is answered."""
     address = urlsplit(api)
     assert address.hostname is not None
     assert address.port is not None
     body = orjson.dumps(
-        {"tenant_id": "bench", "event_type": "invoice.paid", "payload": {"amount": 4200}}
+        event or {"tenant_id": "bench", "event_type": "invoice.paid", "payload": {"amount": 4200}}
     )
     request = (
-        b"POST /v1/events HTTP/1.1\r\nhost: %s\r\nauthorization: Bearer %s\r\n"
+        b"POST %s HTTP/1.1\r\nhost: %s\r\nauthorization: Bearer %s\r\n%s"
         b"content-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
-        % (address.netloc.encode(), admin_key.encode(), len(body), body)
+        % (path.encode(), address.netloc.encode(), admin_key.encode(), headers, len(body), body)
     )
     loop = asyncio.get_running_loop()
     left = [count]

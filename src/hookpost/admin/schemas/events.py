@@ -22,14 +22,16 @@ IdempotencyKey = Annotated[
     ),
 ]
 
+EventTypeName = Annotated[
+    StorableText, Field(min_length=1, max_length=255, examples=["invoice.paid"])
+]
+
 
 class EventCreate(Schema):
     tenant_id: TenantRef | None = Field(
         default=None, description="The tenant (id or uid). A tenant key may leave it out."
     )
-    event_type: Annotated[
-        StorableText, Field(min_length=1, max_length=255, examples=["invoice.paid"])
-    ]
+    event_type: EventTypeName
     # no StorableText here: a payload's NUL is stored (text JSON keeps it escaped), and a lone
     # surrogate is found, with its place, only when the payload cannot be written (intake)
     payload: dict[str, Any] = Field(
