@@ -169,9 +169,17 @@ class _Server(uvicorn.Server):
 
 
 async def _serve(
-    settings: Settings, *, host: str | None, port: int | None, api: bool, workers: bool
+    settings: Settings,
+    *,
+    host: str | None,
+    port: int | None,
+    api: bool,
+    workers: bool,
+    metrics_port: int | None = None,
 ) -> None:
-    """The API and/or a worker in this process until SIGINT or SIGTERM, then a graceful stop."""
+    """The API and/or a worker in this process until SIGINT or SIGTERM, then a graceful stop;
+    ``metrics_port`` serves the Prometheus metrics once the signals are handled, so that a
+    process seen up stops gracefully however soon it is asked to."""
     stop = asyncio.Event()
     server: _Server | None = None
     if api:
@@ -199,6 +207,8 @@ async def _serve(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal)
+    if metrics_port:
+        prometheus_client.start_http_server(metrics_port, addr=settings.host)
 
     async def serve_api() -> None:
         assert server is not None
@@ -305,12 +315,18 @@ def worker(
     _configure_logging(settings)
     if settings.database_url:
         _check_own_database(settings, settings.database_url, migrated=False)
-    if settings.metrics_port:
-        prometheus_client.start_http_server(settings.metrics_port, addr=settings.host)
     with _database(settings) as (settings, url):
         if not Settings().database_url:
             migrations.upgrade(url)
-        _run_loop(_serve(settings, host=None, port=None, api=False, workers=True))
+        serving = _serve(
+            settings,
+            host=None,
+            port=None,
+            api=False,
+            workers=True,
+            metrics_port=settings.metrics_port,
+        )
+        _run_loop(serving)
 
 
 @app.command()
