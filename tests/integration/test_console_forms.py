@@ -132,6 +132,8 @@ ENDPOINT_FORM = {
     "ordered": "on",
     "ordering.key": "customer_id",
     "ordering.on_exhausted": "hold",
+    "body_format": "payload",
+    "signature_headers": "both",
     "policy.retry_max_attempts": "4",
     "policy.timeout_s": "2.5",
 }
@@ -161,6 +163,7 @@ async def test_an_endpoint_made_in_the_console_has_its_routing_and_policy(
     assert (body["rate_limit_per_s"], body["max_in_flight"]) == (5, 3)
     assert body["ordering"] == {"key": "customer_id", "on_exhausted": "hold"}
     assert body["policy"] == {"retry_max_attempts": 4, "timeout_s": 2.5}
+    assert (body["body_format"], body["signature_headers"]) == ("payload", "both")
 
     # the change form shows it all, and saving it unchanged changes nothing
     form = await console.get(f"/endpoints/{endpoint_id}/edit")
@@ -198,6 +201,7 @@ async def test_an_endpoint_made_in_the_console_has_its_routing_and_policy(
         ("policy.retry_factor", "fast", "Each retry waits longer by:"),
         ("max_in_flight", "0", "In flight at most:"),
         ("ordering.on_exhausted", "drop", "When a delivery runs out:"),
+        ("body_format", "xml", "Body:"),
     ],
 )
 async def test_a_refused_endpoint_form_says_which_field_and_why(

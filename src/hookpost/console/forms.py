@@ -44,6 +44,8 @@ LABELS = {
     "rate_limit_per_s": "Rate limit",
     "max_in_flight": "In flight at most",
     "ordering": "Ordering",
+    "body_format": "Body",
+    "signature_headers": "Signature headers",
     "ordering.key": "Lane key",
     "ordering.on_exhausted": "When a delivery runs out",
     **{f"policy.{name}": label for name, label in POLICY_FIELDS.items()},
@@ -98,6 +100,8 @@ class EndpointForm(_Form):
     rate_limit_per_s: str = ""
     max_in_flight: str = ""
     ordered: str = ""
+    body_format: str = ""
+    signature_headers: str = ""
     ordering_key: str = Field(default="", alias="ordering.key")
     ordering_on_exhausted: str = Field(default="", alias="ordering.on_exhausted")
     retry_base_s: str = Field(default="", alias="policy.retry_base_s")
@@ -201,7 +205,13 @@ def _endpoint_values(form: EndpointForm, problems: list[str]) -> dict[str, Any]:
             "key": _blank_is_none(form.ordering_key),
             "on_exhausted": form.ordering_on_exhausted.strip() or "fail",
         }
+    wire = {
+        name: value
+        for name in ("body_format", "signature_headers")
+        if (value := getattr(form, name).strip())
+    }
     return {
+        **wire,
         "url": form.url.strip(),
         "uid": _blank_is_none(form.uid),
         "description": form.description.strip(),
@@ -281,6 +291,8 @@ def endpoint_fields(
         "rate_limit_per_s": str(endpoint.rate_limit_per_s or ""),
         "max_in_flight": str(endpoint.max_in_flight),
         "ordered": "on" if endpoint.ordering is not None else "",
+        "body_format": endpoint.body_format,
+        "signature_headers": endpoint.signature_headers,
         "ordering.key": ordering.get("key") or "",
         "ordering.on_exhausted": ordering.get("on_exhausted", "fail"),
         **{f"policy.{name}": shown_number(value) for name, value in endpoint.policy.items()},
