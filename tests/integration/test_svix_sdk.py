@@ -17,6 +17,7 @@ from svix.api import (
     EndpointIn,
     EndpointPatch,
     EndpointSecretRotateIn,
+    EventExampleIn,
     EventTypeIn,
     MessageIn,
     RecoverIn,
@@ -136,6 +137,12 @@ async def test_a_svix_users_whole_flow(settings: Settings, app: FastAPI) -> None
             [_, resent] = await target.wait_for(2)
             Webhook(secret).verify(resent.body, resent.headers)  # both sign during the grace
             Webhook(new_secret).verify(resent.body, resent.headers)
+
+            example = await svix.endpoint.send_example(
+                "acme", every.id, EventExampleIn(event_type="invoice.paid", payload={"n": 1})
+            )
+            [*_, sent] = await target.wait_for(3)  # to this endpoint alone, the payload given
+            assert (json.loads(sent.body), sent.headers["svix-id"]) == ({"n": 1}, example.id)
 
             patched = await svix.endpoint.patch("acme", only_eu.id, EndpointPatch(disabled=True))
             assert patched.disabled is True

@@ -161,7 +161,7 @@ ORDER BY s.id
 """
 
 # One delivery of a test event to the endpoint $1 alone, whatever it subscribes to, read from
-# the CTE ``inserted`` of the statement that stores the event (``ingest.emit.send_test``).
+# the CTE ``inserted`` of the statement that stores the event (``ingest.emit.send_to_one``).
 DIRECT_DELIVERY = """
 INSERT INTO deliveries (id, event_id, endpoint_id, tenant_id, event_type, next_attempt_at,
                         status)

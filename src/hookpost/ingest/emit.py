@@ -399,10 +399,10 @@ async def _store(
 TEST_EVENT_TYPE = "hookpost.test"
 
 # A test event stored with its one delivery, and the workers woken as it commits.
-_SEND_TEST = f"""
+_SEND_TO_ONE = f"""
 WITH inserted AS (
     INSERT INTO events (id, tenant_id, event_type, body, payload_hash, created_at)
-    VALUES ($2, $3, '{TEST_EVENT_TYPE}', $4::json, $5, $6)
+    VALUES ($2, $3, $7, $4::json, $5, $6)
     RETURNING id, tenant_id, event_type
 ),
 delivered AS (
@@ -417,16 +417,31 @@ async def send_test(
 ) -> uuid.UUID:
     """Send the endpoint a ``hookpost.test`` event, whatever it subscribes to; the
     delivery's id. The caller checked that the endpoint is the tenant's."""
-    event_id, now = ids.new_id(), datetime.now(UTC)
     payload = {"message": "A test event from hookpost: your endpoint receives webhooks."}
-    body = webhook_body(event_id, TEST_EVENT_TYPE, body_timestamp(now), payload)
+    _, delivery_id = await send_to_one(connection, tenant_id, endpoint_id, TEST_EVENT_TYPE, payload)
+    return delivery_id
+
+
+async def send_to_one(
+    connection: asyncpg.Connection,
+    tenant_id: uuid.UUID,
+    endpoint_id: uuid.UUID,
+    event_type: str,
+    payload: dict[str, Any],
+) -> tuple[uuid.UUID, uuid.UUID]:
+    """Send one endpoint an event of ``event_type`` (a test, an example of a type), whatever
+    it subscribes to; the event's id and the delivery's. The caller checked the endpoint is
+    the tenant's and the payload storable."""
+    event_id, now = ids.new_id(), datetime.now(UTC)
+    body = webhook_body(event_id, event_type, body_timestamp(now), payload)
     delivery_id: uuid.UUID = await connection.fetchval(
-        _SEND_TEST,
+        _SEND_TO_ONE,
         endpoint_id,
         event_id,
         tenant_id,
         body,
-        payload_hash(TEST_EVENT_TYPE, payload),
+        payload_hash(event_type, payload),
         now,
+        event_type,
     )
-    return delivery_id
+    return event_id, delivery_id

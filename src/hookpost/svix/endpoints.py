@@ -12,15 +12,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hookpost import ids
 from hookpost.access import Viewer
 from hookpost.admin import endpoints, tenants
+from hookpost.admin import event_types as admin_event_types
 from hookpost.admin.schemas.endpoints import EndpointCreate, EndpointUpdate, SecretRotate
+from hookpost.db import unstorable
+from hookpost.db.engine import driver_connection
 from hookpost.db.models import Endpoint
+from hookpost.errors import NotFound
+from hookpost.ingest import emit
 from hookpost.ops import recovery, stats
 from hookpost.state import AppState
 from hookpost.svix.applications import metadata_out
 from hookpost.svix.auth import SvixViewer
 from hookpost.svix.deps import SessionDep, StateDep
+from hookpost.svix.messages import MessageOut
 from hookpost.svix.paging import PagingDep, page
-from hookpost.svix.wire import ListResponse, SvixModel, SvixRoute, checked
+from hookpost.svix.wire import Invalid, ListResponse, SvixModel, SvixRoute, checked
 
 router = APIRouter(prefix="/api/v1/app/{app_id}/endpoint", route_class=SvixRoute, tags=["svix"])
 
@@ -421,4 +427,48 @@ async def get_stats(
         sending=counts.get("in_flight", 0),
         fail=counts.get("failed", 0),
         canceled=counts.get("cancelled", 0),
+    )
+
+
+class EventExampleIn(SvixModel):
+    event_type: str
+    example_index: int | None = None
+    payload: dict[str, Any] | None = None  # sent instead of the example
+
+
+@router.post("/{endpoint_id}/send-example", status_code=202, summary="Send an example message")
+async def send_example(
+    app_id: str, endpoint_id: str, body: EventExampleIn, session: SessionDep, viewer: SvixViewer
+) -> MessageOut:
+    """A message of the event type shaped like its schema (its ``examples``, the one at
+    ``exampleIndex``, where it gives some), to this endpoint alone, whatever it receives."""
+    row = await _endpoint(session, viewer, app_id, endpoint_id)
+    viewer.require_change()
+    found = await admin_event_types.find(session, body.event_type)
+    if found is None:
+        raise NotFound("event_type", body.event_type)
+    given = found.schema.get("examples") if isinstance(found.schema, dict) else None
+    index = body.example_index or 0
+    if body.payload is not None:
+        example: Any = body.payload
+        if (refused := unstorable.json_refusal(example, keep_nul=True)) is not None:
+            place, reason = refused
+            raise Invalid(
+                [{"loc": ["body", "payload", *place], "msg": reason, "type": "value_error"}]
+            )
+    elif isinstance(given, list) and 0 <= index < len(given):
+        example = given[index]
+    else:
+        example = admin_event_types.example_payload(found.schema)
+    payload = example if isinstance(example, dict) else {}
+    event_id, _ = await emit.send_to_one(
+        await driver_connection(session), row.tenant_id, row.id, found.name, payload
+    )
+    return MessageOut(
+        id=ids.encode(ids.Prefix.EVENT, event_id),
+        event_id=None,
+        event_type=found.name,
+        payload=payload,
+        channels=None,
+        timestamp=datetime.now(UTC),
     )
