@@ -1,8 +1,9 @@
 """The operator's main journey in a real headless Chromium (Debian's, driven by Playwright):
 sign in, find the failing endpoint, read its last attempt, fix its URL, recover the window
-after counting it, see the deliveries succeed, and resend them in bulk after counting them.
-The screenshots it takes are the README's (``HOOKPOST_SCREENSHOTS`` names the folder; a
-temporary one otherwise)."""
+after counting it, see the deliveries succeed, and resend them in bulk after counting them;
+set a customer up from nothing; a customer's journey in the portal; and the portal link the
+Svix SDK asks for, opened. The screenshots it takes are the README's
+(``HOOKPOST_SCREENSHOTS`` names the folder; a temporary one otherwise)."""
 
 import os
 import shutil
@@ -13,6 +14,7 @@ import pytest
 from httpx import AsyncClient
 from playwright.async_api import Browser, Page, Playwright, async_playwright, expect
 from standardwebhooks.webhooks import Webhook
+from svix.api import ApplicationIn, AppPortalAccessIn, EndpointIn, SvixAsync, SvixOptions
 
 from hookpost.app import create_app
 from hookpost.settings import Settings
@@ -282,3 +284,23 @@ async def test_an_operator_sets_up_a_customer_from_nothing(
     assert (body["uid"], body["policy"]) == ("globex-billing", {"timeout_s": 5})
     assert body["ordering"] == {"key": "customer_id", "on_exhausted": "fail"}
     assert Webhook(secret).verify(request.body, request.headers)["data"]["amount"] == 500
+
+
+@needs_browser
+async def test_a_svix_apps_portal_link_opens_hookposts_portal(settings: Settings) -> None:
+    """The Svix SDK's app-portal-access, opened in the browser: hookpost's own portal, on the
+    application's endpoints, read-only as asked."""
+    with serving(create_app(settings)) as url:
+        svix = SvixAsync(ADMIN_KEY, SvixOptions(server_url=url, retry_schedule=[]))
+        await svix.application.create(ApplicationIn(name="Initech", uid="initech"))
+        await svix.endpoint.create("initech", EndpointIn(url="https://initech.example/hooks"))
+        access = await svix.authentication.app_portal_access(
+            "initech", AppPortalAccessIn(read_only=True)
+        )
+        async with async_playwright() as playwright:
+            browser, page = await _open(playwright)
+            await page.goto(access.url)
+            await expect(page).to_have_url(f"{url}/portal")
+            await expect(page.locator("main")).to_contain_text("https://initech.example/hooks")
+            await expect(page.get_by_role("button", name="Add the endpoint")).to_have_count(0)
+            await browser.close()
