@@ -5,8 +5,10 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost import ids
+from hookpost.access import Viewer
 from hookpost.admin import tenants
 from hookpost.admin.schemas.tenants import TenantCreate, TenantUpdate
 from hookpost.db.models import Tenant
@@ -68,7 +70,7 @@ def _no_throttle(throttle_rate: int | None) -> None:
         raise NotSupported("throttleRate on an application (set it on its endpoints)")
 
 
-async def create_from(session: SessionDep, body: ApplicationIn) -> Tenant:
+async def create_from(session: AsyncSession, body: ApplicationIn) -> Tenant:
     _no_throttle(body.throttle_rate)
     made = checked(
         TenantCreate, {"name": body.name, "uid": body.uid, "metadata": body.metadata or {}}
@@ -77,6 +79,19 @@ async def create_from(session: SessionDep, body: ApplicationIn) -> Tenant:
         return await tenants.create(session, name=made.name, uid=made.uid, metadata=made.metadata)
     except tenants.TenantUidTaken:
         raise AppConflict(f"An application with the uid {body.uid!r} exists") from None
+
+
+async def application_for(
+    session: AsyncSession, viewer: Viewer, app_id: str, inline: ApplicationIn | None
+) -> Tenant:
+    """The application ``app_id`` (id or uid) names, as ``viewer`` may see it; made from
+    ``inline`` (its uid ``app_id`` unless it gives one) when none has that id or uid, as the
+    Svix operations that take an inline application do."""
+    found = await tenants.find(session, app_id)
+    if found is None and inline is not None:
+        viewer.require_operator()
+        found = await create_from(session, inline.model_copy(update={"uid": inline.uid or app_id}))
+    return viewer.seen("tenant", app_id, found, found.id if found else None)
 
 
 @router.get("", summary="List applications")

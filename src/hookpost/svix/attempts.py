@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost import ids
 from hookpost.access import Viewer
-from hookpost.admin import endpoints, tenants
+from hookpost.admin import tenants
 from hookpost.db.models import Attempt, Delivery, Endpoint, Event
 from hookpost.errors import NotFound
 from hookpost.ingest import events
@@ -117,13 +117,6 @@ async def _attempts_page(
     return paged.answer(data)
 
 
-async def _endpoint(
-    session: AsyncSession, viewer: Viewer, app_id: str, endpoint_id: str
-) -> Endpoint:
-    tenant = await tenants.visible(session, viewer, app_id)
-    return await endpoints.visible(session, viewer, endpoint_id, tenant.id)
-
-
 async def _message(session: AsyncSession, viewer: Viewer, app_id: str, msg_id: str) -> Event:
     return await messages.find(session, await tenants.visible(session, viewer, app_id), msg_id)
 
@@ -143,7 +136,7 @@ async def list_by_endpoint(
     paging: PagingDep,
     status: Annotated[int | None, Query(ge=0, le=4)] = None,
 ) -> ListResponse[MessageAttemptOut]:
-    endpoint = await _endpoint(session, viewer, app_id, endpoint_id)
+    endpoint = await svix_endpoints.visible_endpoint(session, viewer, app_id, endpoint_id)
     query = select(Attempt).where(Attempt.endpoint_id == endpoint.id)
     if status is not None:
         failed = Attempt.error_kind.is_not(None)
@@ -163,7 +156,7 @@ async def list_by_message(
     event = await _message(session, viewer, app_id, msg_id)
     delivery_ids = select(Delivery.id).where(Delivery.event_id == event.id)
     if endpoint_id is not None:
-        endpoint = await _endpoint(session, viewer, app_id, endpoint_id)
+        endpoint = await svix_endpoints.visible_endpoint(session, viewer, app_id, endpoint_id)
         delivery_ids = delivery_ids.where(Delivery.endpoint_id == endpoint.id)
     query = select(Attempt).where(Attempt.delivery_id.in_(delivery_ids))
     return await _attempts_page(session, query, paging)
@@ -197,7 +190,7 @@ async def list_attempted_messages(
     paging: PagingDep,
     status: Annotated[int | None, Query(ge=0, le=4)] = None,
 ) -> ListResponse[EndpointMessageOut]:
-    endpoint = await _endpoint(session, viewer, app_id, endpoint_id)
+    endpoint = await svix_endpoints.visible_endpoint(session, viewer, app_id, endpoint_id)
     query = select(Delivery).where(Delivery.endpoint_id == endpoint.id)
     if (states := _status_filter(status)) is not None:
         query = query.where(Delivery.status.in_(states))
@@ -262,7 +255,7 @@ async def resend(
     app_id: str, msg_id: str, endpoint_id: str, session: SessionDep, viewer: SvixViewer
 ) -> JSONResponse:
     event = await _message(session, viewer, app_id, msg_id)
-    endpoint = await _endpoint(session, viewer, app_id, endpoint_id)
+    endpoint = await svix_endpoints.visible_endpoint(session, viewer, app_id, endpoint_id)
     viewer.require_change()
     delivery = await session.scalar(
         select(Delivery).where(Delivery.event_id == event.id, Delivery.endpoint_id == endpoint.id)

@@ -129,9 +129,11 @@ async def out(session: AsyncSession, rows: list[Endpoint]) -> list[EndpointOut]:
     return answers
 
 
-async def _endpoint(
+async def visible_endpoint(
     session: AsyncSession, viewer: Viewer, app_id: str, endpoint_id: str
 ) -> Endpoint:
+    """The endpoint ``endpoint_id`` (id or uid) of the application ``app_id``, as ``viewer``
+    may see it."""
     tenant = await tenants.visible(session, viewer, app_id)
     return await endpoints.visible(session, viewer, endpoint_id, tenant.id)
 
@@ -191,7 +193,7 @@ async def create_endpoint(
 async def get_endpoint(
     app_id: str, endpoint_id: str, session: SessionDep, viewer: SvixViewer
 ) -> EndpointOut:
-    return (await out(session, [await _endpoint(session, viewer, app_id, endpoint_id)]))[0]
+    return (await out(session, [await visible_endpoint(session, viewer, app_id, endpoint_id)]))[0]
 
 
 async def _change(
@@ -266,7 +268,7 @@ async def patch_endpoint(
     state: StateDep,
     viewer: SvixViewer,
 ) -> EndpointOut:
-    row = await _endpoint(session, viewer, app_id, endpoint_id)
+    row = await visible_endpoint(session, viewer, app_id, endpoint_id)
     viewer.require_change()
     row = await _change(session, state, row, _changes(body, whole=False))
     return (await out(session, [row]))[0]
@@ -276,7 +278,7 @@ async def patch_endpoint(
 async def delete_endpoint(
     app_id: str, endpoint_id: str, session: SessionDep, viewer: SvixViewer
 ) -> Response:
-    row = await _endpoint(session, viewer, app_id, endpoint_id)
+    row = await visible_endpoint(session, viewer, app_id, endpoint_id)
     viewer.require_change()
     await endpoints.remove(session, row)
     return Response(status_code=204)
@@ -286,7 +288,7 @@ async def delete_endpoint(
 async def get_secret(
     app_id: str, endpoint_id: str, session: SessionDep, state: StateDep, viewer: SvixViewer
 ) -> SecretOut:
-    row = await _endpoint(session, viewer, app_id, endpoint_id)
+    row = await visible_endpoint(session, viewer, app_id, endpoint_id)
     return SecretOut(key=await endpoints.current_secret(session, state.secret_box, row.id))
 
 
@@ -300,7 +302,7 @@ async def rotate_secret(
     viewer: SvixViewer,
 ) -> SecretOut:
     """The new secret is the answer (the SDKs of 2.x read it; those of 1.x ignore it)."""
-    row = await _endpoint(session, viewer, app_id, endpoint_id)
+    row = await visible_endpoint(session, viewer, app_id, endpoint_id)
     viewer.require_change()
     grace_s = GRACE_S if body.grace_period_seconds is None else body.grace_period_seconds
     values = {"key": body.key, "grace_period_s": grace_s}
@@ -319,7 +321,7 @@ async def rotate_secret(
 async def get_headers(
     app_id: str, endpoint_id: str, session: SessionDep, viewer: SvixViewer
 ) -> HeadersOut:
-    row = await _endpoint(session, viewer, app_id, endpoint_id)
+    row = await visible_endpoint(session, viewer, app_id, endpoint_id)
     return HeadersOut(headers=row.headers, sensitive=[])
 
 
@@ -332,7 +334,7 @@ async def set_headers(
     state: StateDep,
     viewer: SvixViewer,
 ) -> Response:
-    row = await _endpoint(session, viewer, app_id, endpoint_id)
+    row = await visible_endpoint(session, viewer, app_id, endpoint_id)
     viewer.require_change()
     await _change(session, state, row, {"headers": body.headers})
     return Response(status_code=204)
@@ -347,7 +349,7 @@ async def patch_headers(
     state: StateDep,
     viewer: SvixViewer,
 ) -> Response:
-    row = await _endpoint(session, viewer, app_id, endpoint_id)
+    row = await visible_endpoint(session, viewer, app_id, endpoint_id)
     viewer.require_change()
     gone = {name.lower() for name in body.delete_headers or []}
     headers = {
@@ -390,7 +392,7 @@ async def recover(
 ) -> RecoverOut:
     """Queue again the endpoint's failed deliveries since ``since`` (until ``until`` or now).
     hookpost does it before answering, so the task Svix would run is already finished."""
-    row = await _endpoint(session, viewer, app_id, endpoint_id)
+    row = await visible_endpoint(session, viewer, app_id, endpoint_id)
     viewer.require_change()
     now = datetime.now(UTC)
     await recovery.recover(state.engine, row, since=body.since, until=body.until or now)
@@ -412,7 +414,7 @@ async def get_stats(
     until: datetime | None = None,
 ) -> EndpointStatsOut:
     """Over the window asked (the last 28 days and the next hour without one)."""
-    row = await _endpoint(session, viewer, app_id, endpoint_id)
+    row = await visible_endpoint(session, viewer, app_id, endpoint_id)
     now = datetime.now(UTC)
     found = await stats.endpoint_stats(
         session,
@@ -442,7 +444,7 @@ async def send_example(
 ) -> MessageOut:
     """A message of the event type shaped like its schema (its ``examples``, the one at
     ``exampleIndex``, where it gives some), to this endpoint alone, whatever it receives."""
-    row = await _endpoint(session, viewer, app_id, endpoint_id)
+    row = await visible_endpoint(session, viewer, app_id, endpoint_id)
     viewer.require_change()
     found = await admin_event_types.find(session, body.event_type)
     if found is None:

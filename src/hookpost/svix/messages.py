@@ -21,7 +21,7 @@ from hookpost.errors import HookpostError, NotFound
 from hookpost.ingest import events
 from hookpost.ingest.intake import EventItem
 from hookpost.state import AppState
-from hookpost.svix.applications import ApplicationIn, create_from
+from hookpost.svix.applications import ApplicationIn, application_for
 from hookpost.svix.auth import SvixViewer
 from hookpost.svix.deps import SessionDep, StateDep
 from hookpost.svix.paging import PagingDep, page
@@ -91,15 +91,7 @@ async def _application(
     """The id of the application the path names, made from ``inline`` (committed, so that
     the intake's own connection sees it) when none has that id or uid."""
     async with state.sessions() as session, session.begin():
-        found = await tenants.find(session, app_id)
-        if found is None and inline is not None:
-            viewer.require_operator()
-            found = await create_from(
-                session, inline.model_copy(update={"uid": inline.uid or app_id})
-            )
-        if found is None or not viewer.can_see(found.id):
-            raise NotFound("tenant", app_id)
-        return found.id
+        return (await application_for(session, viewer, app_id, inline)).id
 
 
 @router.post("", status_code=202, summary="Create a message", response_model=MessageOut)

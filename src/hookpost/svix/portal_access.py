@@ -7,10 +7,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Request
 
-from hookpost.admin import tenants
 from hookpost.admin.portal_links import LIFETIME_RANGE_S, issue_link
-from hookpost.errors import NotFound
-from hookpost.svix.applications import ApplicationIn, create_from
+from hookpost.svix.applications import ApplicationIn, application_for
 from hookpost.svix.auth import SvixViewer
 from hookpost.svix.deps import SessionDep, StateDep
 from hookpost.svix.wire import Invalid, SvixModel, SvixRoute
@@ -46,14 +44,7 @@ async def app_portal_access(
     if not low <= lifetime_s <= high:
         message = f"a portal link lasts {low} to {high} seconds"
         raise Invalid([{"loc": ["body", "expiry"], "msg": message, "type": "value_error"}])
-    tenant = await tenants.find(session, app_id)
-    if tenant is None and body.application is not None:
-        application = body.application
-        tenant = await create_from(
-            session, application.model_copy(update={"uid": application.uid or app_id})
-        )
-    if tenant is None:
-        raise NotFound("tenant", app_id)
+    tenant = await application_for(session, viewer, app_id, body.application)
     url, _ = issue_link(
         state.secret_box,
         tenant.id,

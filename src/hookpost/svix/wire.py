@@ -57,19 +57,22 @@ class Invalid(HookpostError):
         self.errors = errors
 
 
+def _items(errors: Sequence[Any], prefix: Sequence[str], renames: Mapping[str, str]) -> list[Any]:
+    """pydantic's errors as Svix's ``{loc, msg, type}``, each place as the request names it."""
+    return [
+        {
+            "loc": [*prefix, *_camel(_renamed(item.get("loc", ()), renames))],
+            "msg": str(item.get("msg", "invalid")).removeprefix("Value error, "),
+            "type": str(item.get("type", "value_error")),
+        }
+        for item in errors
+    ]
+
+
 def invalid(error: ValidationError, renames: Mapping[str, str]) -> Invalid:
     """hookpost's model refused the values: the places as the Svix request names them
     (``renames``: hookpost's name of a field, to Svix's)."""
-    return Invalid(
-        [
-            {
-                "loc": ["body", *_camel(_renamed(item.get("loc", ()), renames))],
-                "msg": str(item.get("msg", "invalid")).removeprefix("Value error, "),
-                "type": str(item.get("type", "value_error")),
-            }
-            for item in error.errors()
-        ]
-    )
+    return Invalid(_items(error.errors(), ["body"], renames))
 
 
 def _renamed(place: Sequence[Any], renames: Mapping[str, str]) -> list[Any]:
@@ -141,21 +144,8 @@ class SvixRoute(APIRoute):
             except RecursionError:
                 return error_response(400, "bad_request", "The body nests too deeply to be read")
             except RequestValidationError as error:
-                return JSONResponse(
-                    {
-                        "detail": [
-                            {
-                                "loc": _camel(item.get("loc", ())),
-                                "msg": str(item.get("msg", "invalid")).removeprefix(
-                                    "Value error, "
-                                ),
-                                "type": str(item.get("type", "value_error")),
-                            }
-                            for item in error.errors()
-                        ]
-                    },
-                    status_code=422,
-                )
+                items = _items(error.errors(), [], {})  # FastAPI's places start with body
+                return JSONResponse({"detail": items}, status_code=422)
             except HookpostError as error:
                 return refusal_response(error)
             except HTTPException as error:  # FastAPI's own, such as a body that is not UTF-8
