@@ -25,7 +25,9 @@ from svix.api import (
     SvixOptions,
 )
 from svix.api.application import ApplicationListOptions
+from svix.api.message_attempt import MessageAttemptListByEndpointOptions
 from svix.exceptions import HttpError, HTTPValidationError
+from svix.models import MessageStatus
 from svix.webhooks import Webhook
 
 from hookpost.app import create_app
@@ -122,6 +124,10 @@ async def test_a_svix_users_whole_flow(settings: Settings, app: FastAPI) -> None
                 message.id,
             )
 
+            pending = await svix.message_attempt.list_by_endpoint(
+                "acme", every.id, MessageAttemptListByEndpointOptions(status=MessageStatus.PENDING)
+            )
+            assert pending.data == []  # an attempt has ended: none is pending
             counted = await svix.endpoint.get_stats("acme", every.id)
             assert (counted.success, counted.fail, counted.pending) == (1, 0, 0)
             recovered = await svix.endpoint.recover(

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
-from sqlalchemy import Select, select
+from sqlalchemy import Select, false, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hookpost import ids
@@ -138,9 +138,9 @@ async def list_by_endpoint(
 ) -> ListResponse[MessageAttemptOut]:
     endpoint = await svix_endpoints.visible_endpoint(session, viewer, app_id, endpoint_id)
     query = select(Attempt).where(Attempt.endpoint_id == endpoint.id)
-    if status is not None:
+    if status is not None:  # an attempt has ended: it succeeded (0) or failed (2), never else
         failed = Attempt.error_kind.is_not(None)
-        query = query.where(failed if status == 2 else ~failed) if status in (0, 2) else query
+        query = query.where({0: ~failed, 2: failed}.get(status, false()))
     return await _attempts_page(session, query, paging)
 
 
